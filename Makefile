@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11:
+#   make demo   -- set up, then run the main job on the embedded default, writing a report
+#   make test   -- set up, then run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_OUT ?= demo_out
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; \
+	  else echo "note: iverilog missing and not root; RTL tests will be skipped"; fi; }
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/coexplore demo --out $(DEMO_OUT)
+
+# pytest exits 5 when it collects nothing: treat that as a failure, never as success.
+test: setup
+	@$(PY) -m pytest -q -n 2 -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; exit 1; fi; exit $$rc
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) benchmarks/bench_analytical.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build .pytest_cache

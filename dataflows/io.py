@@ -1,0 +1,250 @@
+"""YAML <-> values for dataflow templates, timing profiles and accelerators, validated by pydantic.
+
+Everything a user writes goes through here, so every rejection names the file, the field and the
+value, in one line.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from coexplore.dataflows.expr import Expr, ExprError
+from coexplore.dataflows.spec import (
+    Accelerator, Dataflow, FoldTiming, Interconnect, Mapping, Operand, Pack, SpatialAxis, SpecError,
+    TimingProfile,
+)
+from coexplore.models.ir import Dim, OpKind
+
+_DIM_NAMES = [d.value for d in Dim if d is not Dim.G]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AxisModel(_Strict):
+    dims: list[Literal["N", "K", "C", "P", "Q", "R", "S"]] = Field(min_length=1)
+    pack: Pack = Pack.FLATTEN
+
+
+class MappingModel(_Strict):
+    rows: AxisModel
+    cols: AxisModel
+    temporal: list[Literal["N", "K", "C", "P", "Q", "R", "S"]] = Field(min_length=1)
+
+    def to_value(self) -> Mapping:
+        return Mapping(
+            rows=SpatialAxis(tuple(Dim(d) for d in self.rows.dims), self.rows.pack),
+            cols=SpatialAxis(tuple(Dim(d) for d in self.cols.dims), self.cols.pack),
+            temporal=tuple(Dim(d) for d in self.temporal),
+        )
+
+
+class TimingModel(_Strict):
+    preload: str = "0"
+    fill: str = "0"
+    drain: str = "0"
+    pipeline: str = "0"
+
+    @field_validator("preload", "fill", "drain", "pipeline", mode="before")
+    @classmethod
+    def _formula(cls, value: Any) -> str:
+        text = str(value)
+        try:
+            Expr(text)
+        except ExprError as exc:
+            raise ValueError(str(exc)) from None
+        return text
+
+
+class DataflowModel(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    stationary: Operand
+    interconnect: Interconnect
+    mapping: MappingModel
+    timing: TimingModel = TimingModel()
+    overrides: dict[OpKind, MappingModel] = {}
+
+    def to_value(self) -> Dataflow:
+        return Dataflow(
+            name=self.name,
+            description=self.description.strip(),
+            stationary=self.stationary,
+            interconnect=self.interconnect,
+            mapping=self.mapping.to_value(),
+            timing=FoldTiming(*(Expr(getattr(self.timing, f)) for f in ("preload", "fill", "drain", "pipeline"))),
+            overrides=tuple((k, m.to_value()) for k, m in self.overrides.items()),
+        )
+
+
+class ProfileModel(_Strict):
+    description: str = ""
+    overlap_folds: bool = False
+    preload_next_stationary: bool = False
+    drain_during_next_fold: bool = False
+    model_output_drain: bool = True
+    double_buffered_dram: bool = True
+    end_offset_cycles: int = 0
+
+
+class AcceleratorModel(_Strict):
+    name: str = ""
+    template: str
+    rows: int = Field(gt=0, le=4096)
+    cols: int = Field(gt=0, le=4096)
+    ifmap_sram_kb: float = Field(64.0, gt=0)
+    filter_sram_kb: float = Field(64.0, gt=0)
+    ofmap_sram_kb: float = Field(64.0, gt=0)
+    noc_bw_bytes_per_cycle: float | None = Field(None, gt=0)
+    dram_bw_bytes_per_cycle: float | None = Field(None, gt=0)
+    dram_ports: Literal["per_operand", "shared"] = "per_operand"
+    input_bits: int = Field(8, ge=1, le=64)
+    weight_bits: int = Field(8, ge=1, le=64)
+    acc_bits: int = Field(32, ge=1, le=64)
+    clock_mhz: float = Field(1000.0, gt=0)
+    tech_node_nm: float = Field(45.0, ge=3, le=180)
+
+    def to_value(self, templates: dict[str, Dataflow]) -> Accelerator:
+        dataflow = templates.get(self.template)
+        if dataflow is None:
+            raise SpecError(f"unknown template {self.template!r} (expected one of {', '.join(sorted(templates))})")
+        fields = self.model_dump(exclude={"template"})
+        return Accelerator(dataflow=dataflow, **fields)
+
+
+# ---- error formatting ----------------------------------------------------------------------------
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line: the first offending field, its value and what was expected."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown field {where!r}"
+    if err["type"] == "missing":
+        return f"{source}: missing required field {where!r}"
+    value = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: field {where!r} = {value!r}: {msg}"
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_dataflow(data: dict[str, Any], source: str = "template") -> Dataflow:
+    try:
+        return DataflowModel.model_validate(data).to_value()
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(source, exc)) from None
+
+
+def load_dataflow(path: str | Path) -> Dataflow:
+    path = Path(path)
+    return parse_dataflow(_load_yaml(path), str(path))
+
+
+def _builtin_dir(name: str) -> Path:
+    return Path(str(resources.files("coexplore.dataflows").joinpath(name)))
+
+
+@lru_cache(maxsize=None)
+def builtin_templates() -> dict[str, Dataflow]:
+    """The shipped templates (dataflows/templates/*.yaml), by name."""
+    out: dict[str, Dataflow] = {}
+    for path in sorted(_builtin_dir("templates").glob("*.yaml")):
+        df = load_dataflow(path)
+        out[df.name] = df
+    return out
+
+
+def templates(extra_dirs: tuple[str, ...] = ()) -> dict[str, Dataflow]:
+    """Built-in templates plus any in ``extra_dirs`` and $COEXPLORE_TEMPLATES (':'-separated dirs)."""
+    import os
+
+    out = dict(builtin_templates())
+    dirs = list(extra_dirs) + [d for d in os.environ.get("COEXPLORE_TEMPLATES", "").split(":") if d]
+    for d in dirs:
+        for path in sorted(Path(d).glob("*.yaml")):
+            df = load_dataflow(path)
+            out[df.name] = df
+    return out
+
+
+def get_template(name: str) -> Dataflow:
+    """A template by name, or a path to a YAML template file."""
+    if name.endswith((".yaml", ".yml")):
+        return load_dataflow(name)
+    all_templates = templates()
+    if name not in all_templates:
+        raise SpecError(f"unknown template {name!r} (expected one of {', '.join(sorted(all_templates))})")
+    return all_templates[name]
+
+
+@lru_cache(maxsize=None)
+def profiles() -> dict[str, TimingProfile]:
+    """Timing profiles from dataflows/templates/profiles.yml, by name."""
+    path = _builtin_dir("templates") / "profiles.yml"
+    data = _load_yaml(path)
+    out: dict[str, TimingProfile] = {}
+    for name, body in data.items():
+        try:
+            model = ProfileModel.model_validate(body or {})
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(f"{path} [{name}]", exc)) from None
+        out[name] = TimingProfile(name=name, **model.model_dump())
+    return out
+
+
+def get_profile(name: str) -> TimingProfile:
+    all_profiles = profiles()
+    if name not in all_profiles:
+        raise SpecError(f"unknown timing profile {name!r} (expected one of {', '.join(sorted(all_profiles))})")
+    return all_profiles[name]
+
+
+def parse_accelerator(data: dict[str, Any], source: str = "accelerator") -> Accelerator:
+    try:
+        model = AcceleratorModel.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(source, exc)) from None
+    tmpl = model.template
+    table = templates() if not tmpl.endswith((".yaml", ".yml")) else {tmpl: load_dataflow(tmpl)}
+    return model.to_value(table)
+
+
+def load_accelerator(path: str | Path) -> Accelerator:
+    path = Path(path)
+    return parse_accelerator(_load_yaml(path), str(path))
+
+
+def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
+    """The YAML/JSON form of an accelerator (template by name)."""
+    return {
+        "name": acc.name, "template": acc.dataflow.name, "rows": acc.rows, "cols": acc.cols,
+        "ifmap_sram_kb": acc.ifmap_sram_kb, "filter_sram_kb": acc.filter_sram_kb,
+        "ofmap_sram_kb": acc.ofmap_sram_kb, "noc_bw_bytes_per_cycle": acc.noc_bw_bytes_per_cycle,
+        "dram_bw_bytes_per_cycle": acc.dram_bw_bytes_per_cycle, "dram_ports": acc.dram_ports,
+        "input_bits": acc.input_bits, "weight_bits": acc.weight_bits, "acc_bits": acc.acc_bits,
+        "clock_mhz": acc.clock_mhz, "tech_node_nm": acc.tech_node_nm,
+    }

@@ -1,0 +1,173 @@
+"""Dataflow, Accelerator and TimingProfile values: the hardware side every back end takes.
+
+A ``Dataflow`` says which loop dims of the layer nest (see ``coexplore.models.ir``) are unrolled on
+the array's rows and columns, which dims stream through the array within one *fold* (``temporal``,
+whose trip count is T), and which operand stays in the PEs. Every dim that is neither spatial nor
+temporal is an outer loop: each of its iterations is another set of folds. The per-fold overheads
+(stationary preload, systolic fill/drain, output drain, pipeline depth) are formulas over
+``rows``, ``cols`` and ``T`` so a user's YAML template can state its own timing.
+
+A ``TimingProfile`` says which of those overheads the hardware hides (fold overlap, preloading the
+next fold's stationary tile, draining outputs during the next fold): the assumptions are
+parameters, not constants buried in a simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from coexplore.dataflows.expr import Expr
+from coexplore.models.ir import CoexploreError, Dim, OpKind
+
+
+class SpecError(CoexploreError):
+    """An accelerator, dataflow or system description that is malformed or impossible."""
+
+
+class Operand(str, Enum):
+    INPUT = "input"
+    WEIGHT = "weight"
+    OUTPUT = "output"
+
+
+class Pack(str, Enum):
+    """How several dims share one array axis.
+
+    FLATTEN: the dims' product is folded onto the axis (im2col, SCALE-Sim).
+    NESTED: the first dim is unrolled as far as it fits, the next fills what is left (Eyeriss
+    replicating filter rows across channels).
+    """
+
+    FLATTEN = "flatten"
+    NESTED = "nested"
+
+
+class Interconnect(str, Enum):
+    SYSTOLIC = "systolic"  # neighbour-to-neighbour forwarding, skewed operands
+    BROADCAST = "broadcast"  # buses/multicast from the buffer to PEs, adder trees
+
+
+@dataclass(frozen=True, slots=True)
+class SpatialAxis:
+    dims: tuple[Dim, ...]
+    pack: Pack = Pack.FLATTEN
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """Which dims go on rows, on cols, and stream within a fold; all others are outer fold loops."""
+
+    rows: SpatialAxis
+    cols: SpatialAxis
+    temporal: tuple[Dim, ...]
+
+    def __post_init__(self) -> None:
+        used = list(self.rows.dims) + list(self.cols.dims) + list(self.temporal)
+        dupes = sorted({d.value for d in used if used.count(d) > 1})
+        if dupes:
+            raise SpecError(f"mapping uses dim(s) {', '.join(dupes)} more than once (each dim goes in one place)")
+        if Dim.G in used:
+            raise SpecError("mapping may not place G (groups) on the array: groups are always outer loops")
+
+    @property
+    def outer(self) -> tuple[Dim, ...]:
+        placed = set(self.rows.dims) | set(self.cols.dims) | set(self.temporal)
+        return tuple(d for d in Dim if d not in placed)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldTiming:
+    """Per-fold overheads in cycles, as formulas over rows, cols and T."""
+
+    preload: Expr = Expr("0")  # loading the stationary operand into the PEs
+    fill: Expr = Expr("0")  # skew fill + drain of the streamed operands (systolic)
+    drain: Expr = Expr("0")  # moving finished outputs out of the array
+    pipeline: Expr = Expr("0")  # fixed latency paid once (adder tree, buffer read)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataflow:
+    name: str
+    description: str
+    stationary: Operand
+    interconnect: Interconnect
+    mapping: Mapping
+    timing: FoldTiming
+    overrides: tuple[tuple[OpKind, Mapping], ...] = ()
+
+    def mapping_for(self, kind: OpKind) -> Mapping:
+        for k, m in self.overrides:
+            if k is kind:
+                return m
+        return self.mapping
+
+
+@dataclass(frozen=True, slots=True)
+class TimingProfile:
+    """Which per-fold overheads the hardware hides; see module docstring."""
+
+    name: str
+    description: str = ""
+    overlap_folds: bool = False  # fill/drain skew of consecutive folds overlaps: paid once
+    preload_next_stationary: bool = False  # next fold's stationary tile loads during this fold
+    drain_during_next_fold: bool = False  # outputs leave while the next fold computes
+    model_output_drain: bool = True  # charge the template's drain (SCALE-Sim ignores OS drain)
+    double_buffered_dram: bool = True  # DRAM transfers of fold i+1 overlap compute of fold i
+    end_offset_cycles: int = 0  # SCALE-Sim counts from cycle 0: -1
+
+
+@dataclass(frozen=True, slots=True)
+class Accelerator:
+    """One sub-accelerator: a dataflow instantiated with an array, buffers and bandwidths.
+
+    Bandwidths are bytes per cycle; ``None`` means unlimited. ``dram_ports`` is ``per_operand``
+    (each operand has its own port of ``dram_bw_bytes_per_cycle``, as SCALE-Sim) or ``shared``.
+    SRAM sizes are per operand in kB (1 kB = 1024 bytes) and double-buffered: half holds the working tile.
+    """
+
+    dataflow: Dataflow
+    rows: int
+    cols: int
+    ifmap_sram_kb: float = 64.0
+    filter_sram_kb: float = 64.0
+    ofmap_sram_kb: float = 64.0
+    noc_bw_bytes_per_cycle: float | None = None
+    dram_bw_bytes_per_cycle: float | None = None
+    dram_ports: str = "per_operand"
+    input_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    clock_mhz: float = 1000.0
+    tech_node_nm: float = 45.0
+    name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        for key in ("rows", "cols"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0 or value > 4096:
+                raise SpecError(f"accelerator {key}={value!r}: expected an integer in 1..4096")
+        for key in ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "clock_mhz", "tech_node_nm"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and 0 < value < 1e7):
+                raise SpecError(f"accelerator {key}={value!r}: expected a positive number")
+        for key in ("noc_bw_bytes_per_cycle", "dram_bw_bytes_per_cycle"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1e7):
+                raise SpecError(f"accelerator {key}={value!r}: expected a positive number (or omit it for unlimited)")
+        if self.dram_ports not in ("per_operand", "shared"):
+            raise SpecError(f"accelerator dram_ports={self.dram_ports!r}: expected 'per_operand' or 'shared'")
+        for key in ("input_bits", "weight_bits", "acc_bits"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or not 1 <= value <= 64:
+                raise SpecError(f"accelerator {key}={value!r}: expected an integer in 1..64")
+        if not 3 <= self.tech_node_nm <= 180:
+            raise SpecError(f"accelerator tech_node_nm={self.tech_node_nm!r}: expected 3..180 nm")
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.dataflow.name}-{self.rows}x{self.cols}"
