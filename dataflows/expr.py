@@ -60,10 +60,11 @@ def _compile(text: str) -> ast.AST:
     except SyntaxError:
         raise ExprError(f"formula {text!r} is not valid arithmetic") from None
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
+            func = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            raise ExprError(f"formula {text!r} calls unknown function {func!r} (expected {', '.join(_FUNCS)})")
         if isinstance(node, ast.Name) and node.id not in ALLOWED_NAMES and node.id not in _FUNCS:
             raise ExprError(f"formula {text!r} uses unknown name {node.id!r} (expected {', '.join(ALLOWED_NAMES)})")
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
-            raise ExprError(f"formula {text!r} calls an unknown function (expected {', '.join(_FUNCS)})")
         if isinstance(node, ast.BinOp) and type(node.op) not in _BINOPS:
             raise ExprError(f"formula {text!r} uses an unsupported operator {type(node.op).__name__}")
         if not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.UAdd, ast.Name,

@@ -122,7 +122,9 @@ class AcceleratorModel(_Strict):
 # ---- error formatting ----------------------------------------------------------------------------
 def format_validation_error(source: str, exc: ValidationError) -> str:
     """One line: the first offending field, its value and what was expected."""
-    err = exc.errors()[0]
+    # An unknown field explains a "missing" one (a misspelling), so report it first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown field {where!r}"
@@ -157,6 +159,8 @@ def parse_dataflow(data: dict[str, Any], source: str = "template") -> Dataflow:
         return DataflowModel.model_validate(data).to_value()
     except ValidationError as exc:
         raise SpecError(format_validation_error(source, exc)) from None
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from None
 
 
 def load_dataflow(path: str | Path) -> Dataflow:
