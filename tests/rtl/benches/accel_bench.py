@@ -1,0 +1,113 @@
+"""cocotb bench for a generated sub-accelerator: driver, monitor, reference model and checker.
+
+The launcher (coexplore.rtl.verify.run_bench) passes a JSON job in $COEXPLORE_BENCH_JOB: the layer
+configuration registers, the input/weight tensors and their stream beats, and how often the
+external memory withholds data (valid/ready gaps, seeded). The bench drives the streams from
+the falling clock edge (so the design's combinational handshakes are settled), pulses ``start``,
+records every output beat and the cycles from start to done, decodes the outputs, compares them
+with the numpy reference model, writes $COEXPLORE_BENCH_RESULT and fails on any mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from coexplore.rtl.params import ArrayKind, RtlParams
+from coexplore.rtl.program import LayerGeometry, decode_output, reference_output
+
+
+class Source:
+    """Drives one input stream with a list of beats; withholds valid with probability ``gap``."""
+
+    def __init__(self, port: str, dut, beats: list[int], gap: float, rng: random.Random) -> None:
+        self.valid = getattr(dut, f"{port}__valid")
+        self.ready = getattr(dut, f"{port}__ready")
+        self.payload = getattr(dut, f"{port}__payload")
+        self.beats, self.gap, self.rng, self.index = beats, gap, rng, 0
+        self.valid.value = 0
+        self.payload.value = 0
+
+    def step(self) -> None:
+        """Called at a falling edge: present the next beat; count it if the DUT takes it."""
+        offer = self.index < len(self.beats) and not (self.gap and self.rng.random() < self.gap)
+        self.valid.value = int(offer)
+        if offer:
+            self.payload.value = self.beats[self.index]
+            if int(self.ready.value):
+                self.index += 1
+
+
+class Sink:
+    """Monitors the output stream; withholds ready with probability ``gap``."""
+
+    def __init__(self, dut, gap: float, rng: random.Random) -> None:
+        self.valid, self.ready, self.payload = dut.ofmap__valid, dut.ofmap__ready, dut.ofmap__payload
+        self.gap, self.rng, self.beats = gap, rng, []
+        self.ready.value = 0
+
+    def step(self) -> None:
+        take = not (self.gap and self.rng.random() < self.gap)
+        self.ready.value = int(take)
+        if take and int(self.valid.value):
+            self.beats.append(int(self.payload.value))
+
+
+@cocotb.test()
+async def run_layer(dut):
+    with open(os.environ["COEXPLORE_BENCH_JOB"]) as fh:
+        job = json.load(fh)
+    params = RtlParams(**{**job["params"], "kind": ArrayKind(job["params"]["kind"])})
+    geo = LayerGeometry(**job["geometry"])
+    rng = random.Random(job.get("seed", 0))
+    gaps = job.get("gaps", {})
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.start.value = 0
+    for name, value in job["cfg"].items():
+        getattr(dut, f"cfg_{name}").value = value
+    sources = [Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
+               Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng)]
+    sink = Sink(dut, gaps.get("ofmap", 0.0), rng)
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    await FallingEdge(dut.clk)
+    dut.start.value = 1
+    await FallingEdge(dut.clk)
+    dut.start.value = 0
+    edges = 1  # the rising edge that sampled start
+    limit = int(job["timeout_cycles"])
+    while not int(dut.done.value):
+        for s in sources:
+            s.step()
+        sink.step()
+        await FallingEdge(dut.clk)
+        edges += 1
+        assert edges < limit, f"no done after {limit} cycles"
+    measured = edges - 1  # busy cycles between the start edge and the done edge
+    counter = int(dut.cycles.value)
+    out = decode_output(params, geo, sink.beats) if len(sink.beats) == job["expected_out_beats"] else None
+    ifmap = np.array(job["ifmap"], dtype=np.int64)
+    weights = np.array(job["weights"], dtype=np.int64)
+    expected = reference_output(geo, ifmap, weights, params.acc_bits)
+    mismatches = int(expected.size) if out is None else int(np.count_nonzero(out != expected))
+    result = {
+        "rtl_cycles": counter, "bench_cycles": measured, "out_beats": len(sink.beats),
+        "mismatches": mismatches, "inputs_consumed": [s.index for s in sources],
+        "cycles_match_model": job.get("expected_cycles") in (None, counter),
+    }
+    with open(os.environ["COEXPLORE_BENCH_RESULT"], "w") as fh:
+        json.dump(result, fh)
+    assert counter == measured, f"cycle counter {counter} != bench-measured {measured}"
+    assert len(sink.beats) == job["expected_out_beats"], f"{len(sink.beats)} output beats, expected {job['expected_out_beats']}"
+    assert mismatches == 0, f"{mismatches} of {expected.size} outputs differ from the reference"
+    if job.get("expected_cycles") is not None:
+        assert counter == job["expected_cycles"], f"start->done {counter} cycles, expected {job['expected_cycles']}"
