@@ -4,7 +4,7 @@ MAC totals (conv + linear + matmul multiply-accumulates, batch 1), checked by te
 
 * ``resnet9``: the DAWNBench CIFAR-10 ResNet-9 of Page ("How to train your ResNet", myrtle.ai, 2018):
   prep 64, layer1 128 + residual, layer2 256, layer3 512 + residual, global max pool, linear; 3x32x32.
-  Closed form: 3*64*9*32^2 + 5 * 75,497,472 + 512*10 = 379,325,440.
+  Closed form: 3*64*9*32^2 + 5 * 75,497,472 + 512*10 = 379,261,952.
 * ``resnet18``: the CIFAR variant of He et al. (3x3 stem, no max pool, BasicBlocks [2, 2, 2, 2], 10
   classes), as in kuangliu/pytorch-cifar: about 0.56 G MACs and 11.2 M weights (the figures usually quoted
   for that model, e.g. 556.65 M MACs from thop).
