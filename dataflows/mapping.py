@@ -85,13 +85,13 @@ def layer_dims(layer: Layer) -> dict[Dim, int]:
     return layer.dims()
 
 
-def stall_free_cycles(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike,
-                      steps: ArrayLike, folds: ArrayLike) -> ArrayLike:
-    """Cycles of ``folds`` identical folds of ``steps`` streamed steps, with no memory stalls.
+def fold_timing(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike,
+                steps: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """(fold_time, once): cycles each fold takes with no memory stalls, and the overheads paid once.
 
     fold_busy = T + fill (unless folds overlap) + drain (unless it hides behind the next fold)
     fold_time = fold_busy + preload, or max(fold_busy, preload) when the next preload is hidden
-    total     = folds * fold_time + the overheads paid once + end offset
+    once      = pipeline + whichever of fill / drain / preload the profile hides behind other folds
     """
     fill = timing.fill(rows=rows, cols=cols, T=steps)
     preload = timing.preload(rows=rows, cols=cols, T=steps)
@@ -106,4 +106,14 @@ def stall_free_cycles(timing: FoldTiming, profile: TimingProfile, rows: ArrayLik
     once = once + (fill if profile.overlap_folds else 0)
     once = once + (drain if profile.drain_during_next_fold else 0)
     once = once + (preload if profile.preload_next_stationary else 0)
+    return fold_time, once
+
+
+def stall_free_cycles(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike,
+                      steps: ArrayLike, folds: ArrayLike) -> ArrayLike:
+    """Cycles of ``folds`` identical folds of ``steps`` streamed steps, with no memory stalls.
+
+    total = folds * fold_time + once + end offset (see ``fold_timing``).
+    """
+    fold_time, once = fold_timing(timing, profile, rows, cols, steps)
     return folds * fold_time + once + profile.end_offset_cycles
