@@ -1,0 +1,122 @@
+"""Throughput of the analytical model: (layer, design) evaluations per second on one CPU core.
+
+Layers: every layer of the zoo networks (resnet9, resnet18, mobilenetv2, unet, vit) when the zoo is
+importable, else ResNet-18 (CIFAR) layers built with the IR helpers. Designs: a grid over every
+template, array shape, scratchpad size, DRAM and NoC bandwidth, port arrangement (and bit width /
+node when more pairs are needed), so that at least 10^6 pairs are evaluated per run.
+
+    .venv/bin/python benchmarks/bench_analytical.py [--repeat 3] [--min-pairs 1000000]
+
+Prints, last, ``evaluations_per_second: N`` (best of the repeats). Anchors: MAESTRO needs about 1 ms
+per layer (1,000 evaluations/s, shared/NASAIC.md); ZigZag 3-5 CPU seconds per layer.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"  # one core: numpy vectorization only, no threaded BLAS
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+MAESTRO_EVALS_PER_SECOND = 1_000.0  # ~1 ms per layer (shared/NASAIC.md)
+ZIGZAG_EVALS_PER_SECOND = 1 / 4.0  # 3-5 CPU seconds per layer
+
+
+def zoo_layers() -> tuple[str, list]:
+    try:
+        from coexplore.models.zoo import ZOO_NAMES, get_network
+    except ImportError:
+        return "", []
+    layers = [layer for name in ZOO_NAMES for layer in get_network(name).layers]
+    return f"zoo ({', '.join(ZOO_NAMES)})", layers
+
+
+def resnet18_ir_layers() -> tuple[str, list]:
+    """ResNet-18 for CIFAR (3x3 stem, BasicBlocks [2, 2, 2, 2]) from the IR helpers: convs, adds, pool, fc."""
+    from coexplore.models.ir import Layer, OpKind, conv, gemm
+
+    layers = [conv("stem", c=3, k=64, h=32, r=3, pad=1)]
+    c, h = 64, 32
+    for stage, width in enumerate((64, 128, 256, 512)):
+        for block in range(2):
+            stride = 2 if stage > 0 and block == 0 else 1
+            name = f"s{stage}b{block}"
+            layers.append(conv(f"{name}.conv1", c=c, k=width, h=h, r=3, stride=stride, pad=1))
+            h_out = h // stride
+            layers.append(conv(f"{name}.conv2", c=width, k=width, h=h_out, r=3, pad=1))
+            if stride != 1 or c != width:
+                layers.append(conv(f"{name}.short", c=c, k=width, h=h, r=1, stride=stride))
+            layers.append(Layer(f"{name}.add", OpKind.ELTWISE, k=width, c=width, h=h_out, w=h_out, operands=2))
+            c, h = width, h_out
+    layers.append(Layer("pool", OpKind.POOL, k=c, c=c, h=h, w=h, r=h, s=h, stride_h=h, stride_w=h, groups=c))
+    layers.append(gemm("fc", m=1, k=c, n=10))
+    return "ResNet-18 CIFAR layers built with coexplore.models.ir (zoo not importable)", layers
+
+
+def design_grid(min_designs: int) -> list:
+    from coexplore.dataflows.io import builtin_templates
+    from coexplore.dataflows.spec import Accelerator
+
+    shapes = [(8, 8), (16, 16), (32, 32), (64, 64), (8, 32), (32, 8), (16, 64), (64, 16)]
+    srams = (16.0, 32.0, 64.0, 128.0, 256.0)
+    drams = (4.0, 8.0, 16.0, 32.0, 64.0, None)
+    nocs = (16.0, 64.0, None)
+    ports = ("per_operand", "shared")
+    extras = [(8, 45.0), (16, 45.0), (8, 28.0), (16, 28.0), (8, 22.0), (16, 22.0), (8, 65.0), (16, 65.0)]
+    base = len(builtin_templates()) * len(shapes) * len(srams) * len(drams) * len(nocs) * len(ports)
+    extras = extras[: max(1, min(len(extras), -(-min_designs // base)))]
+    return [
+        Accelerator(dataflow=df, rows=r, cols=c, ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb,
+                    dram_bw_bytes_per_cycle=bw, noc_bw_bytes_per_cycle=noc, dram_ports=port,
+                    input_bits=bits, weight_bits=bits, tech_node_nm=node)
+        for df in builtin_templates().values()
+        for (bits, node), (r, c), kb, bw, noc, port in itertools.product(extras, shapes, srams, drams, nocs, ports)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs (best is reported)")
+    parser.add_argument("--min-pairs", type=int, default=1_000_000, help="at least this many (layer, design) pairs")
+    parser.add_argument("--profile", default="rtl")
+    args = parser.parse_args(argv)
+
+    from coexplore.sim.analytical import evaluate_batch
+
+    source, layers = zoo_layers()
+    if not layers:
+        source, layers = resnet18_ir_layers()
+    accs = design_grid(-(-args.min_pairs // len(layers)))
+    pairs = len(layers) * len(accs)
+    print(f"layers: {len(layers)} from {source}")
+    print(f"designs: {len(accs)} ({len({a.dataflow.name for a in accs})} templates x shapes x buffers x "
+          f"bandwidths x ports x bits/node)")
+    print(f"pairs per run: {pairs:,}; profile {args.profile}; threads: 1")
+
+    evaluate_batch(layers[:3], accs[:50], args.profile)  # warm caches (templates, expressions)
+    times, cpu = [], []
+    for _ in range(args.repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = evaluate_batch(layers, accs, args.profile)
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    best = min(times)
+    rate = pairs / best
+    print(f"wall seconds per run: best {best:.3f}, median {statistics.median(times):.3f}; "
+          f"CPU seconds per run: median {statistics.median(cpu):.3f}")
+    print(f"checksum: total latency {result.latency_cycles.sum():.6e} cycles, energy {result.energy_pj.sum():.6e} pJ")
+    print(f"anchor: MAESTRO ~1 ms per layer = {MAESTRO_EVALS_PER_SECOND:,.0f} evaluations/s; "
+          f"ratio {rate / MAESTRO_EVALS_PER_SECOND:,.0f}x (ZigZag 3-5 s per layer: "
+          f"{rate / ZIGZAG_EVALS_PER_SECOND:,.0f}x)")
+    print(f"evaluations_per_second: {rate:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
