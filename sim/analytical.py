@@ -147,7 +147,8 @@ def _layers(layers: Sequence[Layer]) -> _Layers:
     def row(values: list) -> np.ndarray:
         return np.array(values, dtype=np.int64).reshape(1, -1)
 
-    dims = {d: row([l.dims()[d] for l in layers]) for d in Dim}
+    per_layer = [l.dims() for l in layers]
+    dims = {d: row([ld[d] for ld in per_layer]) for d in Dim}
     strides = tuple(np.array([getattr(l, f) for l in layers], dtype=np.float64).reshape(1, -1)
                     for f in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
     f64 = lambda xs: np.array(xs, dtype=np.float64).reshape(1, -1)  # noqa: E731
