@@ -23,16 +23,16 @@ class RtlError(CoexploreError):
 class ArrayKind(str, Enum):
     """Which PE array the generator builds for a template family."""
 
-    WS = "ws"  # weight-stationary systolic (systolic-ws, nvdla)
-    OS = "os"  # output-stationary systolic (systolic-os, shidiannao)
+    WS = "ws"  # weight-stationary systolic (systolic-ws)
+    OS = "os"  # output-stationary systolic (systolic-os)
 
 
-# template name -> array family (the generator builds one array per family)
+# template name -> array the generator builds. Only templates whose mapping and fold timing the
+# hardware follows exactly: nvdla (C on rows, adder tree) and shidiannao (P x Q on the array,
+# broadcast weights) fold differently from these systolic arrays, so they are not aliased here.
 TEMPLATE_KIND: dict[str, ArrayKind] = {
     "systolic-ws": ArrayKind.WS,
-    "nvdla": ArrayKind.WS,
     "systolic-os": ArrayKind.OS,
-    "shidiannao": ArrayKind.OS,
 }
 
 CFG_BITS = 16  # width of every layer-configuration input port
@@ -56,7 +56,8 @@ class RtlParams:
     weight_bits: int
     acc_bits: int
     ifmap_bytes: int  # capacity of each per-row ifmap replica (bytes, a multiple of stream_bytes)
-    ofmap_depth: int  # outputs (pixels) per column bank half: the largest T a fold may have
+    ofmap_depth: int  # WS: pixels per column bank half (the largest T); OS: rows
+    weight_depth: int  # rows of one weight bank: WS: array rows; OS: reduction steps (largest C*R*S)
     fault: str = ""  # test-only fault injection: "", "flip_bit", "drop_cycle"
 
     # ---- derived sizes -------------------------------------------------------------------------
@@ -131,23 +132,31 @@ def params_from_accelerator(acc: Accelerator, fault: str = "") -> RtlParams:
         raise RtlError(f"array {acc.rows}x{acc.cols}: the RTL generator supports up to 64x64")
     out_bytes = -(-acc.acc_bits // 8)
     ifmap_total = int(acc.ifmap_sram_kb * 1024)
-    # WS: one ifmap replica per array row (each row reads its own im2col address every cycle);
-    # OS: one copy. Either way the replicas together use the ifmap SRAM budget.
-    replicas = acc.rows if kind is ArrayKind.WS else 1
+    # One ifmap replica per array row (each row reads its own im2col address every cycle);
+    # the replicas together use the ifmap SRAM budget.
+    replicas = acc.rows
     ifmap_bytes = (ifmap_total // replicas) // stream * stream
-    ofmap_depth = int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes)
-    if kind is ArrayKind.OS:
-        ofmap_depth = int(acc.ofmap_sram_kb * 1024) // (2 * acc.rows * acc.cols * out_bytes)
-    if ifmap_bytes < stream or ofmap_depth < 1:
+    row_beats = -(-acc.cols // stream)
+    if kind is ArrayKind.WS:
+        ofmap_depth = int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes)
+        weight_depth = acc.rows
+    else:
+        ofmap_depth = acc.rows
+        weight_depth = int(acc.filter_sram_kb * 1024) // (2 * row_beats * stream)
+        if ofmap_depth * 2 * acc.cols * out_bytes > acc.ofmap_sram_kb * 1024:
+            raise RtlError(f"ofmap_sram_kb={acc.ofmap_sram_kb}: two output tiles need "
+                           f"{ofmap_depth * 2 * acc.cols * out_bytes} bytes")
+    if ifmap_bytes < stream or ofmap_depth < 1 or weight_depth < 1:
         raise RtlError(f"accelerator {acc.label}: scratchpads too small for a {acc.rows}x{acc.cols} array")
-    if ifmap_bytes >= 1 << CFG_BITS or ofmap_depth >= 1 << CFG_BITS:
-        ifmap_bytes = min(ifmap_bytes, ((1 << CFG_BITS) - 1) // stream * stream)
-        ofmap_depth = min(ofmap_depth, (1 << CFG_BITS) - 1)
-    w_tile = 2 * acc.rows * -(-acc.cols // stream) * stream
+    ifmap_bytes = min(ifmap_bytes, ((1 << CFG_BITS) - 1) // stream * stream)
+    ofmap_depth = min(ofmap_depth, (1 << CFG_BITS) - 1)
+    weight_depth = min(weight_depth, (1 << CFG_BITS) - 1)
+    w_tile = 2 * weight_depth * row_beats * stream
     if w_tile > acc.filter_sram_kb * 1024:
         raise RtlError(f"filter_sram_kb={acc.filter_sram_kb}: two weight tiles need {w_tile} bytes")
     if fault not in ("", "flip_bit", "drop_cycle"):
         raise RtlError(f"fault={fault!r}: expected '', 'flip_bit' or 'drop_cycle'")
     return RtlParams(kind=kind, template=name, rows=acc.rows, cols=acc.cols, stream_bytes=stream,
                      input_bits=acc.input_bits, weight_bits=acc.weight_bits, acc_bits=acc.acc_bits,
-                     ifmap_bytes=ifmap_bytes, ofmap_depth=ofmap_depth, fault=fault)
+                     ifmap_bytes=ifmap_bytes, ofmap_depth=ofmap_depth, weight_depth=weight_depth,
+                     fault=fault)

@@ -1,4 +1,4 @@
-"""Weight-stationary systolic sub-accelerator (systolic-ws / nvdla family).
+"""Weight-stationary systolic sub-accelerator (the systolic-ws template).
 
 Engines that run concurrently, each a few counters (timing in ``rtl.program.ws_cycles``):
 - ifmap loader: streams the whole layer input into one scratchpad replica per array row;

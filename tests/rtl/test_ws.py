@@ -19,7 +19,7 @@ CASES = {
     "gemm-zeros": (small_acc(), gemm("g", 6, 9, 5), "zeros"),
     "bw1-stalls": (small_acc(bw=1), conv("c", c=2, k=6, h=5, r=3, stride=2, pad=1), "random"),
     "bw16-3x5": (small_acc(rows=3, cols=5, bw=16), gemm("g", 7, 8, 12), "random"),
-    "nvdla-2x3": (small_acc("nvdla", rows=2, cols=3, bw=2), conv("c", c=3, k=4, h=4, r=2, stride=2, pad=0), "random"),
+    "2x3-bw2": (small_acc(rows=2, cols=3, bw=2), conv("c", c=3, k=4, h=4, r=2, stride=2, pad=0), "random"),
 }
 
 
