@@ -138,8 +138,12 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
 
 def build_accelerator(accelerator_yaml: str | None, template: str, rows: int, cols: int, sram_kb: float,
                       noc_bw: float | None, dram_bw: float | None, dram_ports: str, bits: int, node_nm: float,
-                      clock_mhz: float, **_: Any):
-    """The ``Accelerator`` the accelerator flags describe."""
+                      clock_mhz: float, profile: str | None = None, **_: Any):
+    """The ``Accelerator`` the accelerator flags describe.
+
+    In profile ``scalesim`` every word is one ``bits``-wide word as in SCALE-Sim, partial sums included,
+    so ``--sram-kb`` and ``--dram-bw`` count the same words SCALE-Sim counts.
+    """
     from coexplore.dataflows.io import get_template, load_accelerator
     from coexplore.dataflows.spec import Accelerator
 
@@ -149,6 +153,7 @@ def build_accelerator(accelerator_yaml: str | None, template: str, rows: int, co
         dataflow=get_template(template), rows=rows, cols=cols, ifmap_sram_kb=sram_kb, filter_sram_kb=sram_kb,
         ofmap_sram_kb=sram_kb, noc_bw_bytes_per_cycle=noc_bw, dram_bw_bytes_per_cycle=dram_bw,
         dram_ports=dram_ports, input_bits=bits, weight_bits=bits, tech_node_nm=node_nm, clock_mhz=clock_mhz,
+        acc_bits=bits if profile == "scalesim" else max(32, 2 * bits),
     )
 
 

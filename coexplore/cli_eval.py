@@ -82,7 +82,7 @@ def evaluate(model: str | None, layer_specs: tuple[str, ...], profile: str, as_j
     from coexplore.dataflows.io import get_profile
 
     net = load_workload(model, layer_specs)
-    acc = build_accelerator(**acc_flags)
+    acc = build_accelerator(profile=profile, **acc_flags)
     timing = get_profile(profile)
     from coexplore.sim.analytical import evaluate_network
 
@@ -94,7 +94,7 @@ def evaluate(model: str | None, layer_specs: tuple[str, ...], profile: str, as_j
 
     from rich.console import Console
 
-    Console().print(network_table(result))
+    Console(width=max(Console().width, 140)).print(network_table(result))
 
 
 def _parse_list(text: str, cast, what: str) -> list:
