@@ -71,6 +71,8 @@ class DataflowModel(_Strict):
     mapping: MappingModel
     timing: TimingModel = TimingModel()
     overrides: dict[OpKind, MappingModel] = {}
+    im2col: bool = False
+    sliding_input: bool = False
 
     def to_value(self) -> Dataflow:
         return Dataflow(
@@ -81,6 +83,8 @@ class DataflowModel(_Strict):
             mapping=self.mapping.to_value(),
             timing=FoldTiming(*(Expr(getattr(self.timing, f)) for f in ("preload", "fill", "drain", "pipeline"))),
             overrides=tuple((k, m.to_value()) for k, m in self.overrides.items()),
+            im2col=self.im2col,
+            sliding_input=self.sliding_input,
         )
 
 

@@ -95,6 +95,8 @@ class Dataflow:
     mapping: Mapping
     timing: FoldTiming
     overrides: tuple[tuple[OpKind, Mapping], ...] = ()
+    im2col: bool = False  # inputs stored/streamed as the im2col matrix: a word used by R*S taps moves R*S times
+    sliding_input: bool = False  # inputs reused across neighbouring windows inside the array: enter once
 
     def mapping_for(self, kind: OpKind) -> Mapping:
         for k, m in self.overrides:

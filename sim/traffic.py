@@ -12,13 +12,13 @@ Per fold, each operand X has
   feeds every PE of a row/column that shares the word) and in-PE register reuse (a PE keeps a value
   across the innermost temporal loops that do not index it). The stationary operand is delivered once.
 
-Template traits that the YAML does not state (yet) and that change data movement:
+Template traits, stated in the template YAML, that change data movement:
 - ``im2col``: SCALE-Sim-style systolic arrays hold and stream the im2col operand matrices, so an input
   word used by R*S filter taps is stored and fetched R*S times (SCALE-Sim counts its DRAM reads this
-  way). Applies to templates with a systolic interconnect.
+  way). Template field ``im2col: true`` (the systolic templates).
 - ``sliding_input``: the array reuses inputs across neighbouring windows in time (ShiDianNao shifts
   inputs between neighbouring PEs; Eyeriss slides a window over an input row kept in the PE's register
-  file), so each input word of a fold's tile enters the array once.
+  file), so each input word of a fold's tile enters the array once. Template field ``sliding_input: true``.
 
 DRAM traffic follows a fold loop nest over row folds, col folds and the outer dims. The controller
 takes, per layer and design, the order that moves the fewest DRAM bytes (``fold_orders`` lists the
@@ -37,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from coexplore.dataflows.mapping import AxisFit, FoldPlan
-from coexplore.dataflows.spec import Dataflow, Interconnect, Mapping, Operand, Pack, SpatialAxis
+from coexplore.dataflows.spec import Dataflow, Mapping, Operand, Pack, SpatialAxis
 from coexplore.models.ir import Dim
 
 ArrayLike = Any
@@ -46,10 +46,6 @@ INPUT_DIMS = frozenset({Dim.G, Dim.N, Dim.C, Dim.P, Dim.Q, Dim.R, Dim.S})
 WEIGHT_DIMS = frozenset({Dim.G, Dim.K, Dim.C, Dim.R, Dim.S})
 OUTPUT_DIMS = frozenset({Dim.G, Dim.N, Dim.K, Dim.P, Dim.Q})
 
-# Templates known to reuse inputs across sliding windows inside the array (see module docstring).
-SLIDING_INPUT_TEMPLATES = frozenset({"shidiannao", "eyeriss"})
-
-
 @dataclass(frozen=True, slots=True)
 class TemplateTraits:
     im2col: bool
@@ -57,8 +53,7 @@ class TemplateTraits:
 
 
 def traits_for(dataflow: Dataflow) -> TemplateTraits:
-    systolic = dataflow.interconnect is Interconnect.SYSTOLIC
-    return TemplateTraits(im2col=systolic, sliding_input=not systolic and dataflow.name in SLIDING_INPUT_TEMPLATES)
+    return TemplateTraits(im2col=dataflow.im2col, sliding_input=dataflow.sliding_input)
 
 
 def operand_dims(op: Operand, weight_indexed_by_n: bool = False) -> frozenset[Dim]:
