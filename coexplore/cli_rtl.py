@@ -69,12 +69,14 @@ def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache
         shutil.copy2(emitted.manifest_path, out / "manifest.json")
         summary = {"modules": [{"module": emitted.params.module_name, "verilog": str(out / emitted.verilog_path.name),
                                 "manifest": str(out / "manifest.json"), "hash": emitted.params.digest(),
-                                "cached": emitted.cached}]}
+                                "cached": emitted.cached, "memory_bits": emitted.params.memory_bits}]}
     if synth:
         from coexplore.rtl.synth import synthesize
 
         for mod in summary["modules"]:
-            mod["synthesis"] = dataclasses.asdict(synthesize(Path(mod["verilog"]), mod["module"], ecp5=not no_ecp5))
+            result = synthesize(Path(mod["verilog"]), mod["module"], ecp5=not no_ecp5,
+                                memory_bits=int(mod.get("memory_bits", 0)))
+            mod["synthesis"] = dataclasses.asdict(result)
         (out / "synthesis.json").write_text(json.dumps([m["synthesis"] for m in summary["modules"]], indent=2))
     if as_json:
         emit_json(summary)

@@ -88,6 +88,14 @@ class RtlParams:
     def lane_bits(self) -> int:
         return int(math.log2(self.stream_bytes))
 
+    @property
+    def memory_bits(self) -> int:
+        """Scratchpad bits the generator instantiates (ifmap replicas, weight banks, output banks)."""
+        ifmap = self.rows * self.ifmap_words * self.stream_bytes * 8
+        weights = 2 * self.weight_depth * self.weight_row_beats * self.stream_bytes * 8
+        outputs = self.cols * 2 * self.ofmap_depth * self.acc_bits
+        return ifmap + weights + outputs
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["kind"] = self.kind.value

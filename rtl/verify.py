@@ -136,6 +136,45 @@ def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: n
                        out_beats=raw.get("out_beats"), wall_s=wall, build_s=build_s, simulator=simulator, raw=raw)
 
 
+def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, simulator: str = "icarus") -> dict:
+    """Run the heterogeneous-top bench: ``jobs`` are per-sub-accelerator job dicts (``job_for``)
+    with an ``index`` each; returns the bench's result (per-sub cycles and mismatches) and pass/fail."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    bench = _bench_dir()
+    if simulator == "verilator":
+        _verilator_env()
+    build_dir = work_dir / f"build_{simulator}_{top}"
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
+    runner.build(sources=[Path(verilog).resolve()], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
+                 build_args=build_args, log_file=work_dir / "build.log")
+    job_path, result_path, results_xml = work_dir / "job.json", work_dir / "result.json", work_dir / "results.xml"
+    longest = sum(j["timeout_cycles"] for j in jobs)
+    job_path.write_text(json.dumps({"subs": jobs, "timeout_cycles": longest}))
+    if result_path.exists():
+        result_path.unlink()
+    sys.path.insert(0, str(bench))
+    try:
+        runner.test(test_module="top_bench", hdl_toplevel=top, build_dir=build_dir, test_dir=work_dir,
+                    results_xml=str(results_xml),
+                    extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
+                    log_file=work_dir / "sim.log")
+    except SystemExit:
+        pass
+    finally:
+        sys.path.remove(str(bench))
+    try:
+        _, failed = get_results(results_xml)
+    except (RuntimeError, FileNotFoundError):
+        failed = 1
+    raw = json.loads(result_path.read_text()) if result_path.exists() else {}
+    return {"passed": failed == 0 and bool(raw), **raw}
+
+
 def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pattern: str = "random"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Operands for a check: ``random`` (uniform, with the extremes forced in), ``extremes``

@@ -1,0 +1,168 @@
+"""Heterogeneous top: several sub-accelerators behind one external-memory port with round-robin
+arbiters, built from a ``System`` (dataflows/system.py).
+
+The memory port has a read channel and a write channel, each one beat per cycle:
+- read: the top names, in ``rd_sel``, the input stream it grants this cycle (stream ``2*i`` is
+  sub-accelerator i's ifmap, ``2*i + 1`` its weights) and raises ``rd_ready``; the memory answers
+  with ``rd_valid`` and that stream's next beat on ``rd_payload`` (zero-extended to the widest
+  sub-accelerator's stream).
+- write: ``wr_valid`` with ``wr_sel`` (the sub-accelerator) and ``wr_payload``; ``wr_ready`` from memory.
+A grant rotates past the granted stream after every transfer (round robin). The port carries one
+read beat per cycle for all operands of all sub-accelerators (a system's shared DRAM port), so a
+sub-accelerator here is slower than with its own port per operand (``rtl.program``'s timing);
+no timing model of the shared port exists yet, so the top is checked bit-exact only.
+Each sub-accelerator keeps its own ``s{i}_start/busy/done/cycles`` and ``s{i}_cfg_*`` ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlError, RtlParams
+from coexplore.rtl.ws import WS_CFG, _bits_for
+
+
+class RoundRobin(wiring.Component):
+    """Grants one of ``n`` requesters per cycle, starting after the last one served."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        super().__init__({"request": In(n), "grant": Out(range(max(n, 2))), "valid": Out(1), "advance": In(1)})
+
+    def elaborate(self, platform):
+        # Pure Mux expressions (no comb processes): Icarus never wakes an ``always @*`` whose
+        # inputs keep their initial values, which left ``valid`` at X while no one requested.
+        m = Module()
+        n = self.n
+        last = Signal(range(max(n, 2)), init=n - 1)
+        grant = Const(0, self.grant.shape())
+        for start in range(n):
+            pick = Const(0, self.grant.shape())
+            for step in reversed(range(1, n + 1)):
+                cand = (start + step) % n
+                pick = Mux(self.request[cand], cand, pick)
+            grant = Mux(last == start, pick, grant)
+        m.d.comb += [self.grant.eq(grant), self.valid.eq(self.request != 0)]
+        with m.If(self.valid & self.advance):
+            m.d.sync += last.eq(self.grant)
+        return m
+
+
+class HeteroTop(wiring.Component):
+    def __init__(self, subs: list[RtlParams], name: str = "coexplore_top") -> None:
+        if not subs:
+            raise RtlError("a heterogeneous top needs at least one sub-accelerator")
+        self.subs = subs
+        self.name = name
+        width = max(p.stream_bytes for p in subs) * 8
+        n = len(subs)
+        members = {
+            "rd_sel": Out(range(max(2 * n, 2))), "rd_ready": Out(1), "rd_valid": In(1), "rd_payload": In(unsigned(width)),
+            "wr_sel": Out(range(max(n, 2))), "wr_valid": Out(1), "wr_ready": In(1), "wr_payload": Out(unsigned(width)),
+        }
+        for i in range(n):
+            members.update({f"s{i}_start": In(1), f"s{i}_busy": Out(1), f"s{i}_done": Out(1),
+                            f"s{i}_cycles": Out(CYCLE_BITS)})
+            for c in WS_CFG:
+                members[f"s{i}_cfg_{c}"] = In(CFG_BITS)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        from coexplore.rtl.emit import build_component
+
+        m = Module()
+        n = len(self.subs)
+        accs = []
+        for i, p in enumerate(self.subs):
+            acc = build_component(p)
+            m.submodules[f"sub{i}"] = acc
+            accs.append(acc)
+            m.d.comb += [acc.start.eq(getattr(self, f"s{i}_start")), getattr(self, f"s{i}_busy").eq(acc.busy),
+                         getattr(self, f"s{i}_done").eq(acc.done), getattr(self, f"s{i}_cycles").eq(acc.cycles)]
+            for c in WS_CFG:
+                m.d.comb += getattr(acc, f"cfg_{c}").eq(getattr(self, f"s{i}_cfg_{c}"))
+        # read channel: 2n input streams
+        m.submodules.rd_arb = rd = RoundRobin(2 * n)
+        ins = [s for acc in accs for s in (acc.ifmap, acc.weight)]
+        m.d.comb += rd.request.eq(Cat(*[s.ready for s in ins]))
+        m.d.comb += [self.rd_sel.eq(rd.grant), self.rd_ready.eq(rd.valid), rd.advance.eq(self.rd_valid)]
+        for k, s in enumerate(ins):
+            w = len(s.payload)
+            m.d.comb += [s.valid.eq(rd.valid & (rd.grant == k) & self.rd_valid), s.payload.eq(self.rd_payload[:w])]
+        # write channel: n output streams
+        m.submodules.wr_arb = wr = RoundRobin(n)
+        outs = [acc.ofmap for acc in accs]
+        m.d.comb += wr.request.eq(Cat(*[s.valid for s in outs]))
+        m.d.comb += [self.wr_sel.eq(wr.grant), self.wr_valid.eq(wr.valid), wr.advance.eq(self.wr_ready)]
+        payload = outs[0].payload
+        for k, s in enumerate(outs):
+            m.d.comb += s.ready.eq(wr.valid & (wr.grant == k) & self.wr_ready)
+            if k:
+                payload = Mux(wr.grant == k, s.payload, payload)
+        m.d.comb += self.wr_payload.eq(payload)
+        return m
+
+
+def design_params(system) -> list[RtlParams]:
+    import dataclasses
+
+    from coexplore.rtl.params import params_from_accelerator
+
+    out = []
+    for acc in system.accelerators:
+        try:
+            # In a system every sub-accelerator has one DRAM port; here the top's arbiter is that
+            # shared port, so each sub-accelerator is built with its three streams behind it.
+            out.append(params_from_accelerator(dataclasses.replace(acc, dram_ports="per_operand")))
+        except RtlError as exc:
+            raise RtlError(f"system {system.name!r}, sub-accelerator {acc.label!r}: {exc}") from None
+    return out
+
+
+def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> dict:
+    """Verilog + manifest for every sub-accelerator of the system in ``design_yaml`` and for its top."""
+    from amaranth.back import verilog
+
+    from coexplore.dataflows.io import accelerator_to_dict
+    from coexplore.dataflows.system import load_system
+    from coexplore.rtl.emit import emit
+
+    system = load_system(design_yaml)
+    subs = design_params(system)
+    modules = []
+    for acc, p in zip(system.accelerators, subs):
+        e = emit(p, cache_dir, acc)
+        target = out / e.verilog_path.name
+        shutil.copy2(e.verilog_path, target)
+        mpath = out / f"{p.module_name}.manifest.json"
+        shutil.copy2(e.manifest_path, mpath)
+        modules.append({"module": p.module_name, "verilog": str(target), "manifest": str(mpath), "hash": p.digest(),
+                        "cached": e.cached, "memory_bits": p.memory_bits, "sub_accelerator": acc.label})
+    top_name = f"coexplore_top_{system.name.replace('-', '_')}"
+    top = HeteroTop(subs, top_name)
+    text = verilog.convert(top, name=top_name, emit_src=False)
+    tpath = out / f"{top_name}.v"
+    tmp = tpath.with_suffix(f".v.tmp{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(tpath)
+    manifest = {
+        "module": top_name, "verilog": tpath.name, "system": system.name,
+        "sub_accelerators": [{"index": i, "name": a.label, "module": p.module_name, "params": p.to_dict(),
+                              "accelerator": accelerator_to_dict(a), "read_streams": [2 * i, 2 * i + 1],
+                              "port_prefix": f"s{i}_"}
+                             for i, (a, p) in enumerate(zip(system.accelerators, subs))],
+        "memory_port": {"payload_bytes": max(p.stream_bytes for p in subs), "arbiter": "round-robin",
+                        "read": "rd_sel/rd_ready out, rd_valid/rd_payload in", "write": "wr_sel/wr_valid/wr_payload out, wr_ready in"},
+    }
+    mpath = out / "manifest.json"
+    mpath.write_text(json.dumps(manifest, indent=2))
+    modules.append({"module": top_name, "verilog": str(tpath), "manifest": str(mpath), "hash": "",
+                    "cached": False, "memory_bits": sum(p.memory_bits for p in subs)})
+    return {"modules": modules, "top": top_name}
