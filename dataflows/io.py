@@ -88,6 +88,22 @@ class DataflowModel(_Strict):
         )
 
 
+class MemoryOverrideModel(_Strict):
+    """Per-template overrides of a profile's memory-model fields."""
+
+    drain_latency_cycles: int | None = Field(None, ge=0)
+    drain_setup_cycles: int | None = Field(None, ge=0)
+    first_fold_setup: str | None = None
+    array_padded_tiles: bool | None = None
+    resident_input: bool | None = None
+    drain_accumulators: bool | None = None
+
+    @field_validator("first_fold_setup", mode="before")
+    @classmethod
+    def _formula(cls, value: Any) -> Any:
+        return None if value is None else TimingModel._formula(value)
+
+
 class ProfileModel(_Strict):
     description: str = ""
     overlap_folds: bool = False
@@ -96,6 +112,26 @@ class ProfileModel(_Strict):
     model_output_drain: bool = True
     double_buffered_dram: bool = True
     end_offset_cycles: int = 0
+    memory_model: Literal["fold", "scalesim"] = "fold"
+    drain_latency_cycles: int = Field(0, ge=0)
+    drain_setup_cycles: int = Field(0, ge=0)
+    first_fold_setup: str = "0"
+    array_padded_tiles: bool = False
+    resident_input: bool = True
+    drain_accumulators: bool = False
+    template_overrides: dict[str, MemoryOverrideModel] = {}
+
+    @field_validator("first_fold_setup", mode="before")
+    @classmethod
+    def _formula(cls, value: Any) -> str:
+        return TimingModel._formula(value)
+
+    def to_fields(self) -> dict[str, Any]:
+        fields = self.model_dump(exclude={"template_overrides"})
+        fields["template_overrides"] = tuple(
+            (name, tuple((k, v) for k, v in o.model_dump().items() if v is not None))
+            for name, o in self.template_overrides.items())
+        return fields
 
 
 class AcceleratorModel(_Strict):
@@ -220,7 +256,7 @@ def profiles() -> dict[str, TimingProfile]:
             model = ProfileModel.model_validate(body or {})
         except ValidationError as exc:
             raise SpecError(format_validation_error(f"{path} [{name}]", exc)) from None
-        out[name] = TimingProfile(name=name, **model.model_dump())
+        out[name] = TimingProfile(name=name, **model.to_fields())
     return out
 
 

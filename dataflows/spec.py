@@ -14,7 +14,7 @@ parameters, not constants buried in a simulator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from coexplore.dataflows.expr import Expr
@@ -117,6 +117,25 @@ class TimingProfile:
     model_output_drain: bool = True  # charge the template's drain (SCALE-Sim ignores OS drain)
     double_buffered_dram: bool = True  # DRAM transfers of fold i+1 overlap compute of fold i
     end_offset_cycles: int = 0  # SCALE-Sim counts from cycle 0: -1
+    # Memory model of the cycle-level simulator (coexplore.sim.cycle; exact rules in docs/timing.md).
+    memory_model: str = "fold"  # "fold": fold-level double buffering; "scalesim": SCALE-Sim v3's buffers
+    drain_latency_cycles: int = 0  # from a finished output tile's last pass to the start of its drain
+    drain_setup_cycles: int = 0  # cycles a drain takes before its first beat
+    first_fold_setup: str = "0"  # cycles (formula over rows, cols, T) before the first fold may start
+    array_padded_tiles: bool = False  # weight/output tiles move array-shaped, each array line in whole beats
+    resident_input: bool = True  # a layer input that fits half its scratchpad is loaded once
+    drain_accumulators: bool = False  # outputs leave at acc_bits (True) or at input_bits
+    template_overrides: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()  # per-template fields
+
+    def for_template(self, template: str) -> "TimingProfile":
+        """This profile with the overrides for ``template`` applied."""
+        for name, fields in self.template_overrides:
+            if name == template:
+                return replace(self, template_overrides=(), **dict(fields))
+        return self
+
+    def first_fold_setup_expr(self) -> Expr:
+        return Expr(self.first_fold_setup)
 
 
 @dataclass(frozen=True, slots=True)
