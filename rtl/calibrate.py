@@ -3,11 +3,11 @@
 For several array sizes the generated WS accelerator is synthesized (generic gates, Nangate-45
 areas, memories kept apart); a least-squares fit of
 
-    logic_um2 = pe_um2 * PEs + edge_um2 * (rows + cols) + fixed_um2
+    logic_um2 = pe_um2 * PEs + row_um2 * rows + col_um2 * cols + fixed_um2
 
-gives the per-PE area the hardware really needs (multiplier, adder, registers, the PE's share of
-the skew/control), the per-edge cost (skew registers, address generators, bank ports) and the
-controller. The analytical model (sim/tech.py ``pe_um2 + noc_um2_per_pe``) is compared to the
+gives the per-PE area the hardware really needs (multiplier, adder, registers), the per-row cost
+(im2col address generator, input skew, ifmap read port), the per-column cost (partial-sum
+injection, output bank ports, drain) and the controller. The analytical model (sim/tech.py ``pe_um2 + noc_um2_per_pe``) is compared to the
 fitted per-PE figure; the scratchpads are checked bit for bit against the accelerator's kB.
 
 Run: ``python -m coexplore.rtl.calibrate [--sizes 2,3,4,6,8] [--out rtl/area_calibration.json]``.
@@ -50,27 +50,39 @@ def calibrate(sizes: list[tuple[int, int]], work: Path, template: str = "systoli
                         "memory_bits": params.memory_bits, "model_sram_bits": int(3 * kb * 1024 * 8),
                         "synth_s": round(time.perf_counter() - t0, 1)})
         print(json.dumps(samples[-1]), flush=True)
+    return {"template": template, "stream_bytes": stream_bytes, "samples": samples, **fit(samples)}
+
+
+def fit(samples: list[dict]) -> dict:
+    """Least-squares fit of the logic area over the samples, and the errors that remain."""
     pes = np.array([s["pes"] for s in samples], float)
-    edge = np.array([s["rows"] + s["cols"] for s in samples], float)
+    rows = np.array([s["rows"] for s in samples], float)
+    cols = np.array([s["cols"] for s in samples], float)
     y = np.array([s["logic_um2_45nm"] for s in samples], float)
-    a = np.stack([pes, edge, np.ones_like(pes)], axis=1)
+    a = np.stack([pes, rows, cols, np.ones_like(pes)], axis=1)
     coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    fit = a @ coef
-    rel = (fit - y) / y
+    rel = (a @ coef - y) / y
     model_rel = (pes * MODEL_PE_UM2_45NM - y) / y
+    pe_only = np.stack([pes], axis=1)
+    k, *_ = np.linalg.lstsq(pe_only, y, rcond=None)
+    pe_only_rel = (pe_only @ k - y) / y
     return {
-        "template": template, "stream_bytes": stream_bytes, "samples": samples,
-        "fit": {"pe_um2": round(float(coef[0]), 2), "edge_um2": round(float(coef[1]), 2),
-                "fixed_um2": round(float(coef[2]), 2)},
+        "fit": {"pe_um2": round(float(coef[0]), 2), "row_um2": round(float(coef[1]), 2),
+                "col_um2": round(float(coef[2]), 2), "fixed_um2": round(float(coef[3]), 2)},
         "fit_error": {"mean_abs_pct": round(float(np.mean(np.abs(rel)) * 100), 2),
                       "max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2)},
-        "analytical_pe_um2": MODEL_PE_UM2_45NM,
+        "pe_only_fit": {"pe_um2": round(float(k[0]), 2),
+                        "mean_abs_pct": round(float(np.mean(np.abs(pe_only_rel)) * 100), 2),
+                        "max_abs_pct": round(float(np.max(np.abs(pe_only_rel)) * 100), 2)},
+        "analytical_pe_um2": round(MODEL_PE_UM2_45NM, 2),
         "analytical_pe_only_error": {"mean_abs_pct": round(float(np.mean(np.abs(model_rel)) * 100), 2),
                                      "max_abs_pct": round(float(np.max(np.abs(model_rel)) * 100), 2)},
         "pe_coefficient_ratio_synth_over_model": round(float(coef[0]) / MODEL_PE_UM2_45NM, 3),
         "notes": "logic area = Nangate-45 X1 cell areas of yosys' generic gates after synth -flatten + abc; "
-                 "memories excluded (kept as memory cells; their bits equal the accelerator's kB budget "
-                 "up to rounding). The analytical model charges PEs only, so its error is against the whole logic.",
+                 "memories excluded (kept as memory cells; their bits are listed per sample beside the "
+                 "accelerator's kB budget). The analytical model charges PEs only (sim/tech.py pe_um2 + "
+                 "noc_um2_per_pe), so its error is against the whole logic; pe_only_fit is the best single "
+                 "per-PE coefficient.",
     }
 
 
@@ -79,14 +91,21 @@ def main() -> None:
     ap.add_argument("--sizes", default="2,3,4,6,8", help="square array sizes, comma-separated (or RxC)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("area_calibration.json")))
     ap.add_argument("--work", default=".coexplore_cache/calibrate")
+    ap.add_argument("--refit", default=None, help="refit the samples of an earlier output file, no synthesis")
     args = ap.parse_args()
+    if args.refit:
+        old = json.loads(Path(args.refit).read_text())
+        result = {k: old[k] for k in ("template", "stream_bytes", "samples")} | fit(old["samples"])
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: result[k] for k in ("fit", "fit_error", "pe_only_fit", "analytical_pe_only_error")}))
+        return
     sizes = []
     for item in args.sizes.split(","):
         r, _, c = item.partition("x")
         sizes.append((int(r), int(c or r)))
     result = calibrate(sizes, Path(args.work))
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("fit", "fit_error", "analytical_pe_um2", "analytical_pe_only_error")}))
+    print(json.dumps({k: result[k] for k in ("fit", "fit_error", "pe_only_fit", "analytical_pe_only_error")}))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ def build_component(params: RtlParams):
         from coexplore.rtl.ws import WsAccelerator
 
         return WsAccelerator(params)
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl.rs import RsAccelerator
+
+        return RsAccelerator(params)
     from coexplore.rtl.os import OsAccelerator
 
     return OsAccelerator(params)

@@ -274,10 +274,10 @@ class OsAccelerator(wiring.Component):
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=())
             sel = Signal(signed(ab), name=f"acc_row_{j}")
-            with m.Switch(pc):
-                for i in range(ra):
-                    with m.Case(i):
-                        m.d.comb += sel.eq(arr.acc[i][j])
+            pick = arr.acc[0][j]
+            for i in range(1, ra):
+                pick = Mux(pc == i, arr.acc[i][j], pick)
+            m.d.comb += sel.eq(pick)
             data = sel.as_unsigned()
             if p.fault == "flip_bit" and j == 0:
                 data = data ^ 1

@@ -11,6 +11,8 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from enum import Enum
+from functools import lru_cache
+from pathlib import Path
 
 from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import CoexploreError
@@ -25,18 +27,33 @@ class ArrayKind(str, Enum):
 
     WS = "ws"  # weight-stationary systolic (systolic-ws)
     OS = "os"  # output-stationary systolic (systolic-os)
+    RS = "rs"  # row-stationary (eyeriss)
 
 
 # template name -> array the generator builds. Only templates whose mapping and fold timing the
 # hardware follows exactly: nvdla (C on rows, adder tree) and shidiannao (P x Q on the array,
-# broadcast weights) fold differently from these systolic arrays, so they are not aliased here.
+# broadcast weights) fold differently from these arrays, so they are not aliased here.
 TEMPLATE_KIND: dict[str, ArrayKind] = {
     "systolic-ws": ArrayKind.WS,
     "systolic-os": ArrayKind.OS,
+    "eyeriss": ArrayKind.RS,
 }
+RS_MAX_S = 8  # widest filter row (S) the row-stationary PEs hold
 
 CFG_BITS = 16  # width of every layer-configuration input port
 CYCLE_BITS = 32  # width of the start->done cycle counter
+
+
+@lru_cache(maxsize=1)
+def generator_fingerprint() -> str:
+    """Hash of the hardware-describing modules of this package."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in ("params.py", "pe.py", "array.py", "ws.py", "os.py", "rs.py", "top.py"):
+        path = here / name
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _pow2(x: int) -> bool:
@@ -91,8 +108,10 @@ class RtlParams:
     @property
     def memory_bits(self) -> int:
         """Scratchpad bits the generator instantiates (ifmap replicas, weight banks, output banks)."""
-        ifmap = self.rows * self.ifmap_words * self.stream_bytes * 8
-        weights = 2 * self.weight_depth * self.weight_row_beats * self.stream_bytes * 8
+        replicas = self.rows * self.cols if self.kind is ArrayKind.RS else self.rows
+        ifmap = replicas * self.ifmap_words * self.stream_bytes * 8
+        row_beats = -(-RS_MAX_S // self.stream_bytes) if self.kind is ArrayKind.RS else self.weight_row_beats
+        weights = 2 * self.weight_depth * row_beats * self.stream_bytes * 8
         outputs = self.cols * 2 * self.ofmap_depth * self.acc_bits
         return ifmap + weights + outputs
 
@@ -102,8 +121,10 @@ class RtlParams:
         return d
 
     def digest(self) -> str:
-        """Stable hash of the parameters (the emitted-Verilog cache key)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the parameters and of the generator's own source (the emitted-Verilog cache key:
+        a changed generator never reuses stale Verilog)."""
+        text = json.dumps(self.to_dict(), sort_keys=True) + generator_fingerprint()
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def module_name(self) -> str:
@@ -140,12 +161,14 @@ def params_from_accelerator(acc: Accelerator, fault: str = "") -> RtlParams:
         raise RtlError(f"array {acc.rows}x{acc.cols}: the RTL generator supports up to 64x64")
     out_bytes = -(-acc.acc_bits // 8)
     ifmap_total = int(acc.ifmap_sram_kb * 1024)
-    # One ifmap replica per array row (each row reads its own im2col address every cycle);
-    # the replicas together use the ifmap SRAM budget.
-    replicas = acc.rows
+    # One ifmap replica per array row (each row reads its own im2col address every cycle), per PE
+    # for the row-stationary array; the replicas together use the ifmap SRAM budget.
+    replicas = acc.rows * acc.cols if kind is ArrayKind.RS else acc.rows
     ifmap_bytes = (ifmap_total // replicas) // stream * stream
     row_beats = -(-acc.cols // stream)
-    if kind is ArrayKind.WS:
+    if kind is ArrayKind.RS:
+        row_beats = -(-RS_MAX_S // stream)
+    if kind in (ArrayKind.WS, ArrayKind.RS):
         ofmap_depth = int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes)
         weight_depth = acc.rows
     else:

@@ -115,12 +115,20 @@ class Program:
 def expected_out_beats(params: RtlParams, geo: LayerGeometry) -> int:
     if params.kind is ArrayKind.WS:
         return _cdiv(geo.k, params.cols) * geo.t * params.out_row_beats
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl import rs_program
+
+        return rs_program.out_beats(params, geo)
     from coexplore.rtl import os_program
 
     return os_program.out_beats(params, geo)
 
 
 def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np.ndarray:
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl import rs_program
+
+        return rs_program.decode_output(params, geo, beats)
     if params.kind is ArrayKind.OS:
         from coexplore.rtl import os_program
 
@@ -204,6 +212,10 @@ def prepare(params: RtlParams, layer: Layer, rng: np.random.Generator | None = N
     if weights.min(initial=0) < lo_w or weights.max(initial=0) > hi_w:
         raise RtlError(f"weight values outside the {params.weight_bits}-bit range")
     expected = reference_output(geo, ifmap, weights, params.acc_bits)
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl import rs_program
+
+        return rs_program.prepare(params, layer, geo, ifmap, weights, expected)
     if params.kind is ArrayKind.OS:
         from coexplore.rtl import os_program
 
@@ -241,6 +253,10 @@ def expected_cycles(params: RtlParams, layer: Layer) -> int:
     geo = geometry(layer)
     if params.kind is ArrayKind.WS:
         return ws_cycles(params, geo)
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl import rs_program
+
+        return rs_program.rs_cycles(params, geo)
     from coexplore.rtl import os_program
 
     return os_program.os_cycles(params, geo)

@@ -29,6 +29,17 @@ from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlError, RtlParams
 from coexplore.rtl.ws import WS_CFG, _bits_for
 
 
+def cfg_names(params: RtlParams) -> tuple[str, ...]:
+    """The ``cfg_*`` registers of a sub-accelerator kind."""
+    from coexplore.rtl.params import ArrayKind
+
+    if params.kind is ArrayKind.RS:
+        from coexplore.rtl.rs import RS_CFG
+
+        return RS_CFG
+    return WS_CFG
+
+
 class RoundRobin(wiring.Component):
     """Grants one of ``n`` requesters per cycle, starting after the last one served."""
 
@@ -70,7 +81,7 @@ class HeteroTop(wiring.Component):
         for i in range(n):
             members.update({f"s{i}_start": In(1), f"s{i}_busy": Out(1), f"s{i}_done": Out(1),
                             f"s{i}_cycles": Out(CYCLE_BITS)})
-            for c in WS_CFG:
+            for c in cfg_names(subs[i]):
                 members[f"s{i}_cfg_{c}"] = In(CFG_BITS)
         super().__init__(members)
 
@@ -86,7 +97,7 @@ class HeteroTop(wiring.Component):
             accs.append(acc)
             m.d.comb += [acc.start.eq(getattr(self, f"s{i}_start")), getattr(self, f"s{i}_busy").eq(acc.busy),
                          getattr(self, f"s{i}_done").eq(acc.done), getattr(self, f"s{i}_cycles").eq(acc.cycles)]
-            for c in WS_CFG:
+            for c in cfg_names(p):
                 m.d.comb += getattr(acc, f"cfg_{c}").eq(getattr(self, f"s{i}_cfg_{c}"))
         # read channel: 2n input streams
         m.submodules.rd_arb = rd = RoundRobin(2 * n)
