@@ -97,6 +97,8 @@ class MemoryOverrideModel(_Strict):
     array_padded_tiles: bool | None = None
     resident_input: bool | None = None
     drain_accumulators: bool | None = None
+    reuse_tiles: bool | None = None
+    weight_line_words: int | None = Field(None, ge=0)
 
     @field_validator("first_fold_setup", mode="before")
     @classmethod
@@ -119,6 +121,8 @@ class ProfileModel(_Strict):
     array_padded_tiles: bool = False
     resident_input: bool = True
     drain_accumulators: bool = False
+    reuse_tiles: bool = True
+    weight_line_words: int = Field(0, ge=0)
     template_overrides: dict[str, MemoryOverrideModel] = {}
 
     @field_validator("first_fold_setup", mode="before")

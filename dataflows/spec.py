@@ -125,6 +125,8 @@ class TimingProfile:
     array_padded_tiles: bool = False  # weight/output tiles move array-shaped, each array line in whole beats
     resident_input: bool = True  # a layer input that fits half its scratchpad is loaded once
     drain_accumulators: bool = False  # outputs leave at acc_bits (True) or at input_bits
+    reuse_tiles: bool = True  # keep a tile the next fold uses again (False: every fold reloads its tiles)
+    weight_line_words: int = 0  # > 0: weights move as one line per array row, padded to this many words
     template_overrides: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()  # per-template fields
 
     def for_template(self, template: str) -> "TimingProfile":

@@ -66,13 +66,15 @@ class MemoryParams:
     array_padded_tiles: bool
     resident_input: bool
     drain_accumulators: bool
+    reuse_tiles: bool
+    weight_line_words: int
 
 
 def memory_params(profile: TimingProfile, template: str, rows: int, cols: int, steps: int) -> MemoryParams:
     p = profile.for_template(template)
     setup = int(np.asarray(p.first_fold_setup_expr()(rows=rows, cols=cols, T=steps)))
     return MemoryParams(p.drain_latency_cycles, p.drain_setup_cycles, setup, p.array_padded_tiles,
-                        p.resident_input, p.drain_accumulators)
+                        p.resident_input, p.drain_accumulators, p.reuse_tiles, p.weight_line_words)
 
 
 def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: FoldSchedule,
@@ -126,7 +128,8 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     new_tile = {}
     for op in loaded:
         same = np.zeros(F, dtype=bool)
-        same[1:] = (keys[op][1:] == keys[op][:-1]) & (n[1:] == 1) & (n[:-1] == 1)
+        if mp.reuse_tiles:
+            same[1:] = (keys[op][1:] == keys[op][:-1]) & (n[1:] == 1) & (n[:-1] == 1)
         new_tile[op] = ~same
     beats = {op: _beats(acc, sched, op, bits[op], bw, mp, matmul) for op in loaded}
     out_beats = _beats(acc, sched, Operand.OUTPUT, out_bits, bw, mp, matmul)
@@ -257,6 +260,9 @@ def _beats(acc: Accelerator, sched: FoldSchedule, op: Operand, bits: int, bw: fl
         return np.zeros_like(words)
     bpw = bits / 8.0
     mapping = sched.mapping
+    if op is Operand.WEIGHT and mp.weight_line_words > 0:
+        per_line = math.ceil(mp.weight_line_words * bpw / bw - 1e-9)
+        return np.full_like(words, acc.rows * per_line)
     dims = operand_dims(op, matmul)
     col_dims = set(mapping.cols.dims) & dims
     if mp.array_padded_tiles and op is not Operand.INPUT and col_dims:

@@ -73,8 +73,8 @@ def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.nd
         tiles.append((d, n, t, -(-n // t)))
         remaining = max(remaining // t, 1)
     rest = idx.copy()
-    for d, n, t, f in reversed(tiles):  # the first dim is the outermost fold digit
-        rest, digit = np.divmod(rest, f)
+    for d, n, t, f in tiles:  # the first dim is the innermost fold digit (Eyeriss: filter-row tiles
+        rest, digit = np.divmod(rest, f)  # inside channel tiles, as the RTL runs them)
         out[d] = np.minimum(t, n - digit * t)
     return out
 
