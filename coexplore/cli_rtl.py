@@ -16,19 +16,18 @@ from coexplore.models.ir import CoexploreError
 
 
 def simulated_cycles(acc, layer) -> tuple[int | None, str]:
-    """total_cycles of the cycle-level simulator in profile ``rtl`` for ``layer`` on ``acc``, and
-    where the figure came from. Until that simulator exists, the RTL's own timing model answers
-    (and says so)."""
+    """total_cycles of the cycle-level simulator in profile ``rtl`` for ``layer`` on ``acc`` (the
+    accelerator as built: see ``_hardware_accelerator``), and where the figure came from."""
     try:
-        from coexplore.sim.cycle import simulate_layer_total_cycles  # type: ignore[attr-defined]
+        from coexplore.sim.cycle import simulate_layer
     except ImportError:
-        simulate_layer_total_cycles = None
-    if simulate_layer_total_cycles is not None:
-        return int(simulate_layer_total_cycles(acc, layer, profile="rtl")), "sim.cycle (profile rtl)"
+        simulate_layer = None
+    if simulate_layer is not None:
+        return int(simulate_layer(layer, acc, "rtl").total_cycles), "sim.cycle (profile rtl)"
     from coexplore.rtl.params import params_from_accelerator
     from coexplore.rtl.program import expected_cycles
 
-    return expected_cycles(params_from_accelerator(acc), layer), "rtl timing model (cycle simulator pending)"
+    return expected_cycles(params_from_accelerator(acc), layer), "rtl timing model (cycle simulator missing)"
 
 
 def _hardware_accelerator(acc):

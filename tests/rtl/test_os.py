@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rtl_helpers import small_acc
+from rtl_helpers import simulated_cycles, small_acc
 
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.os_program import os_cycles
@@ -25,9 +25,11 @@ CASES = {
 def test_os_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = os_cycles(params_from_accelerator(acc), geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=11, expected_cycles=model, cache_dir=rtl_cache)
+    simulated = simulated_cycles(acc, layer)  # coexplore simulate --profile rtl
+    result, _ = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=11, expected_cycles=simulated,
+                             cache_dir=rtl_cache)
     assert result.mismatches == 0, result.raw
-    assert result.rtl_cycles == model, result.raw
+    assert result.rtl_cycles == simulated == model, result.raw
     assert result.passed, result.raw
 
 
@@ -57,5 +59,6 @@ def test_os_larger_arrays(rows, cols, bw, tmp_path, rtl_cache):
     acc = small_acc(OS, rows=rows, cols=cols, bw=bw, kb=8)
     layer = conv("c", c=5, k=2 * cols + 3, h=9, r=3, stride=2, pad=1)
     model = os_cycles(params_from_accelerator(acc), geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=model, cache_dir=rtl_cache)
-    assert result.passed and result.mismatches == 0 and result.rtl_cycles == model, result.raw
+    simulated = simulated_cycles(acc, layer)
+    result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=simulated, cache_dir=rtl_cache)
+    assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated == model, result.raw

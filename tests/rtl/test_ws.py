@@ -10,7 +10,7 @@ from coexplore.rtl.params import params_from_accelerator
 from coexplore.rtl.program import geometry, ws_cycles
 from coexplore.rtl.verify import verify_layer
 
-from rtl_helpers import small_acc
+from rtl_helpers import simulated_cycles, small_acc
 
 CASES = {
     "gemm-5x6x7": (small_acc(), gemm("g", 5, 6, 7), "random"),
@@ -27,10 +27,11 @@ CASES = {
 def test_ws_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = ws_cycles(params_from_accelerator(acc), geometry(layer))
-    result, program = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=model,
+    simulated = simulated_cycles(acc, layer)  # coexplore simulate --profile rtl
+    result, program = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated,
                                    cache_dir=rtl_cache)
     assert result.mismatches == 0, result.raw
-    assert result.rtl_cycles == model == program.expected_cycles, result.raw
+    assert result.rtl_cycles == simulated == model == program.expected_cycles, result.raw
     assert result.passed, result.raw
 
 
@@ -62,5 +63,6 @@ def test_ws_larger_arrays(rows, cols, bw, tmp_path, rtl_cache):
     acc = small_acc(rows=rows, cols=cols, bw=bw, kb=8)
     layer = conv("c", c=5, k=2 * cols + 3, h=9, r=3, stride=2, pad=1)
     model = ws_cycles(params_from_accelerator(acc), geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=model, cache_dir=rtl_cache)
-    assert result.passed and result.mismatches == 0 and result.rtl_cycles == model, result.raw
+    simulated = simulated_cycles(acc, layer)
+    result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=simulated, cache_dir=rtl_cache)
+    assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated == model, result.raw
