@@ -37,6 +37,7 @@ import numpy as np
 from coexplore.models.ir import CoexploreError
 
 CHUNK_ROWS = 2048  # demand rows examined per vectorized step of the miss search
+BLOCK_ROWS = 1 << 16  # demand rows computed at a time (bounds memory on huge layers)
 
 
 class ScaleSimError(CoexploreError):
@@ -80,6 +81,19 @@ class ConvGeometry:
         overlap_h = self.r > 1 and (self.p > 1 and self.stride_h < (self.r - 1) * self.dil_h + 1)
         overlap_w = self.s > 1 and (self.q > 1 and self.stride_w < (self.s - 1) * self.dil_w + 1)
         return overlap_h or overlap_w
+
+    def pixel_bases(self) -> np.ndarray:
+        """Address of each im2col row's window origin (tap 0): ``ifmap_addr(m, k) = base[m] + tap[k]``."""
+        m = np.arange(self.m, dtype=np.int64)
+        n, rem = np.divmod(m, self.p * self.q)
+        ho, wo = np.divmod(rem, self.q)
+        return ((n * self.hp + ho * self.stride_h) * self.wp + wo * self.stride_w) * self.c
+
+    def tap_offsets(self) -> np.ndarray:
+        k = np.arange(self.kred, dtype=np.int64)
+        rs, ch = np.divmod(k, self.c)
+        r, s = np.divmod(rs, self.s)
+        return (r * self.dil_h * self.wp + s * self.dil_w) * self.c + ch
 
     def ifmap_addr(self, m: np.ndarray, k: np.ndarray) -> np.ndarray:
         """Address of im2col element (m, k), k = (r*S + s)*C + c (SCALE-Sim's column order)."""
@@ -185,6 +199,49 @@ class Stream:
 _TABLE_CACHE: dict[Stream, tuple[np.ndarray, np.ndarray]] = {}
 
 
+def stream_order(stream: Stream, matrix: np.ndarray) -> np.ndarray:
+    """The valid entries (>= 0) of the stacked ``rows x width`` matrix in the stream's order.
+
+    Anti-diagonals are read through a strided skew view: entry (d, j) of the view is matrix[d - j, j],
+    so one C-order copy lists every diagonal, columns ascending (rows descending), as SCALE-Sim does.
+    """
+    if not stream.diagonal:
+        flat = matrix.ravel()
+        return flat[flat >= 0]
+    rows_, w = matrix.shape
+    padded = np.full((rows_ + 2 * (w - 1), w), -1, dtype=matrix.dtype)
+    padded[w - 1: w - 1 + rows_] = matrix
+    flat = padded.ravel()
+    isz = flat.itemsize
+    view = np.lib.stride_tricks.as_strided(flat[(w - 1) * w:], shape=(rows_ + w - 1, w),
+                                           strides=(w * isz, -(w - 1) * isz), writeable=False)
+    out = view.ravel()
+    return out[out >= 0]
+
+
+def _stacked(bases: np.ndarray, taps: np.ndarray, blocks: int, width: int, pixel_cols: bool,
+             block_rows: int) -> np.ndarray:
+    """Stacked prefetch matrix of ifmap addresses (-1 where a partial last block is padded).
+
+    ``pixel_cols``: columns are im2col rows (pixels) and block rows are taps (OS, IS); else columns
+    are taps and block rows are pixels (WS).
+    """
+    dtype = np.int32 if bases.max(initial=0) + taps.max(initial=0) < 2**31 - 1 else np.int64
+    if pixel_cols:
+        cols = np.full(blocks * width, -1, dtype=dtype)
+        cols[: bases.size] = bases
+        col_part = cols.reshape(blocks, 1, width)
+        row_part = taps.astype(dtype).reshape(1, block_rows, 1)
+    else:
+        cols = np.full(blocks * width, -1, dtype=dtype)
+        cols[: taps.size] = taps
+        col_part = cols.reshape(blocks, 1, width)
+        row_part = bases.astype(dtype).reshape(1, block_rows, 1)
+    mat = col_part + row_part
+    np.copyto(mat, -1, where=col_part < 0)
+    return mat.reshape(blocks * block_rows, width)
+
+
 # ---- the demand of one dataflow -------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Demand:
@@ -235,8 +292,8 @@ class OperandDemand:
     """A read operand: its stream, and per demand row the first position and word count (0: none)."""
 
     stream: Stream
-    lo: np.ndarray
-    cnt: np.ndarray
+    nrows: int
+    rows: Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (lo, cnt) of rows [start, stop)
     addresses: Callable[[], np.ndarray] | None  # stream-ordered addresses, when words repeat
 
 
@@ -271,52 +328,77 @@ def _flipped_rows(stream: Stream, b: np.ndarray, fr: np.ndarray, t: np.ndarray, 
 
 
 def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDemand]:
-    """The ifmap and filter read demand of every row (vectorized over all rows)."""
-    t, fc, fr = _fold_coords(dm, 0, dm.total_rows)
+    """The ifmap and filter read demand of the rows, computed block by block on request."""
     R, C = dm.rows, dm.cols
     Fr, Fc = dm.row_folds, dm.col_folds
-    vr = _valid(dm.sr, R, fr)
-    vc = _valid(dm.sc, C, fc)
-    last_r = dm.sr - (Fr - 1) * R
-    last_c = dm.sc - (Fc - 1) * C
-    dup = g.has_duplicates
+    s_if, s_fl = streams(dm)
+
+    def coords(start: int, stop: int) -> tuple[np.ndarray, ...]:
+        t, fc, fr = _fold_coords(dm, start, stop)
+        return t, fc, fr, _valid(dm.sr, R, fr), _valid(dm.sc, C, fc)
+
     if dm.dataflow == "os":
-        s_if = Stream(Fr, dm.t, R, last_r, True)
-        s_fl = Stream(Fc, dm.t, C, last_c, True)
-        if_lo, if_cnt = _diag_rows(s_if, fr, t, 0, vr)
-        fl_lo, fl_cnt = _diag_rows(s_fl, fc, t, 0, vc)
+        def if_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _diag_rows(s_if, fr, t, 0, vr)
+
+        def fl_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _diag_rows(s_fl, fc, t, 0, vc)
 
         def if_addr() -> np.ndarray:  # block fr: IF[fr rows, :]^T -> row = k, col = pixel offset
-            gi, j = s_if.elements()
-            b, k = np.divmod(gi, dm.t)
-            return g.ifmap_addr(b * R + j, k)
+            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, True, dm.t))
     elif dm.dataflow == "ws":
-        s_if = Stream(Fr, dm.t, R, last_r, True)
-        s_fl = Stream(Fc, dm.sr, C, last_c, False)
-        if_lo, if_cnt = _diag_rows(s_if, fr, t, R, vr)
-        fl_lo, fl_cnt = _flipped_rows(s_fl, fc, fr, t, R, vr, vc)
+        def if_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _diag_rows(s_if, fr, t, R, vr)
+
+        def fl_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _flipped_rows(s_fl, fc, fr, t, R, vr, vc)
 
         def if_addr() -> np.ndarray:  # block fr: IF[:, fr cols] -> row = pixel, col = k offset
-            gi, j = s_if.elements()
-            b, m = np.divmod(gi, dm.t)
-            return g.ifmap_addr(m, b * R + j)
+            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, False, dm.t))
     else:
-        s_if = Stream(Fc, dm.sr, C, last_c, False)
-        s_fl = Stream(Fr, dm.t, R, last_r, True)
-        if_lo, if_cnt = _flipped_rows(s_if, fc, fr, t, R, vr, vc)
-        fl_lo, fl_cnt = _diag_rows(s_fl, fr, t, R, vr)
+        def if_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _flipped_rows(s_if, fc, fr, t, R, vr, vc)
+
+        def fl_rows(a: int, b: int):
+            t, fc, fr, vr, vc = coords(a, b)
+            return _diag_rows(s_fl, fr, t, R, vr)
 
         def if_addr() -> np.ndarray:  # block fc: IF^T[:, fc cols] -> row = k, col = pixel offset
-            gi, j = s_if.elements()
-            b, k = np.divmod(gi, dm.sr)
-            return g.ifmap_addr(b * C + j, k)
-    return (OperandDemand(s_if, if_lo, if_cnt, if_addr if dup else None),
-            OperandDemand(s_fl, fl_lo, fl_cnt, None))
+            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fc, C, True, dm.sr))
+    n = dm.total_rows
+    return (OperandDemand(s_if, n, if_rows, if_addr if g.has_duplicates else None),
+            OperandDemand(s_fl, n, fl_rows, None))
 
 
-def write_counts(dm: Demand) -> np.ndarray:
-    """Valid ofmap words written by each demand row."""
-    t, fc, fr = _fold_coords(dm, 0, dm.total_rows)
+def streams(dm: Demand) -> tuple[Stream, Stream]:
+    """The ifmap and filter prefetch streams of a dataflow (see ``read_operands``)."""
+    R, C, Fr, Fc = dm.rows, dm.cols, dm.row_folds, dm.col_folds
+    last_r, last_c = dm.sr - (Fr - 1) * R, dm.sc - (Fc - 1) * C
+    if dm.dataflow == "os":
+        return Stream(Fr, dm.t, R, last_r, True), Stream(Fc, dm.t, C, last_c, True)
+    if dm.dataflow == "ws":
+        return Stream(Fr, dm.t, R, last_r, True), Stream(Fc, dm.sr, C, last_c, False)
+    return Stream(Fc, dm.sr, C, last_c, False), Stream(Fr, dm.t, R, last_r, True)
+
+
+def sram_accesses(dm: Demand) -> tuple[int, int, int]:
+    """(ifmap reads, filter reads, ofmap writes) the array makes, summed over folds in closed form."""
+    T, sr, sc, Fr, Fc = dm.t, dm.sr, dm.sc, dm.row_folds, dm.col_folds
+    if dm.dataflow == "os":
+        return Fc * T * sr, Fr * T * sc, sr * sc
+    if dm.dataflow == "ws":
+        return Fc * T * sr, sr * sc, Fr * T * sc
+    return sr * sc, Fc * T * sr, Fr * T * sc
+
+
+def write_counts(dm: Demand, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Valid ofmap words written by each demand row of [start, stop)."""
+    t, fc, fr = _fold_coords(dm, start, dm.total_rows if stop is None else stop)
     R, C = dm.rows, dm.cols
     vr = _valid(dm.sr, R, fr)
     vc = _valid(dm.sc, C, fc)
@@ -329,6 +411,65 @@ def write_counts(dm: Demand) -> np.ndarray:
         c_lo = np.maximum(0, base - dm.t + 1)
         c_hi = np.minimum(vc - 1, base)
     return np.where(c_hi >= c_lo, c_hi - c_lo + 1, 0).astype(np.int64)
+
+
+class WriteSchedule:
+    """Cumulative ofmap writes over the rows, from per-fold totals and one row profile per fold shape."""
+
+    def __init__(self, dm: Demand) -> None:
+        self.dm = dm
+        self.flen = dm.fold_rows
+        fc, fr = np.divmod(np.arange(dm.folds, dtype=np.int64), dm.row_folds)
+        self.vr = _valid(dm.sr, dm.rows, fr)
+        self.vc = _valid(dm.sc, dm.cols, fc)
+        per_fold = self.vr * self.vc if dm.dataflow == "os" else dm.t * self.vc
+        self.fold_cum = np.zeros(dm.folds + 1, dtype=np.int64)
+        np.cumsum(per_fold, out=self.fold_cum[1:])
+        self.total = int(self.fold_cum[-1])
+        self.nrows = dm.total_rows
+        self._shapes: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+
+    def _shape(self, f: int) -> tuple[np.ndarray, int, int]:
+        """(cumulative writes within the fold, first and last writing row) of fold f's shape."""
+        key = (int(self.vr[f]), int(self.vc[f]))
+        got = self._shapes.get(key)
+        if got is None:
+            w = write_counts(self.dm, f * self.flen, (f + 1) * self.flen)
+            cum = np.zeros(self.flen + 1, dtype=np.int64)
+            np.cumsum(w, out=cum[1:])
+            nz = np.flatnonzero(w)
+            got = (cum, int(nz[0]), int(nz[-1]))
+            self._shapes[key] = got
+        return got
+
+    def before(self, r: int) -> int:
+        """Words written by rows < r."""
+        if r >= self.nrows:
+            return self.total
+        f, t = divmod(r, self.flen)
+        return int(self.fold_cum[f] + self._shape(f)[0][t])
+
+    def count(self, r: int) -> int:
+        return self.before(r + 1) - self.before(r)
+
+    def row_of_word(self, x: int) -> int:
+        """Row that writes the x-th word (1-based); ``nrows`` past the last."""
+        if x > self.total:
+            return self.nrows
+        f = int(np.searchsorted(self.fold_cum, x, side="left")) - 1
+        cum = self._shape(f)[0]
+        t = int(np.searchsorted(cum, x - self.fold_cum[f], side="left")) - 1
+        return f * self.flen + t
+
+    def first_writing_row(self, r: int) -> int:
+        """First row >= r that writes a word."""
+        while r < self.nrows:
+            f, t = divmod(r, self.flen)
+            _, a, b = self._shape(f)
+            if t <= b:
+                return f * self.flen + max(t, a)
+            r = (f + 1) * self.flen
+        return self.nrows
 
 
 # ---- read buffer: which rows miss -------------------------------------------------------------------
@@ -388,14 +529,21 @@ def read_misses(op: OperandDemand, buffer_words: int) -> list[tuple[int, int]]:
 
     if stamp is not None:
         restamp()
-    lo_all, cnt_all = op.lo, op.cnt
-    nrows = lo_all.size
+    nrows = op.nrows
     events: list[tuple[int, int]] = []
     sw = buf.set_words
+    block = [0, 0, None, None]  # cached rows [start, stop) and their lo, cnt
+
+    def rows(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        if not (block[0] <= a and b <= block[1]):
+            block[0], block[1] = a, min(nrows, max(b, a + BLOCK_ROWS))
+            block[2], block[3] = op.rows(block[0], block[1])
+        return block[2][a - block[0]: b - block[0]], block[3][a - block[0]: b - block[0]]
+
     r = 0
     while r < nrows:
         stop = min(nrows, r + CHUNK_ROWS)
-        lo, cnt = lo_all[r:stop], cnt_all[r:stop]
+        lo, cnt = rows(r, stop)
         has = cnt > 0
         own = buf.in_window(lo // sw) & buf.in_window((lo + cnt - 1) // sw)
         cand = np.flatnonzero(has & ~own)
@@ -406,8 +554,8 @@ def read_misses(op: OperandDemand, buffer_words: int) -> list[tuple[int, int]]:
             continue
         row = r + int(cand[0])
         fetches = 0
-        first = int(lo_all[row])
-        for x in range(first, first + int(cnt_all[row])):
+        first = int(lo[row - r])
+        for x in range(first, first + int(cnt[row - r])):
             while not _hit(buf, x, addrs, stamp, wid):
                 buf.start = (buf.start + buf.step) % buf.sets
                 fetches += 1
@@ -540,15 +688,15 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
     """Emulate SCALE-Sim v3 on one layer group."""
     dm = demand_for(dataflow, g, rows, cols)
     nrows = dm.total_rows
-    w = write_counts(dm)
-    writes_total = int(w.sum())
-    ifm, flt = read_operands(dm, g)
-    if_reads, fl_reads = int(ifm.cnt.sum()), int(flt.cnt.sum())
     stall_free = nrows - 1
+    if_reads, fl_reads, writes_total = sram_accesses(dm)
     bw = buffers.bw_words
     if bw is None:  # CALC: estimated bandwidth never stalls; each stream is fetched once
-        return ScaleSimRun(stall_free, 0, stall_free, ifm.stream.length, flt.stream.length, writes_total,
+        s_if, s_fl = streams(dm)
+        return ScaleSimRun(stall_free, 0, stall_free, s_if.length, s_fl.length, writes_total,
                            if_reads, fl_reads, writes_total, 0, 0)
+    ws = WriteSchedule(dm)
+    ifm, flt = read_operands(dm, g)
     if_events = read_misses(ifm, buffers.ifmap_words)
     fl_events = read_misses(flt, buffers.filter_words)
     fetch_if = _fetch_cycles(buffers.ifmap_words, bw)
@@ -560,8 +708,6 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
         reads.setdefault(row, [0, 0])[1] = n
     read_rows = sorted(reads)
     wb = WriteBuffer.make(buffers.ofmap_words, bw)
-    cum = np.zeros(nrows + 1, dtype=np.int64)
-    np.cumsum(w, out=cum[1:])
     done_if = [-1]
     done_fl = [-1]
     stall = 0
@@ -571,9 +717,9 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
     ri = 0
     while r < nrows:
         nxt_read = read_rows[ri] if ri < len(read_rows) else nrows
-        nxt = min(nxt_read, _next_write_event(wb, cum, w, r, nrows, stall))
+        nxt = min(nxt_read, _next_write_event(wb, ws, r, nrows, stall))
         if nxt > r:
-            wb.store(int(cum[nxt] - cum[r]))
+            wb.store(ws.before(nxt) - ws.before(r))
         if nxt >= nrows:
             break
         cycle = nxt + stall
@@ -583,7 +729,7 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
             s_if = _read_delay(done_if, n_if, fetch_if, cycle)
             s_fl = _read_delay(done_fl, n_fl, fetch_fl, cycle)
             ri += 1
-        s_of = _write_row(wb, int(w[nxt]), cycle)
+        s_of = _write_row(wb, ws.count(nxt), cycle)
         max_out = max(max_out, cycle + s_of)
         last_event = nxt
         delay = max(s_if, s_fl, s_of)
@@ -654,39 +800,22 @@ def _write_row(wb: WriteBuffer, n: int, cycle: int) -> int:
     return offset
 
 
-def _next_write_event(wb: WriteBuffer, cum: np.ndarray, w: np.ndarray, r: int, nrows: int, stall: int) -> int:
+def _next_write_event(wb: WriteBuffer, ws: WriteSchedule, r: int, nrows: int, stall: int) -> int:
     """First row >= r where the write buffer may start a drain or stall (rows map to cycles row+stall)."""
-    base = cum[r]
-    used = wb.total - wb.free
-    # A stall: the buffer fills while a drain is still running.
-    fill_word = max(wb.free, 1)  # the word that leaves no free space (the next one, if none is left)
-    full_row = int(np.searchsorted(cum, base + fill_word, side="left")) - 1  # row storing that word
+    base = ws.before(r)
     cand = nrows
-    if full_row < nrows and full_row >= r and full_row + stall < wb.drain_end:
+    # A stall: the buffer fills while a drain is still running.
+    full_row = ws.row_of_word(base + max(wb.free, 1))  # the word that leaves no free space
+    if r <= full_row < nrows and full_row + stall < wb.drain_end:
         cand = full_row
     # A drain start: the first word stored at or after the drain's end with more than half used.
     first = max(r, wb.drain_end - stall)
     if first < nrows:
-        need = wb.total - wb.active + 1 - used  # words to store (from row r) until used > half
-        cross = int(np.searchsorted(cum, base + max(need, 1), side="left")) - 1
-        row = max(first, cross)
+        need = wb.total - wb.active + 1 - (wb.total - wb.free)  # words until more than half is used
+        row = max(first, ws.row_of_word(base + max(need, 1)))
         if row < nrows:
-            # the first row >= row that stores a word
-            nz = _first_nonzero(w, row, nrows)
-            cand = min(cand, nz)
+            cand = min(cand, ws.first_writing_row(row))
     return max(cand, r)
-
-
-def _first_nonzero(w: np.ndarray, start: int, stop: int) -> int:
-    step = 4096
-    i = start
-    while i < stop:
-        j = min(stop, i + step)
-        idx = np.flatnonzero(w[i:j])
-        if idx.size:
-            return i + int(idx[0])
-        i = j
-    return stop
 
 
 def iter_rows(dm: Demand) -> Iterator[int]:  # pragma: no cover - debugging aid
