@@ -38,14 +38,20 @@ def main() -> None:
                       filter_sram_kb=4, ofmap_sram_kb=32, dram_bw_bytes_per_cycle=args.dram_bw)
     layer = parse_layer_spec(args.layer)
     params = params_from_accelerator(acc)
+    from coexplore.sim.cycle import simulate_layer
+
     model = expected_cycles(params, layer)
+    simulated = int(simulate_layer(layer, acc, "rtl").total_cycles)
+    if simulated != model:
+        print(f"WARNING: simulator (profile rtl) says {simulated} cycles, the RTL timing model {model}")
+    model = simulated
     work = Path(tempfile.mkdtemp(prefix="bench_rtl_"))
     try:
         t0 = time.perf_counter()
         emit(params, work / "cache", acc)
         emit_s = time.perf_counter() - t0
         print(f"layer {layer.describe()} on {acc.label}, stream {params.stream_bytes} B/cycle; "
-              f"{layer.macs:,} MACs, expected {model:,} cycles")
+              f"{layer.macs:,} MACs, simulated (profile rtl) {model:,} cycles")
         print(f"emit_s: {emit_s:.2f}")
         for sim in args.simulators.split(","):
             t1 = time.perf_counter()

@@ -192,8 +192,8 @@ def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pa
                 rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64))
     x = rng.integers(lo_i, hi_i + 1, size=shape_i)
     w = rng.integers(lo_w, hi_w + 1, size=shape_w)
-    x.reshape(-1)[:2] = [lo_i, hi_i]
-    w.reshape(-1)[:2] = [lo_w, hi_w]
+    x.reshape(-1)[:2] = [lo_i, hi_i][: x.size]
+    w.reshape(-1)[:2] = [lo_w, hi_w][: w.size]
     return x.astype(np.int64), w.astype(np.int64)
 
 
