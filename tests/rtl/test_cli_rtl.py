@@ -54,3 +54,34 @@ def test_verify_rejects_unsupported_layer(tmp_path):
     out = subprocess.run([*EXE, "verify", "--layer", "conv:h=6,c=4,k=4,groups=2", *SMALL, "--json"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode != 0 and "groups" in out.stderr and "Traceback" not in out.stderr
+
+
+def _design(tmp_path, templates):
+    import yaml
+
+    subs = [{"name": f"a{i}", "template": t, "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 4,
+             "ifmap_sram_kb": 4, "filter_sram_kb": 1, "ofmap_sram_kb": 1} for i, t in enumerate(templates)]
+    path = tmp_path / "design.yaml"
+    path.write_text(yaml.safe_dump({"name": "trio", "budget": {"pes": 64, "dram_bw_bytes_per_cycle": 8},
+                                    "sub_accelerators": subs}))
+    return path
+
+
+def test_rtl_design_emits_every_sub_accelerator_and_the_top(tmp_path):
+    path = _design(tmp_path, ["systolic-ws", "systolic-os", "eyeriss"])
+    res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out"), "--json",
+                                   "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert len(summary["modules"]) == 4 and summary["top"] == "coexplore_top_trio"
+    for mod in summary["modules"]:
+        assert f"module {mod['module']}" in Path(mod["verilog"]).read_text()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["memory_port"]["arbiter"] == "round-robin"
+
+
+def test_rtl_design_names_the_sub_accelerator_it_cannot_build(tmp_path):
+    path = _design(tmp_path, ["systolic-ws", "nvdla"])
+    res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "a1" in res.output and "nvdla" in res.output
+    assert "Traceback" not in res.output
