@@ -262,13 +262,15 @@ def layer_durations(costs: CostTable, port_bw: np.ndarray) -> np.ndarray:
 def build_problem(networks: Sequence[Network], system: System, costs: CostFn | CostTable, *,
                   fuse: bool = True, max_units_per_task: int | None = None,
                   task_weights: Sequence[float] | None = None,
-                  bw_levels: Sequence[float] | None = DEFAULT_BW_LEVELS) -> MappingProblem:
+                  bw_levels: Sequence[float] | None = DEFAULT_BW_LEVELS,
+                  unit_ranges: Sequence[Sequence[tuple[int, int]]] | None = None) -> MappingProblem:
     """The scheduling problem of ``networks`` (one task each) on ``system``; see the module docstring.
 
     ``bw_levels``: the bandwidth modes a unit may run in when the DRAM pool can run short (fractions
     of its port; only full speed when it cannot).
 
     ``costs`` is a provider, or a ready table over the networks' layers concatenated in order.
+    ``unit_ranges`` fixes the units instead: per network, (first, last) layer ranges covering it in order.
     """
     if not networks:
         raise CoexploreError("no networks given (expected one network per task)")
@@ -296,7 +298,12 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
         n = len(net.layers)
         sl = slice(offset, offset + n)
         ranges = _fused_ranges(net) if fuse else [(i, i) for i in range(n)]
-        if max_units_per_task is not None and len(ranges) > max_units_per_task:
+        if unit_ranges is not None:
+            ranges = [tuple(r) for r in unit_ranges[t]]  # type: ignore[misc]
+            covered = [i for a, b in ranges for i in range(a, b + 1)]
+            if covered != list(range(n)):
+                raise CoexploreError(f"unit ranges of {net.name!r} must cover layers 0..{n - 1} in order, once each")
+        elif max_units_per_task is not None and len(ranges) > max_units_per_task:
             ranges = _merge_ranges(ranges, np.where(finite[:, sl], dur_l[:, sl], 1e18), max_units_per_task)
         unit_of_layer = np.empty(n, dtype=int)
         for a, b in ranges:
