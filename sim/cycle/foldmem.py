@@ -128,8 +128,10 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     new_tile = {}
     for op in loaded:
         same = np.zeros(F, dtype=bool)
-        if mp.reuse_tiles:
-            same[1:] = (keys[op][1:] == keys[op][:-1]) & (n[1:] == 1) & (n[:-1] == 1)
+        if mp.reuse_tiles:  # a streamed tile split into pass chunks cannot stay; a stationary one can
+            same[1:] = keys[op][1:] == keys[op][:-1]
+            if op is not stationary:
+                same[1:] &= (n[1:] == 1) & (n[:-1] == 1)
         new_tile[op] = ~same
     beats = {op: _beats(acc, sched, op, bits[op], bw, mp, matmul) for op in loaded}
     out_beats = _beats(acc, sched, Operand.OUTPUT, out_bits, bw, mp, matmul)
@@ -201,6 +203,8 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     wb_l, rbb_l = w_beats.tolist(), r_beats.tolist()
     prev_end = 0
     fold_start = 0
+    double = profile.double_buffered_dram
+    single_buffer_floor = 0  # without double buffering a load waits for the previous pass to end
     pending_rb = 0  # end of the read-back issued for the next pass
     if P and rb_l[0]:  # cannot happen (a spill's first fold writes first) but keep the rule general
         pending_rb = free[pout] = free[pout] + rbb_l[0]
@@ -211,7 +215,7 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
                 if in_use[op] is not None:
                     released[op] = [released[op][1], in_use[op]]
                 port = ports[op]
-                start = max(free[port], released[op][0])
+                start = max(free[port], released[op][0], single_buffer_floor)
                 free[port] = ready[op] = start + lb[op][p]
                 if on_event is not None:
                     on_event(f"load-{op.value}", p, start, ready[op])
@@ -220,6 +224,8 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
             need = max(need, drains[-2])
         if rb_l[p]:
             need = max(need, pending_rb)
+        if not double:  # one buffer: this pass's outputs must have left before the next pass runs
+            need = max(need, drains[-1] if drains else 0)
         start = max(prev_end, need, mp.first_fold_setup if p == 0 else 0)
         end = start + dur_l[p]
         if first_l[p]:
@@ -243,6 +249,8 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
             if on_event is not None:
                 on_event("drain", p, s0, free[pout])
         prev_end = end
+        if not double:
+            single_buffer_floor = end
     last = max(prev_end, drains[-1] if drains else 0)
     total = last + once + profile.end_offset_cycles
     return FoldRun(int(total), int(stall_free), P, _traffic(acc, sched, rd, wr, matmul))

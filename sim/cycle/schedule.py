@@ -51,20 +51,25 @@ class FoldSchedule:
     total_words: dict[Operand, int]  # distinct words of the whole layer (compulsory traffic)
 
 
-def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.ndarray) -> dict[Dim, np.ndarray]:
-    """Per-fold extents of the axis's dims for fold indices ``idx`` along the axis."""
+def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.ndarray
+                  ) -> tuple[dict[Dim, np.ndarray], np.ndarray]:
+    """Per-fold extents of the axis's dims, and the words the fold covers on the axis (its size).
+
+    FLATTEN: a fold covers a contiguous range of the flattened dims (last dim fastest), of size
+    ``rows`` (the last fold: what is left). Its per-dim extents are those of an *aligned* block of
+    that size (inner dims fill first), so every fold has one of two shapes.
+    NESTED: each dim is tiled on its own (the first dim is the innermost fold digit).
+    """
     out: dict[Dim, np.ndarray] = {}
     if axis.pack is Pack.FLATTEN:
-        sizes = [int(dims[d]) for d in axis.dims]
-        total = int(np.prod(sizes))
-        a = idx * size
-        b = np.minimum(a + size, total)  # flattened range [a, b), last dim innermost
-        stride = 1
-        for d, n in zip(reversed(axis.dims), reversed(sizes)):
-            first, last = a // stride, (b - 1) // stride
-            out[d] = np.minimum(n, last - first + 1)
-            stride *= n
-        return out
+        total = int(np.prod([int(dims[d]) for d in axis.dims]))
+        cover = np.minimum(size, total - idx * size)
+        rest = cover
+        for d in reversed(axis.dims):
+            n = int(dims[d])
+            out[d] = np.minimum(n, rest)
+            rest = -(-rest // n)
+        return out, cover
     remaining = size
     tiles = []
     for d in axis.dims:
@@ -73,10 +78,28 @@ def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.nd
         tiles.append((d, n, t, -(-n // t)))
         remaining = max(remaining // t, 1)
     rest = idx.copy()
+    cover = np.ones_like(idx)
     for d, n, t, f in tiles:  # the first dim is the innermost fold digit (Eyeriss: filter-row tiles
         rest, digit = np.divmod(rest, f)  # inside channel tiles, as the RTL runs them)
         out[d] = np.minimum(t, n - digit * t)
-    return out
+        cover = cover * out[d]
+    return out, cover
+
+
+def _product_words(op: Operand, idx_dims: frozenset[Dim], e: dict[Dim, np.ndarray], mapping: Mapping,
+                   row_cover: np.ndarray, col_cover: np.ndarray) -> np.ndarray:
+    """Words of a weight or output tile: the product of its dims' extents, except that an axis all
+    of whose dims index the operand contributes exactly the words the fold covers on it."""
+    words = np.ones_like(row_cover)
+    placed: set[Dim] = set()
+    for axis, cover in ((mapping.rows, row_cover), (mapping.cols, col_cover)):
+        dims = set(axis.dims)
+        if dims <= idx_dims:
+            words = words * cover
+            placed |= dims
+    for d in idx_dims - placed - {Dim.G}:
+        words = words * e[d]
+    return words
 
 
 def _span(e_out: np.ndarray, e_k: np.ndarray, stride: int, dilation: int, limit: int) -> np.ndarray:
@@ -102,8 +125,10 @@ def build_schedule(layer: Layer, acc: Accelerator) -> FoldSchedule:
         rest, index[d] = np.divmod(rest, dims[d])
     for d in mapping.temporal:
         ext[d] = np.full(folds, dims[d], dtype=np.int64)
-    ext.update(_axis_extents(mapping.rows, dims, acc.rows, i))
-    ext.update(_axis_extents(mapping.cols, dims, acc.cols, j))
+    row_ext, row_cover = _axis_extents(mapping.rows, dims, acc.rows, i)
+    col_ext, col_cover = _axis_extents(mapping.cols, dims, acc.cols, j)
+    ext.update(row_ext)
+    ext.update(col_ext)
     matmul = layer.kind is OpKind.MATMUL
     row_dims, col_dims = set(mapping.rows.dims), set(mapping.cols.dims)
     words: dict[Operand, np.ndarray] = {}
@@ -124,11 +149,8 @@ def build_schedule(layer: Layer, acc: Accelerator) -> FoldSchedule:
             words[op] = (e[Dim.N] * e[Dim.C]
                          * _span(e[Dim.P], e[Dim.R], layer.stride_h, layer.dilation_h, layer.h)
                          * _span(e[Dim.Q], e[Dim.S], layer.stride_w, layer.dilation_w, layer.w))
-        elif op is Operand.WEIGHT:
-            w = e[Dim.K] * e[Dim.C] * e[Dim.R] * e[Dim.S]
-            words[op] = w * e[Dim.N] if matmul else w
         else:
-            words[op] = e[Dim.N] * e[Dim.K] * e[Dim.P] * e[Dim.Q]
+            words[op] = _product_words(op, idx_dims, e, mapping, row_cover, col_cover)
     total = {
         Operand.INPUT: layer.n * layer.c * layer.h * layer.w,
         Operand.WEIGHT: layer.weight_words,
