@@ -313,7 +313,7 @@ def _balance(problem: MappingProblem, assign: list[int], preds: list[list[tuple[
 
 
 def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective.MAKESPAN, *,
-                 time_limit_s: float = 2.0, iterations: int = 20_000, seed: int = 0,
+                 time_limit_s: float = 2.0, iterations: int = 20_000, stall_iterations: int = 4000, seed: int = 0,
                  latency_cap_cycles: float | None = None, energy_cap_pj: float | None = None) -> SolveResult:
     """Herald-like list scheduling with assignment balancing; see the module docstring.
 
@@ -323,7 +323,8 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
        scheduling with the assignment fixed.
     3. Iterated local search on the decoded schedule: move one unit (late-ending first) or perturb
        priorities; keep what lowers (objective, surrogate).
-    ``iterations`` counts decodes and surrogate evaluations; the search stops there or at ``time_limit_s``.
+    ``iterations`` counts decodes and surrogate evaluations; the search stops there, at ``time_limit_s``,
+    after ``stall_iterations`` without a better objective, or when it meets the simple lower bound.
     """
     objective = Objective(objective)
     check_caps(problem, latency_cap_cycles, energy_cap_pj)
@@ -359,7 +360,9 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
                 best_key, best_sol, best_prio = key, sol, list(prio)
     movable = [u for u in range(n) if problem.allowed[u].sum() > 1]
     cur_key, cur_sol, cur_prio = best_key, best_sol, best_prio
-    while movable and not out_of_time():
+    floor = _simple_bound(problem, objective)
+    last_gain = budget[0]
+    while movable and not out_of_time() and best_key[0] > floor and last_gain - budget[0] < stall_iterations:
         assign = list(cur_sol[0])
         if rng.random() < 0.5:  # move one unit, late-ending ones more often
             ends = np.array([cur_sol[3][u] for u in movable], dtype=float) + 1.0
@@ -372,6 +375,8 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
         if key <= cur_key:
             cur_key, cur_sol, cur_prio = key, sol, prio
             if key < best_key:
+                if key[0] < best_key[0]:
+                    last_gain = budget[0]
                 best_key, best_sol, best_prio = key, sol, prio
         elif rng.random() < 0.01:
             cur_key, cur_sol, cur_prio = best_key, best_sol, best_prio

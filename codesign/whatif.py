@@ -123,7 +123,11 @@ def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget
         if not 0 < f < 1:
             raise CoexploreError(f"PE split {f!r}: expected a fraction strictly between 0 and 1")
     for b in bw_splits:
-        if b != SHARED and not 0 < float(b) < 1:
+        try:
+            ok = b == SHARED or 0 < float(b) < 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise CoexploreError(f"bandwidth split {b!r}: expected 'shared' or a fraction strictly between 0 and 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -69,21 +69,21 @@ def system(models: str, system_spec: str | None, allocate_templates: str | None,
     if max_units < 0:
         raise CoexploreError(f"--max-units {max_units}: expected 0 (no grouping) or a positive count")
     from coexplore.dataflows.io import get_profile
+    from coexplore.dataflows.system import get_system, system_to_dict
 
     timing = get_profile(profile)
+    sys_ = get_system(system_spec) if system_spec is not None else None  # bad YAML fails before any tracing
     networks = [load_workload(name) for name in _split(models, "--models")]
     task_weights = _floats(weights, "--weights") if weights else None
     if task_weights is not None and len(task_weights) != len(networks):
         raise CoexploreError(f"--weights: {len(task_weights)} given, expected one per model ({len(networks)})")
     levels = _floats(bw_modes, "--bw-modes")
     from coexplore.codesign.schedule import solve
-    from coexplore.dataflows.system import get_system, system_to_dict
     from coexplore.sim.system import analytical_costs, build_problem, simulate
 
     costs = analytical_costs(timing)
     allocation = None
-    if system_spec is not None:
-        sys_ = get_system(system_spec)
+    if sys_ is not None:
         problem = build_problem(networks, sys_, costs, max_units_per_task=max_units or None,
                                 task_weights=task_weights, bw_levels=levels)
     else:

@@ -1,0 +1,113 @@
+"""Exact (CP-SAT) and greedy mapping + scheduling: optima checked by brute force, limits, bad specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from system_helpers import brute_force
+
+from coexplore.codesign.schedule import Objective, replay, solve_exact, solve_greedy
+from coexplore.dataflows.spec import SpecError
+from coexplore.dataflows.system import Link
+from coexplore.sim.system import random_problem, synthetic_problem
+
+
+def _tiny(seed: int, n_units: int = 5, n_accs: int = 2, bw: bool = False, link: bool = True):
+    """Two small chains (one with a fork) on heterogeneous accelerators, integer durations 1..6."""
+    rng = np.random.default_rng(seed)
+    durations = rng.integers(1, 7, size=(n_units, n_accs))
+    tasks = [0] * (n_units // 2 + 1) + [1] * (n_units - n_units // 2 - 1)
+    edges = [(i, i + 1) for i in range(len(tasks) - 1) if tasks[i] == tasks[i + 1]]
+    if tasks.count(0) >= 3:
+        edges.append((0, 2))
+    demand = rng.integers(1, 4, size=(n_units, n_accs)).astype(float) if bw else None
+    return synthetic_problem(
+        durations, edges, tasks, bw_demand=demand, pool_bw_bytes_per_cycle=4.0 if bw else 1e9,
+        energy_pj=rng.uniform(1, 2, size=(n_units, n_accs)), edge_bytes=[2.0] * len(edges) if link else None,
+        link=Link(bw_bytes_per_cycle=1.0, latency_cycles=1, energy_pj_per_byte=1.0) if link else None)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_matches_brute_force_with_transfers(seed: int) -> None:
+    problem = _tiny(seed)
+    res = solve_exact(problem, time_limit_s=20, workers=4)
+    assert res.status == "optimal" and res.gap == 0.0
+    assert res.objective_value == brute_force(problem)
+    assert replay(problem, res.schedule).makespan_cycles == res.objective_value
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_matches_brute_force_under_a_binding_dram_pool(seed: int) -> None:
+    problem = _tiny(seed + 10, n_units=4, bw=True, link=False)
+    assert problem.bandwidth_binds
+    res = solve_exact(problem, time_limit_s=20, workers=4)
+    assert res.status == "optimal"
+    assert res.objective_value == brute_force(problem)
+    timings = res.result.timings
+    for t in range(int(res.objective_value)):  # the pool is never oversubscribed
+        draw = sum(problem.bw_demand[x.unit, x.acc] for x in timings if x.start_cycle <= t < x.end_cycle)
+        assert draw <= problem.pool_bw_scaled
+
+
+def test_exact_weighted_objective_matches_brute_force() -> None:
+    problem = _tiny(7)
+    problem = type(problem)(**{**problem.__dict__, "task_weights": (3.0, 1.0)})
+    res = solve_exact(problem, Objective.WEIGHTED, time_limit_s=20, workers=4)
+    assert res.status == "optimal"
+    assert res.objective_value == brute_force(problem, "weighted")
+
+
+def test_identical_sub_accelerators_keep_the_optimum() -> None:
+    rng = np.random.default_rng(3)
+    col = rng.integers(1, 7, size=(5, 1))
+    problem = synthetic_problem(np.hstack([col, col, col + 2]), [(0, 1), (1, 2), (3, 4)], [0, 0, 0, 1, 1])
+    res = solve_exact(problem, time_limit_s=20, workers=4)
+    assert res.status == "optimal" and res.objective_value == brute_force(problem)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_greedy_is_feasible_and_never_beats_the_optimum(seed: int) -> None:
+    problem = _tiny(seed, n_units=6)
+    best = brute_force(problem)
+    g = solve_greedy(problem, seed=seed)
+    assert g.status == "heuristic"
+    assert replay(problem, g.schedule).makespan_cycles == g.objective_value >= best
+    assert g.objective_value <= 1.5 * best
+
+
+def test_time_limit_returns_best_schedule_and_its_gap() -> None:
+    problem = random_problem(5, n_tasks=3, units_per_task=20, n_accs=3, link=Link(32, 16, 2.5))
+    res = solve_exact(problem, time_limit_s=1.0, workers=4)
+    assert res.status in ("optimal", "feasible", "heuristic")
+    assert res.gap is not None and 0.0 <= res.gap < 1.0
+    assert res.bound <= res.objective_value
+    assert replay(problem, res.schedule).makespan_cycles == res.objective_value
+    if res.status != "optimal":
+        assert res.gap > 0.0
+
+
+def test_latency_cap_below_a_critical_path_names_the_cap() -> None:
+    problem = _tiny(1)
+    with pytest.raises(SpecError, match=r"^latency cap 2 cycles cannot be met: task 'task0' alone needs"):
+        solve_exact(problem, latency_cap_cycles=2)
+    with pytest.raises(SpecError, match="latency cap 2 cycles"):
+        solve_greedy(problem, latency_cap_cycles=2)
+
+
+def test_latency_cap_just_below_the_optimum_is_proved_infeasible() -> None:
+    problem = _tiny(2)
+    best = brute_force(problem)
+    with pytest.raises(SpecError) as info:
+        solve_exact(problem, latency_cap_cycles=best - 1, workers=4)
+    assert f"latency cap {best - 1:.0f} cycles" in str(info.value) and "\n" not in str(info.value)
+    ok = solve_exact(problem, latency_cap_cycles=best, workers=4)
+    assert ok.objective_value == best
+
+
+def test_energy_cap_below_the_least_energy_mapping_names_the_cap() -> None:
+    problem = _tiny(0)
+    least = float(problem.energy_pj.min(axis=1).sum())
+    with pytest.raises(SpecError, match="energy cap 1 pJ cannot be met: the least-energy mapping needs"):
+        solve_exact(problem, energy_cap_pj=1.0)
+    res = solve_exact(problem, energy_cap_pj=least + 2 * 1.0 * len(problem.edges) * 2.0 + 1, workers=4)
+    assert res.result.energy_pj <= least + 2 * len(problem.edges) * 2.0 + 1
