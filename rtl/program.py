@@ -212,6 +212,14 @@ def prepare(params: RtlParams, layer: Layer, rng: np.random.Generator | None = N
     if weights.min(initial=0) < lo_w or weights.max(initial=0) > hi_w:
         raise RtlError(f"weight values outside the {params.weight_bits}-bit range")
     expected = reference_output(geo, ifmap, weights, params.acc_bits)
+    # The whole input stays resident. Accelerator SRAM budgets are double-buffered (half holds the
+    # working set), and the simulator's rtl profile keeps an input resident only when it fits half
+    # the ifmap budget, so the RTL takes no larger input even where its replicas could hold it.
+    replicas = params.rows * params.cols if params.kind is ArrayKind.RS else params.rows
+    half_budget = params.ifmap_bytes * replicas // 2
+    if geo.c * geo.h * geo.w > half_budget:
+        raise RtlError(f"layer {layer.name!r}: ifmap of {geo.c * geo.h * geo.w} bytes exceeds half the ifmap "
+                       f"scratchpad ({half_budget} bytes); give the accelerator a larger ifmap_sram_kb")
     if params.kind is ArrayKind.RS:
         from coexplore.rtl import rs_program
 

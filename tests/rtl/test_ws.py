@@ -76,3 +76,13 @@ def test_ws_under_verilator(tmp_path, rtl_cache):
     result, _ = verify_layer(acc, layer, tmp_path, simulator="verilator", seed=7, expected_cycles=simulated,
                              cache_dir=rtl_cache)
     assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated, result.raw
+
+
+def test_input_larger_than_half_the_ifmap_budget_is_refused():
+    """The simulator's rtl profile keeps an input resident only when it fits half the budget."""
+    from coexplore.rtl.params import RtlError
+    from coexplore.rtl.program import prepare
+
+    acc = small_acc(rows=1, cols=4, kb=1)
+    with pytest.raises(RtlError, match="half the ifmap"):
+        prepare(params_from_accelerator(acc), conv("c", c=7, k=3, h=10, r=1))
