@@ -62,3 +62,12 @@ def test_rs_fault_is_caught(tmp_path, rtl_cache):
 def test_rs_rejects_wide_filters():
     with pytest.raises(RtlError, match="filter width"):
         prepare(params_from_accelerator(small_acc(EYE, kb=16)), conv("c", c=1, k=1, h=12, r=9))
+
+
+@pytest.mark.slow
+def test_rs_larger_array(tmp_path, rtl_cache):
+    acc = small_acc(EYE, rows=8, cols=6, bw=8, kb=64)
+    layer = conv("c", c=5, k=3, h=13, r=5, stride=2, pad=2)
+    simulated = simulated_cycles(acc, layer)
+    result, _ = verify_layer(acc, layer, tmp_path, seed=5, expected_cycles=simulated, cache_dir=rtl_cache)
+    assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated, result.raw
