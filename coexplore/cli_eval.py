@@ -145,9 +145,18 @@ def sweep(model: str | None, layer_specs: tuple[str, ...], template_list: str, s
         from coexplore.codesign.whatif import run_system_sweep
 
         networks = [load_workload(name) for name in _parse_list(tasks, str, "--tasks")]
+        from coexplore.dataflows.io import get_profile, get_template
+
+        names = _parse_list(template_list, str, "--templates")
+        for name in names:
+            get_template(name)  # one-line error for an unknown template before any work
+        get_profile(profile)
         rows = run_system_sweep(networks, out, pe_budget=pe_budget, bw_budget_bytes_per_cycle=bw_budget,
-                                templates=_parse_list(template_list, str, "--templates"), progress=True)
-        click.echo(f"{len(rows)} system designs evaluated; results in {out}/")
+                                templates=names, profile=profile, progress=True)
+        best = rows[0] if rows else None
+        click.echo(f"{len(rows)} system designs evaluated for {', '.join(n.name for n in networks)}; "
+                   + (f"best makespan: {best.get('design', best)} " if best else "")
+                   + f"results in {out}/")
         return
     from coexplore.dataflows.io import get_profile, get_template
     from coexplore.report import run_accelerator_sweep
