@@ -11,14 +11,15 @@ a drained fold streams out while the next computes. Timing: ``rtl.os_program.os_
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from coexplore.rtl.array import OsArray
+from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
-from coexplore.rtl.ws import WS_CFG, _bits_for
+from coexplore.rtl.ws import WS_CFG
 
 OS_CFG = WS_CFG
 
@@ -48,78 +49,33 @@ class OsAccelerator(wiring.Component):
         m = Module()
         m.submodules.array = arr = OsArray(ra, ca, ib, wb, ab)
 
-        start = self.start & ~self.busy
+        start = run_control(m, self)
         busy = self.busy
-        with m.If(start):
-            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
 
         # ---- ifmap scratchpad: one replica per array row ------------------------------------
-        if_cnt = Signal(CFG_BITS + 1)
-        if_loaded = Signal()
-        m.d.comb += if_loaded.eq(if_cnt == cfg["if_beats"])
-        m.d.comb += self.ifmap.ready.eq(busy & ~if_loaded)
-        if_we = Signal()
-        m.d.comb += if_we.eq(self.ifmap.valid & self.ifmap.ready)
-        with m.If(start):
-            m.d.sync += if_cnt.eq(0)
-        with m.Elif(if_we):
-            m.d.sync += if_cnt.eq(if_cnt + 1)
-        if_rports = []
-        for i in range(ra):
-            mem = Memory(shape=unsigned(bwb * 8), depth=p.ifmap_words, init=[])
-            m.submodules[f"ifmap_{i}"] = mem
-            wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(if_cnt), wp.data.eq(self.ifmap.payload), wp.en.eq(if_we)]
-            if_rports.append(mem.read_port(transparent_for=()))
+        ifm = ifmap_replicas(m, self.ifmap, busy, start, cfg["if_beats"], p.ifmap_words, bwb * 8, list(range(ra)))
+        if_loaded = ifm.loaded
+        if_rports = [ifm.read_ports[i] for i in range(ra)]
 
         # ---- weight scratchpad: two banks of C*R*S steps x cols bytes ------------------------
-        rb_w = p.weight_row_beats
-        wmem = Memory(shape=unsigned(rb_w * bwb * 8), depth=2 * wd, init=[])
-        m.submodules.weights = wmem
-        wwp = wmem.write_port(granularity=bwb * 8)
-        wrp = wmem.read_port(transparent_for=())
-        wfull = Signal(2)
-        wl_tile = Signal(CFG_BITS + 1)
-        wl_bank = Signal()
-        wl_step = Signal(CFG_BITS)
-        wl_lane = Signal(_bits_for(rb_w) + 1)
-        wl_free = Signal()
-        m.d.comb += wl_free.eq(Mux(wl_bank, ~wfull[1], ~wfull[0]))
-        m.d.comb += self.weight.ready.eq(busy & (wl_tile != cfg["n_cf"]) & wl_free)
-        w_acc = Signal()
-        m.d.comb += w_acc.eq(self.weight.valid & self.weight.ready)
-        m.d.comb += [
-            wwp.addr.eq(Mux(wl_bank, wd, 0) + wl_step),
-            wwp.data.eq(Cat(*([self.weight.payload] * rb_w))),
-            wwp.en.eq(Mux(w_acc, (Const(1, rb_w) << wl_lane)[:rb_w], 0)),
-        ]
-        w_tile_end = Signal()
-        m.d.comb += w_tile_end.eq(w_acc & (wl_step == cfg["red"] - 1) & (wl_lane == rb_w - 1))
-        with m.If(start):
-            m.d.sync += [wl_tile.eq(0), wl_bank.eq(0), wl_step.eq(0), wl_lane.eq(0)]
-        with m.Elif(w_acc):
-            with m.If(wl_lane == rb_w - 1):
-                m.d.sync += wl_lane.eq(0)
-                with m.If(wl_step == cfg["red"] - 1):
-                    m.d.sync += [wl_step.eq(0), wl_bank.eq(~wl_bank), wl_tile.eq(wl_tile + 1)]
-                with m.Else():
-                    m.d.sync += wl_step.eq(wl_step + 1)
-            with m.Else():
-                m.d.sync += wl_lane.eq(wl_lane + 1)
+        last_comp = Signal()
+        last_rf = Signal()
+        wbank = Signal()
+        wts = weight_scratchpad(m, self.weight, busy, start, bank_rows=wd, tile_rows=cfg["red"], tiles=cfg["n_cf"],
+                                row_bytes=ca, stream_bytes=bwb, release=lambda b: last_comp & last_rf & (wbank == b),
+                                comb_read=False)
+        wfull, wrp = wts.full, wts.read_port
 
         # ---- fold sequencer: SETUP (first fold only) -> [wait] COMPUTE -> DRAIN -> ... -------
         SETUP, COMPUTE, DRAIN = 0, 1, 2
         phase = Signal(2)
-        pc = Signal(_bits_for(ra) + 1)
+        pc = Signal(bits_for(ra) + 1)
         tcnt = Signal(CFG_BITS + 2)
         rf_i = Signal(CFG_BITS)
         cf_i = Signal(CFG_BITS)
         comp_done = Signal()
         ohalf = Signal()
         ofull = Signal(2)
-        wbank = Signal()
         m.d.comb += wbank.eq(cf_i[0])
         drop = 1 if p.fault == "drop_cycle" else 0
         comp_len = Signal(CFG_BITS + 2)
@@ -129,13 +85,11 @@ class OsAccelerator(wiring.Component):
                           & Mux(wbank, wfull[1], wfull[0]) & ~Mux(ohalf, ofull[1], ofull[0]))
         computing = Signal()
         m.d.comb += computing.eq(busy & ~comp_done & (phase == COMPUTE) & ((tcnt != 0) | go))
-        last_comp = Signal()
         m.d.comb += last_comp.eq(computing & (tcnt == comp_len - 1))
         draining = Signal()
         m.d.comb += draining.eq(busy & (phase == DRAIN))
         setting_up = Signal()
         m.d.comb += setting_up.eq(busy & ((phase == SETUP) | (phase == DRAIN)))
-        last_rf = Signal()
         m.d.comb += last_rf.eq(rf_i == cfg["n_rf"] - 1)
         with m.If(start):
             m.d.sync += [phase.eq(SETUP), pc.eq(0), tcnt.eq(0), rf_i.eq(0), cf_i.eq(0), comp_done.eq(0),
@@ -158,13 +112,6 @@ class OsAccelerator(wiring.Component):
                         m.d.sync += comp_done.eq(1)
                 with m.Else():
                     m.d.sync += rf_i.eq(rf_i + 1)
-        for b in range(2):
-            with m.If(start):
-                m.d.sync += wfull[b].eq(0)
-            with m.Elif(w_tile_end & (wl_bank == b)):
-                m.d.sync += wfull[b].eq(1)
-            with m.Elif(last_comp & last_rf & (wbank == b)):
-                m.d.sync += wfull[b].eq(0)
 
         # running pixel counter: set up one array row's pixel per SETUP/DRAIN cycle
         sb = CFG_BITS + 3
@@ -257,16 +204,10 @@ class OsAccelerator(wiring.Component):
             m.d.comb += arr.b_in[j].eq(val)
 
         # ---- output banks: cols memories of two halves x rows accumulators ------------------
-        d_active = Signal()
-        d_folds = Signal(CFG_BITS + 1)
-        d_half = Signal()
-        m.d.comb += d_half.eq(d_folds[0])
-        d_m = Signal(_bits_for(ra) + 1)
-        d_beat = Signal(_bits_for(p.out_row_beats) + 1)
-        d_start = Signal()
-        m.d.comb += d_start.eq(busy & ~d_active & Mux(d_half, ofull[1], ofull[0]))
-        d_rd_en = Signal()
-        d_rd_row = Signal(_bits_for(ra) + 1)
+        rb_o = p.out_row_beats
+        row_cat = Signal(rb_o * bwb * 8)
+        dr = drain_engine(m, self.ofmap, busy, start, ofull, ra, row_cat, rb_o, bwb, line_bits=bits_for(ra) + 1)
+        d_half, d_finish = dr.half, dr.finish
         rows_data = []
         for j in range(ca):
             mem = Memory(shape=unsigned(ab), depth=2 * ra, init=[])
@@ -282,38 +223,12 @@ class OsAccelerator(wiring.Component):
             if p.fault == "flip_bit" and j == 0:
                 data = data ^ 1
             m.d.comb += [wp.addr.eq(Mux(ohalf, ra, 0) + pc), wp.data.eq(data), wp.en.eq(draining)]
-            m.d.comb += [rp.addr.eq(Mux(d_half, ra, 0) + d_rd_row), rp.en.eq(d_rd_en)]
+            m.d.comb += [rp.addr.eq(Mux(d_half, ra, 0) + dr.read_line), rp.en.eq(dr.read_en)]
             ext = Signal(signed(ob * 8), name=f"dext_{j}")
             m.d.comb += ext.eq(rp.data.as_signed())
             rows_data.append(ext)
 
-        rb_o = p.out_row_beats
-        row_cat = Signal(rb_o * bwb * 8)
         m.d.comb += row_cat.eq(Cat(*[x.as_unsigned() for x in rows_data]))
-        m.d.comb += [self.ofmap.valid.eq(d_active), self.ofmap.payload.eq(row_cat.word_select(d_beat, bwb * 8))]
-        o_acc = Signal()
-        m.d.comb += o_acc.eq(self.ofmap.valid & self.ofmap.ready)
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(o_acc & (d_beat == rb_o - 1))
-        d_finish = Signal()
-        m.d.comb += d_finish.eq(last_beat & (d_m == ra - 1))
-        with m.If(d_start):
-            m.d.comb += [d_rd_en.eq(1), d_rd_row.eq(0)]
-        with m.Elif(last_beat & ~d_finish):
-            m.d.comb += [d_rd_en.eq(1), d_rd_row.eq(d_m + 1)]
-        with m.If(start):
-            m.d.sync += [d_active.eq(0), d_folds.eq(0), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(d_start):
-            m.d.sync += [d_active.eq(1), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(o_acc):
-            with m.If(d_beat == rb_o - 1):
-                m.d.sync += d_beat.eq(0)
-                with m.If(d_finish):
-                    m.d.sync += [d_active.eq(0), d_folds.eq(d_folds + 1)]
-                with m.Else():
-                    m.d.sync += d_m.eq(d_m + 1)
-            with m.Else():
-                m.d.sync += d_beat.eq(d_beat + 1)
         for h in range(2):
             with m.If(start):
                 m.d.sync += ofull[h].eq(0)
@@ -321,6 +236,5 @@ class OsAccelerator(wiring.Component):
                 m.d.sync += ofull[h].eq(1)
             with m.Elif(d_finish & (d_half == h)):
                 m.d.sync += ofull[h].eq(0)
-        with m.If(busy & d_finish & (d_folds == cfg["n_folds"] - 1)):
-            m.d.sync += [busy.eq(0), self.done.eq(1)]
+        finish(m, self, d_finish & (dr.count == cfg["n_folds"] - 1))
         return m

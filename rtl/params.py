@@ -49,7 +49,7 @@ def generator_fingerprint() -> str:
     """Hash of the hardware-describing modules of this package."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for name in ("params.py", "pe.py", "array.py", "ws.py", "os.py", "rs.py", "top.py"):
+    for name in ("params.py", "pe.py", "array.py", "buffers.py", "ws.py", "os.py", "rs.py", "top.py"):
         path = here / name
         if path.exists():
             h.update(path.read_bytes())

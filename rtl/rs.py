@@ -13,13 +13,14 @@ Timing: ``rtl.rs_program.rs_cycles``.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RS_MAX_S, RtlParams
-from coexplore.rtl.ws import WS_CFG, _bits_for
+from coexplore.rtl.ws import WS_CFG
 
 RS_CFG = WS_CFG + ("er", "ec", "er_w", "ec_hw", "n_fp", "n_k", "ca_stride", "ca_stride_w", "n_tiles")
 
@@ -48,69 +49,25 @@ class RsAccelerator(wiring.Component):
         m = Module()
         sb = CFG_BITS + 3
 
-        start = self.start & ~self.busy
+        start = run_control(m, self)
         busy = self.busy
-        with m.If(start):
-            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
 
         # ---- ifmap: one replica per PE ------------------------------------------------------
-        if_cnt = Signal(CFG_BITS + 1)
-        if_loaded = Signal()
-        m.d.comb += if_loaded.eq(if_cnt == cfg["if_beats"])
-        m.d.comb += self.ifmap.ready.eq(busy & ~if_loaded)
-        if_we = Signal()
-        m.d.comb += if_we.eq(self.ifmap.valid & self.ifmap.ready)
-        with m.If(start):
-            m.d.sync += if_cnt.eq(0)
-        with m.Elif(if_we):
-            m.d.sync += if_cnt.eq(if_cnt + 1)
-        rports = {}
-        for i in range(ra):
-            for j in range(ca):
-                mem = Memory(shape=unsigned(bwb * 8), depth=p.ifmap_words, init=[])
-                m.submodules[f"ifmap_{i}_{j}"] = mem
-                wp = mem.write_port()
-                m.d.comb += [wp.addr.eq(if_cnt), wp.data.eq(self.ifmap.payload), wp.en.eq(if_we)]
-                rports[i, j] = mem.read_port(transparent_for=())
+        keys = [(i, j) for i in range(ra) for j in range(ca)]
+        ifm = ifmap_replicas(m, self.ifmap, busy, start, cfg["if_beats"], p.ifmap_words, bwb * 8, keys)
+        if_loaded, rports = ifm.loaded, ifm.read_ports
 
         # ---- weights: two banks of rows filter rows ------------------------------------------
-        rb_w = -(-RS_MAX_S // bwb)
-        wmem = Memory(shape=unsigned(rb_w * bwb * 8), depth=2 * ra, init=[])
-        m.submodules.weights = wmem
-        wwp = wmem.write_port(granularity=bwb * 8)
-        wrp = wmem.read_port(domain="comb")
-        wfull = Signal(2)
-        wl_tile = Signal(CFG_BITS + 1)
-        wl_bank = Signal()
-        wl_row = Signal(_bits_for(ra) + 1)
-        wl_lane = Signal(_bits_for(rb_w) + 1)
-        m.d.comb += self.weight.ready.eq(busy & (wl_tile != cfg["n_folds"]) & ~Mux(wl_bank, wfull[1], wfull[0]))
-        w_acc = Signal()
-        m.d.comb += w_acc.eq(self.weight.valid & self.weight.ready)
-        m.d.comb += [
-            wwp.addr.eq(Mux(wl_bank, ra, 0) + wl_row),
-            wwp.data.eq(Cat(*([self.weight.payload] * rb_w))),
-            wwp.en.eq(Mux(w_acc, (Const(1, rb_w) << wl_lane)[:rb_w], 0)),
-        ]
-        w_tile_end = Signal()
-        m.d.comb += w_tile_end.eq(w_acc & (wl_row == ra - 1) & (wl_lane == rb_w - 1))
-        with m.If(start):
-            m.d.sync += [wl_tile.eq(0), wl_bank.eq(0), wl_row.eq(0), wl_lane.eq(0)]
-        with m.Elif(w_acc):
-            with m.If(wl_lane == rb_w - 1):
-                m.d.sync += wl_lane.eq(0)
-                with m.If(wl_row == ra - 1):
-                    m.d.sync += [wl_row.eq(0), wl_bank.eq(~wl_bank), wl_tile.eq(wl_tile + 1)]
-                with m.Else():
-                    m.d.sync += wl_row.eq(wl_row + 1)
-            with m.Else():
-                m.d.sync += wl_lane.eq(wl_lane + 1)
+        last_pre = Signal()
+        cbank = Signal()
+        wts = weight_scratchpad(m, self.weight, busy, start, bank_rows=ra, tile_rows=ra, tiles=cfg["n_folds"],
+                                row_bytes=RS_MAX_S, stream_bytes=bwb, release=lambda b: last_pre & (cbank == b),
+                                comb_read=True, row_bits=bits_for(ra) + 1)
+        wfull, wrp = wts.full, wts.read_port
 
         # ---- fold sequencer: PRE (rows) -> STREAM (Q*S steps + rows fill) ------------------------
         in_pre = Signal()
-        pc = Signal(_bits_for(ra) + 1)
+        pc = Signal(bits_for(ra) + 1)
         tcnt = Signal(CFG_BITS + 2)
         rt = Signal(CFG_BITS)
         ct = Signal(CFG_BITS)
@@ -118,7 +75,6 @@ class RsAccelerator(wiring.Component):
         kk = Signal(CFG_BITS)
         tiles = Signal(CFG_BITS + 1)
         comp_done = Signal()
-        cbank = Signal()
         obusy = Signal(2)
         tile_done = Signal(2)
         half = Signal()
@@ -137,7 +93,6 @@ class RsAccelerator(wiring.Component):
         m.d.comb += preloading.eq(busy & ~comp_done & in_pre & ((pc != 0) | go))
         streaming = Signal()
         m.d.comb += streaming.eq(busy & ~comp_done & ~in_pre)
-        last_pre = Signal()
         m.d.comb += last_pre.eq(preloading & (pc == ra - 1))
         last_stream = Signal()
         m.d.comb += last_stream.eq(streaming & (tcnt == stream_len - 1))
@@ -203,13 +158,6 @@ class RsAccelerator(wiring.Component):
                     with m.Else():
                         m.d.sync += [fp.eq(fp + 1), fp_base.eq(fp_base + ca), colh_base.eq(colh_base + cfg["ca_stride"]),
                                      coloff_base.eq(coloff_base + cfg["ca_stride_w"])]
-        for b in range(2):
-            with m.If(start):
-                m.d.sync += wfull[b].eq(0)
-            with m.Elif(w_tile_end & (wl_bank == b)):
-                m.d.sync += wfull[b].eq(1)
-            with m.Elif(last_pre & (cbank == b)):
-                m.d.sync += wfull[b].eq(0)
 
         # per-row filter row and (c, r) set-up, one row per preload cycle
         m.d.comb += wrp.addr.eq(Mux(cbank, ra, 0) + pc)
@@ -244,8 +192,8 @@ class RsAccelerator(wiring.Component):
                 m.d.sync += [g_s.eq(0), g_q.eq(g_q + 1), g_wq.eq(g_wq + cfg["stride"])]
             with m.Else():
                 m.d.sync += g_s.eq(g_s + 1)
-        sbits = _bits_for(RS_MAX_S) + 1
-        qb = _bits_for(max(p.ofmap_depth, 2)) + 1
+        sbits = bits_for(RS_MAX_S) + 1
+        qb = bits_for(max(p.ofmap_depth, 2)) + 1
         # read-stage state per row, skewed one cycle per row
         r_tv = [tv0] + [Signal(name=f"r_tv_{i}") for i in range(1, ra)]
         r_s = [g_s[:sbits]] + [Signal(sbits, name=f"r_s_{i}") for i in range(1, ra)]
@@ -278,21 +226,15 @@ class RsAccelerator(wiring.Component):
             mem = Memory(shape=unsigned(ca * ab), depth=depth, init=[])
             m.submodules[f"obank_{h}"] = mem
             banks.append((mem.write_port(), mem.read_port(transparent_for=())))
-        d_active = Signal()
-        d_tiles = Signal(CFG_BITS + 1)
-        d_half = Signal()
-        m.d.comb += d_half.eq(d_tiles[0])
-        d_m = Signal(qb + 1)
-        d_beat = Signal(_bits_for(p.out_row_beats) + 1)
-        d_start = Signal()
-        m.d.comb += d_start.eq(busy & ~d_active & Mux(d_half, tile_done[1], tile_done[0]))
-        d_rd_en = Signal()
-        d_rd_addr = Signal(qb + 1)
+        rb_o = p.out_row_beats
+        row_cat = Signal(rb_o * bwb * 8)
+        dr = drain_engine(m, self.ofmap, busy, start, tile_done, cfg["q"], row_cat, rb_o, bwb, line_bits=qb + 1)
+        d_half, d_finish = dr.half, dr.finish
         inj_rd = Signal()
         m.d.comb += inj_rd.eq(r_tv[0] & r_last[0] & ~first_red)
         for h, (wp, rp) in enumerate(banks):
-            with m.If((d_active | d_start) & (d_half == h)):
-                m.d.comb += [rp.addr.eq(d_rd_addr), rp.en.eq(d_rd_en)]
+            with m.If((dr.active | dr.start) & (d_half == h)):
+                m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
             with m.Else():
                 m.d.comb += [rp.addr.eq(r_q[0]), rp.en.eq(inj_rd)]
         inj_data = Mux(half_q, banks[1][1].data, banks[0][1].data)
@@ -353,40 +295,14 @@ class RsAccelerator(wiring.Component):
         tile_fin = Signal()
         m.d.comb += tile_fin.eq(wv & wl & (wq == cfg["q"] - 1))
 
-        # drain
-        rb_o = p.out_row_beats
+        # drain: one line of cols accumulators per q
         drain_data = Mux(d_half, banks[1][1].data, banks[0][1].data)
         parts = []
         for j in range(ca):
             ext = Signal(signed(ob * 8), name=f"dext_{j}")
             m.d.comb += ext.eq(drain_data.word_select(j, ab).as_signed())
             parts.append(ext.as_unsigned())
-        row_cat = Signal(rb_o * bwb * 8)
         m.d.comb += row_cat.eq(Cat(*parts))
-        m.d.comb += [self.ofmap.valid.eq(d_active), self.ofmap.payload.eq(row_cat.word_select(d_beat, bwb * 8))]
-        o_acc = Signal()
-        m.d.comb += o_acc.eq(self.ofmap.valid & self.ofmap.ready)
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(o_acc & (d_beat == rb_o - 1))
-        d_finish = Signal()
-        m.d.comb += d_finish.eq(last_beat & (d_m == cfg["q"] - 1))
-        with m.If(d_start):
-            m.d.comb += [d_rd_en.eq(1), d_rd_addr.eq(0)]
-        with m.Elif(last_beat & ~d_finish):
-            m.d.comb += [d_rd_en.eq(1), d_rd_addr.eq(d_m + 1)]
-        with m.If(start):
-            m.d.sync += [d_active.eq(0), d_tiles.eq(0), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(d_start):
-            m.d.sync += [d_active.eq(1), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(o_acc):
-            with m.If(d_beat == rb_o - 1):
-                m.d.sync += d_beat.eq(0)
-                with m.If(d_finish):
-                    m.d.sync += [d_active.eq(0), d_tiles.eq(d_tiles + 1)]
-                with m.Else():
-                    m.d.sync += d_m.eq(d_m + 1)
-            with m.Else():
-                m.d.sync += d_beat.eq(d_beat + 1)
         for h in range(2):
             with m.If(start):
                 m.d.sync += [tile_done[h].eq(0), obusy[h].eq(0)]
@@ -399,6 +315,5 @@ class RsAccelerator(wiring.Component):
                     m.d.sync += obusy[h].eq(1)
                 with m.Elif(d_finish & (d_half == h)):
                     m.d.sync += obusy[h].eq(0)
-        with m.If(busy & d_finish & (d_tiles == cfg["n_tiles"] - 1)):
-            m.d.sync += [busy.eq(0), self.done.eq(1)]
+        finish(m, self, d_finish & (dr.count == cfg["n_tiles"] - 1))
         return m

@@ -26,7 +26,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlError, RtlParams
-from coexplore.rtl.ws import WS_CFG, _bits_for
+from coexplore.rtl.ws import WS_CFG
 
 
 def cfg_names(params: RtlParams) -> tuple[str, ...]:
@@ -142,10 +142,10 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
     from amaranth.back import verilog
 
     from coexplore.dataflows.io import accelerator_to_dict
-    from coexplore.dataflows.system import load_system
+    from coexplore.dataflows.system import get_system
     from coexplore.rtl.emit import emit
 
-    system = load_system(design_yaml)
+    system = get_system(str(design_yaml))
     subs = design_params(system)
     modules = []
     for acc, p in zip(system.accelerators, subs):

@@ -13,20 +13,19 @@ Engines that run concurrently, each a few counters (timing in ``rtl.program.ws_c
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from coexplore.rtl.array import WsArray
+from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
 
 WS_CFG = ("h", "w", "hw", "r", "s", "stride", "pad", "stride_w", "p", "q", "t", "red", "n_rf", "n_cf",
           "if_beats", "pad_w", "n_folds")
 
 
-def _bits_for(n: int) -> int:
-    return max(1, (n - 1).bit_length()) if n > 1 else 1
 
 
 class WsAccelerator(wiring.Component):
@@ -55,76 +54,30 @@ class WsAccelerator(wiring.Component):
         m = Module()
         m.submodules.array = arr = WsArray(ra, ca, ib, wb, ab)
 
-        start = self.start & ~self.busy
+        start = run_control(m, self)
         busy = self.busy
-        with m.If(start):
-            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
 
         # ---- ifmap scratchpad: one replica per array row ------------------------------------
-        if_cnt = Signal(CFG_BITS + 1)
-        if_loaded = Signal()
-        m.d.comb += if_loaded.eq(if_cnt == cfg["if_beats"])
-        m.d.comb += self.ifmap.ready.eq(busy & ~if_loaded)
-        if_we = Signal()
-        m.d.comb += if_we.eq(self.ifmap.valid & self.ifmap.ready)
-        with m.If(start):
-            m.d.sync += if_cnt.eq(0)
-        with m.Elif(if_we):
-            m.d.sync += if_cnt.eq(if_cnt + 1)
-        if_rports = []
-        for i in range(ra):
-            mem = Memory(shape=unsigned(bwb * 8), depth=p.ifmap_words, init=[])
-            m.submodules[f"ifmap_{i}"] = mem
-            wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(if_cnt), wp.data.eq(self.ifmap.payload), wp.en.eq(if_we)]
-            if_rports.append(mem.read_port(transparent_for=()))
+        ifm = ifmap_replicas(m, self.ifmap, busy, start, cfg["if_beats"], p.ifmap_words, bwb * 8, list(range(ra)))
+        if_loaded = ifm.loaded
+        if_rports = [ifm.read_ports[i] for i in range(ra)]
 
         # ---- weight scratchpad: two tiles of rows x cols bytes -------------------------------
-        rb_w = p.weight_row_beats
-        wmem = Memory(shape=unsigned(rb_w * bwb * 8), depth=2 * ra, init=[])
-        m.submodules.weights = wmem
-        wwp = wmem.write_port(granularity=bwb * 8)
-        wrp = wmem.read_port(domain="comb")
-        wfull = Signal(2)
-        wl_tile = Signal(CFG_BITS + 1)
-        wl_bank = Signal()
-        wl_row = Signal(_bits_for(ra) + 1)
-        wl_lane = Signal(_bits_for(rb_w) + 1)
-        wl_free = Signal()
-        m.d.comb += wl_free.eq(Mux(wl_bank, ~wfull[1], ~wfull[0]))
-        m.d.comb += self.weight.ready.eq(busy & (wl_tile != cfg["n_folds"]) & wl_free)
-        w_acc = Signal()
-        m.d.comb += w_acc.eq(self.weight.valid & self.weight.ready)
-        m.d.comb += [
-            wwp.addr.eq(Mux(wl_bank, ra, 0) + wl_row),
-            wwp.data.eq(Cat(*([self.weight.payload] * rb_w))),
-            wwp.en.eq(Mux(w_acc, (Const(1, rb_w) << wl_lane)[:rb_w], 0)),
-        ]
-        w_tile_end = Signal()
-        m.d.comb += w_tile_end.eq(w_acc & (wl_row == ra - 1) & (wl_lane == rb_w - 1))
-        with m.If(start):
-            m.d.sync += [wl_tile.eq(0), wl_bank.eq(0), wl_row.eq(0), wl_lane.eq(0)]
-        with m.Elif(w_acc):
-            with m.If(wl_lane == rb_w - 1):
-                m.d.sync += wl_lane.eq(0)
-                with m.If(wl_row == ra - 1):
-                    m.d.sync += [wl_row.eq(0), wl_bank.eq(~wl_bank), wl_tile.eq(wl_tile + 1)]
-                with m.Else():
-                    m.d.sync += wl_row.eq(wl_row + 1)
-            with m.Else():
-                m.d.sync += wl_lane.eq(wl_lane + 1)
+        last_pre = Signal()
+        cbank = Signal()
+        wts = weight_scratchpad(m, self.weight, busy, start, bank_rows=ra, tile_rows=ra, tiles=cfg["n_folds"],
+                                row_bytes=ca, stream_bytes=bwb, release=lambda b: last_pre & (cbank == b),
+                                comb_read=True, row_bits=bits_for(ra) + 1)
+        wfull, wrp = wts.full, wts.read_port
 
         # ---- fold sequencer ------------------------------------------------------------------
         t_bits = CFG_BITS + 2
         in_pre = Signal()
-        pc = Signal(_bits_for(ra) + 1)
+        pc = Signal(bits_for(ra) + 1)
         tcnt = Signal(t_bits)
         rf_i = Signal(CFG_BITS)
         cf_i = Signal(CFG_BITS)
         comp_done = Signal()
-        cbank = Signal()
         obusy = Signal(2)
         tile_done = Signal(2)
         ohalf = Signal()
@@ -142,7 +95,6 @@ class WsAccelerator(wiring.Component):
         m.d.comb += preloading.eq(busy & ~comp_done & in_pre & ((pc != 0) | go))
         streaming = Signal()
         m.d.comb += streaming.eq(busy & ~comp_done & ~in_pre)
-        last_pre = Signal()
         m.d.comb += last_pre.eq(preloading & (pc == ra - 1))
         last_stream = Signal()
         m.d.comb += last_stream.eq(streaming & (tcnt == stream_len - 1))
@@ -202,15 +154,6 @@ class WsAccelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += rf_i.eq(rf_i + 1)
 
-        # weight-bank and output-half bookkeeping (each bit has one setter and one clearer)
-        for b in range(2):
-            with m.If(start):
-                m.d.sync += wfull[b].eq(0)
-            with m.Elif(w_tile_end & (wl_bank == b)):
-                m.d.sync += wfull[b].eq(1)
-            with m.Elif(last_pre & (cbank == b)):
-                m.d.sync += wfull[b].eq(0)
-
         # pixel generator: (hb, wb) = (p*stride - pad, q*stride - pad), base = hb*W + wb
         sb = CFG_BITS + 3
         g_q = Signal(CFG_BITS)
@@ -264,7 +207,7 @@ class WsAccelerator(wiring.Component):
 
         # ---- output banks: cols x 2 halves of ofmap_depth accumulators -----------------------
         depth = p.ofmap_depth
-        mb = _bits_for(depth)
+        mb = bits_for(depth)
         # column control: (valid, pixel m, inject previous partial sum, half, last row fold)
         c_v = [pix_v] + [Signal(name=f"cv_{j}") for j in range(1, ca)]
         c_m = [tcnt[:mb]] + [Signal(mb, name=f"cm_{j}") for j in range(1, ca)]
@@ -287,21 +230,13 @@ class WsAccelerator(wiring.Component):
         for j in range(1, ca):
             m.d.sync += [w_v[j].eq(w_v[j - 1]), w_m[j].eq(w_m[j - 1]), w_h[j].eq(w_h[j - 1]), w_l[j].eq(w_l[j - 1])]
 
-        # drain engine state
-        d_active = Signal()
-        d_tiles = Signal(CFG_BITS + 1)
-        d_half = Signal()
-        m.d.comb += d_half.eq(d_tiles[0])
-        d_m = Signal(mb + 1)
-        d_beat = Signal(_bits_for(p.out_row_beats) + 1)
-        d_ready_tile = Signal()
-        m.d.comb += d_ready_tile.eq(Mux(d_half, tile_done[1], tile_done[0]))
-        d_start = Signal()
-        m.d.comb += d_start.eq(busy & ~d_active & d_ready_tile)
-        d_rd_en = Signal()
-        d_rd_addr = Signal(mb + 1)
+        # drain engine: streams a finished column tile out, one padded row of cols outputs at a time
+        rb_o = p.out_row_beats
+        row_cat = Signal(rb_o * bwb * 8)
+        dr = drain_engine(m, self.ofmap, busy, start, tile_done, cfg["t"], row_cat, rb_o, bwb, line_bits=mb + 1)
+        d_half, d_finish = dr.half, dr.finish
         d_owns = Signal()
-        m.d.comb += d_owns.eq(d_active | d_start)
+        m.d.comb += d_owns.eq(dr.active | dr.start)
 
         rows_data = []
         for j in range(ca):
@@ -316,7 +251,7 @@ class WsAccelerator(wiring.Component):
                     data = data ^ 1
                 m.d.comb += [wp.addr.eq(w_m[j]), wp.data.eq(data), wp.en.eq(w_v[j] & (w_h[j] == h))]
                 with m.If(d_owns & (d_half == h)):
-                    m.d.comb += [rp.addr.eq(d_rd_addr), rp.en.eq(d_rd_en)]
+                    m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
                 with m.Else():
                     m.d.comb += [rp.addr.eq(c_m[j]), rp.en.eq(1)]
                 halves_rdata.append(rp.data)
@@ -333,35 +268,7 @@ class WsAccelerator(wiring.Component):
         tile_fin = Signal()
         m.d.comb += tile_fin.eq(w_v[ca - 1] & w_l[ca - 1] & (w_m[ca - 1] == cfg["t"] - 1))
 
-        # ---- drain: stream a finished column tile out, one padded row of cols outputs at a time
-        rb_o = p.out_row_beats
-        row_bits = rb_o * bwb * 8
-        row_cat = Signal(row_bits)
         m.d.comb += row_cat.eq(Cat(*[x.as_unsigned() for x in rows_data]))
-        m.d.comb += [self.ofmap.valid.eq(d_active), self.ofmap.payload.eq(row_cat.word_select(d_beat, bwb * 8))]
-        o_acc = Signal()
-        m.d.comb += o_acc.eq(self.ofmap.valid & self.ofmap.ready)
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(o_acc & (d_beat == rb_o - 1))
-        d_finish = Signal()
-        m.d.comb += d_finish.eq(last_beat & (d_m == cfg["t"] - 1))
-        with m.If(d_start):
-            m.d.comb += [d_rd_en.eq(1), d_rd_addr.eq(0)]
-        with m.Elif(last_beat & ~d_finish):
-            m.d.comb += [d_rd_en.eq(1), d_rd_addr.eq(d_m + 1)]
-        with m.If(start):
-            m.d.sync += [d_active.eq(0), d_tiles.eq(0), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(d_start):
-            m.d.sync += [d_active.eq(1), d_m.eq(0), d_beat.eq(0)]
-        with m.Elif(o_acc):
-            with m.If(d_beat == rb_o - 1):
-                m.d.sync += d_beat.eq(0)
-                with m.If(d_finish):
-                    m.d.sync += [d_active.eq(0), d_tiles.eq(d_tiles + 1)]
-                with m.Else():
-                    m.d.sync += d_m.eq(d_m + 1)
-            with m.Else():
-                m.d.sync += d_beat.eq(d_beat + 1)
         for h in range(2):
             with m.If(start):
                 m.d.sync += [tile_done[h].eq(0), obusy[h].eq(0)]
@@ -374,6 +281,5 @@ class WsAccelerator(wiring.Component):
                     m.d.sync += obusy[h].eq(1)
                 with m.Elif(d_finish & (d_half == h)):
                     m.d.sync += obusy[h].eq(0)
-        with m.If(busy & d_finish & (d_tiles == cfg["n_cf"] - 1)):
-            m.d.sync += [busy.eq(0), self.done.eq(1)]
+        finish(m, self, d_finish & (dr.count == cfg["n_cf"] - 1))
         return m
