@@ -116,6 +116,7 @@ def calibrate_buffers(work: Path, rows: int = 4, cols: int = 4, kbs: tuple[float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2,3,4,6,8", help="square array sizes, comma-separated (or RxC)")
+    ap.add_argument("--template", default="systolic-ws", help="systolic-ws, systolic-os or eyeriss")
     ap.add_argument("--out", default=str(Path(__file__).with_name("area_calibration.json")))
     ap.add_argument("--work", default=".coexplore_cache/calibrate")
     ap.add_argument("--refit", default=None, help="refit the samples of an earlier output file, no synthesis")
@@ -138,7 +139,7 @@ def main() -> None:
     for item in args.sizes.split(","):
         r, _, c = item.partition("x")
         sizes.append((int(r), int(c or r)))
-    result = calibrate(sizes, Path(args.work))
+    result = calibrate(sizes, Path(args.work), template=args.template, kb=4.0 if args.template == "eyeriss" else 1.0)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("fit", "fit_error", "pe_only_fit", "analytical_pe_only_error")}))
 
