@@ -93,7 +93,7 @@ def test_energy_is_at_least_macs_times_mac_energy(layer: Layer, acc: Accelerator
 
 @FEW
 @given(layers(), designs(), profiles, st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_bandwidth_or_buffer_is_never_slower(layer: Layer, acc: Accelerator, prof: str, factor: float) -> None:
+def test_more_bandwidth_is_never_slower_and_more_buffer_never_moves_more_bytes(layer: Layer, acc: Accelerator, prof: str, factor: float) -> None:
     def more(bw: float | None) -> float | None:
         return None if bw is None else bw * factor
 
@@ -108,8 +108,14 @@ def test_more_bandwidth_or_buffer_is_never_slower(layer: Layer, acc: Accelerator
     ]
     batch = evaluate_batch([layer], [acc] + variants, prof)
     base = batch.latency_cycles[0, 0]
-    for i, v in enumerate(variants, start=1):
+    for i, v in enumerate(variants[:4], start=1):
         assert batch.latency_cycles[i, 0] <= base * (1 + 1e-12), v
+    # More buffer never moves more DRAM bytes. It can cost cycles, as in the hardware the simulator
+    # and the RTL model: an input that now fits is loaded whole before the first fold, a tile that now
+    # fits drains after its fold rather than pass by pass, and SCALE-Sim's windows shift differently.
+    for i, v in enumerate(variants[4:], start=5):
+        if not (prof == "scalesim" and acc.dram_bw_bytes_per_cycle is not None):
+            assert batch.dram_bytes[i, 0] <= batch.dram_bytes[0, 0] * (1 + 1e-12), v
 
 
 @FEW
