@@ -17,9 +17,10 @@ The hardware (docs/timing.md states it for a hardware designer; docs/rtl.md is t
 * Outputs: consecutive folds writing the same output tile accumulate on chip; the finished tile
   drains ``drain_latency_cycles`` after its last pass ends, taking ``drain_setup_cycles`` plus its
   beats. The first pass writing a new output tile waits until the tile two before it has drained.
-  An accumulating output tile that does not fit half the output scratchpad spills: each pass writes
-  its partial chunk and the next fold's pass reads it back (both on the output port, read-backs
-  issued one pass ahead: R0 R1 W0 R2 W1 ...).
+  An output tile that does not fit half the output scratchpad moves chunk by chunk, one chunk per
+  pass; if it accumulates over several folds it spills: each pass writes its partial chunk and the
+  next fold's pass reads it back (both on the output port, read-backs issued one pass ahead:
+  R0 R1 W0 R2 W1 ...).
 * With unlimited bandwidth every transfer and latency takes no time, so the layer takes exactly the
   stall-free cycles of ``coexplore.dataflows.mapping.stall_free_cycles``.
 """
@@ -119,11 +120,13 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     for op in streamed:
         n = np.maximum(n, np.ceil(words[op] * bits[op] / 8 / half[op] - 1e-9).astype(np.int64))
     spill = np.zeros(F, dtype=bool)
+    chunked = np.zeros(F, dtype=bool)  # the output tile does not fit: it moves chunk by chunk
     if stationary is not Operand.OUTPUT:
         n_out = np.ceil(words[Operand.OUTPUT] * acc.acc_bits / 8 / half[Operand.OUTPUT] - 1e-9).astype(np.int64)
         group = np.cumsum(g_first) - 1
         multi = np.bincount(group)[group] > 1
-        spill = (n_out > 1) & multi  # an accumulating tile that does not fit half its scratchpad
+        chunked = n_out > 1
+        spill = chunked & multi  # an accumulating tile that does not fit half its scratchpad
         n = np.maximum(n, n_out)
     new_tile = {}
     for op in loaded:
@@ -158,12 +161,13 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
             load_beats[op] = chunk(beats[op])
             load_bytes[op] = words[op][fold] * bits[op] / 8 * np.where(nf > 1, share, 1.0)
     sp = spill[fold]
-    opens = (first_q & g_first[fold]) | sp  # first pass writing a new output tile (or chunk)
-    closes = (last_q & g_last[fold]) | sp  # the tile (chunk) is complete after this pass
+    ck = chunked[fold]
+    opens = (first_q & g_first[fold]) | ck  # first pass writing a new output tile (or chunk)
+    closes = (last_q & g_last[fold]) | ck  # the tile (chunk) is complete after this pass
     final = g_last[fold]
     readback = sp & ~g_first[fold]
-    w_beats = np.where(sp, np.where(final, chunk(out_beats), chunk(psum_beats)), out_beats[fold])
-    w_bytes = words[Operand.OUTPUT][fold] * np.where(final, out_bits, acc.acc_bits) / 8 * np.where(sp, share, 1.0)
+    w_beats = np.where(ck, np.where(final, chunk(out_beats), chunk(psum_beats)), out_beats[fold])
+    w_bytes = words[Operand.OUTPUT][fold] * np.where(final, out_bits, acc.acc_bits) / 8 * np.where(ck, share, 1.0)
     r_beats = chunk(psum_beats)
     r_bytes = words[Operand.OUTPUT][fold] * acc.acc_bits / 8 * share
 
