@@ -111,10 +111,13 @@ def validate(profiles: str, template_list: str, models: str, sizes: str, limited
                                f"bw={str(d['dram_bw']):5s} {d['bound']:9s} sim={d['simulated_cycles']:>12,.0f} "
                                f"ana={d['analytical_cycles']:>12,.0f} err={d['error_pct']:6.2f}%")
         for s in summaries:
+            shared = (f"; {s.by_construction} of them run SCALE-Sim's buffers in both tiers (equal by construction), "
+                      f"the other {s.cases - s.by_construction}: mean {s.independent_mean_pct:.2f} %, "
+                      f"max {s.independent_max_pct:.2f} %") if s.by_construction else ""
             click.echo(f"summary {s.profile}: {s.cases} cases ({s.compute_bound} compute-bound, "
                        f"{s.bandwidth_bound} bandwidth-bound): mean error {s.mean_pct:.2f} %, max {s.max_pct:.2f} % "
                        f"(bound: mean {v.MEAN_BOUND_PCT:g} %, max {v.MAX_BOUND_PCT:g} %) "
-                       f"{'OK' if s.ok else 'FAILED'}; worst: {s.worst}")
+                       f"{'OK' if s.ok else 'FAILED'}; worst: {s.worst}{shared}")
     failed = [s.profile for s in summaries if not s.ok]
     if failed:
         raise click.ClickException(f"agreement bound not met in profile(s): {', '.join(failed)}")
