@@ -179,8 +179,11 @@ class _Builder:
             for u in range(p.n_units)
         ]
 
-    def run(self, priority: Sequence[float], fixed: Sequence[int] | None = None
+    def run(self, priority: Sequence[float], fixed: Sequence[int] | None = None, etf: float | None = None
             ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Decode a priority list. ``etf=None``: serial, the ready unit of highest priority goes next.
+        ``etf=beta``: the ready unit that can start earliest goes next (start - beta * priority), which
+        interleaves the tasks in time instead of scheduling one task's whole chain first."""
         p = self.p
         n = p.n_units
         busy: list[list[tuple[int, int]]] = [[] for _ in range(p.n_accs)]
@@ -188,9 +191,8 @@ class _Builder:
         assign, mode, start, end = [-1] * n, [0] * n, [0] * n, [0] * n
         missing = [len(x) for x in self.preds]
         ready = [u for u in range(n) if missing[u] == 0]
-        for _ in range(n):
-            u = max(ready, key=lambda v: (priority[v], -v))
-            ready.remove(u)
+
+        def place(u: int) -> tuple[int, int, int, int, int, int]:
             best: tuple[int, int, int, int, int, int] | None = None  # (finish, demand, a, m, s, d)
             for a, m, d, q in self.options[u]:
                 if fixed is not None and a != fixed[u]:
@@ -203,7 +205,20 @@ class _Builder:
                 if best is None or key < best:
                     best = key
             assert best is not None
-            _, q, a, m, s, d = best
+            return best
+
+        for _ in range(n):
+            if etf is None:
+                u = max(ready, key=lambda v: (priority[v], -v))
+                spot = place(u)
+            else:
+                u, spot = -1, None
+                for v in ready:
+                    cand = place(v)
+                    if spot is None or (cand[4] - etf * priority[v], v) < (spot[4] - etf * priority[u], u):
+                        u, spot = v, cand
+            ready.remove(u)
+            _, q, a, m, s, d = spot  # type: ignore[misc]
             assign[u], mode[u], start[u], end[u] = a, m, s, s + d
             bisect.insort(busy[a], (s, s + d))
             if self.bw and q > 0:
@@ -312,8 +327,48 @@ def _balance(problem: MappingProblem, assign: list[int], preds: list[list[tuple[
     return key, assign
 
 
+def _chain_moves(problem: MappingProblem, sol: tuple, pred_info: list[list[tuple[int, int]]],
+                 rng: np.random.Generator) -> list[tuple[str, int, int]]:
+    """Moves on the critical chain of a decoded schedule, in random order: for each link where a unit
+    waited for the unit before it on its sub-accelerator, swap the two (the job-shop N1 move); for
+    each unit on the chain, move it to another sub-accelerator."""
+    assign, _, start, end = sol
+    n = problem.n_units
+    by_acc: dict[int, list[int]] = {}
+    for v in sorted(range(n), key=lambda v: start[v]):
+        by_acc.setdefault(assign[v], []).append(v)
+    prev_on_acc = {}
+    for units in by_acc.values():
+        for a, b in zip(units, units[1:]):
+            prev_on_acc[b] = a
+    u = max(range(n), key=lambda v: end[v])
+    moves: list[tuple[str, int, int]] = []
+    seen = set()
+    while u not in seen:
+        seen.add(u)
+        for a in range(problem.n_accs):
+            if a != assign[u] and problem.allowed[u, a]:
+                moves.append(("move", u, a))
+        v = prev_on_acc.get(u)
+        if v is not None and end[v] == start[u]:
+            moves.append(("swap", u, v))
+            u = v
+            continue
+        parent = next((q for q, tr in pred_info[u] if end[q] + (tr if assign[q] != assign[u] else 0) == start[u]),
+                      None)
+        if parent is None:  # started at a release of the DRAM pool, or at 0
+            blockers = [x for x in range(n) if end[x] == start[u] and x not in seen]
+            if not blockers:
+                break
+            parent = blockers[0]
+        u = parent
+    order = rng.permutation(len(moves))
+    return [moves[i] for i in order]
+
+
 def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective.MAKESPAN, *,
-                 time_limit_s: float = 2.0, iterations: int = 20_000, stall_iterations: int = 4000, seed: int = 0,
+                 time_limit_s: float = 2.0, iterations: int = 20_000, stall_iterations: int = 4000,
+                 grasp_share: float = 0.5, seed: int = 0,
                  latency_cap_cycles: float | None = None, energy_cap_pj: float | None = None) -> SolveResult:
     """Herald-like list scheduling with assignment balancing; see the module docstring.
 
@@ -341,36 +396,54 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
     def out_of_time() -> bool:
         return budget[0] <= 0 or time.perf_counter() > deadline
 
-    def decode(prio: Sequence[float], fixed: Sequence[int] | None) -> tuple[tuple, tuple]:
+    def decode(prio: Sequence[float], fixed: Sequence[int] | None, etf: float | None = None) -> tuple[tuple, tuple]:
         budget[0] -= 1
-        sol = b.run(prio, fixed=fixed)
+        sol = b.run(prio, fixed=fixed, etf=etf)
         return _score(problem, sol, objective) + _surrogate(problem, sol[0], b.pred_info), sol
 
+    tasks = np.array([u.task for u in problem.units])
+    n_t = len(problem.task_names)
+    rank_arr = np.array(rank, dtype=float)
+    floor = _simple_bound(problem, objective)
+    # 1. list scheduling by rank: serial, and earliest-start-first
     best_key, best_sol = decode(rank, None)
     best_prio = list(rank)
-    starts = [list(best_sol[0]),
-              [int(a) for a in np.where(problem.allowed, problem.duration_cycles, np.iinfo(np.int64).max).argmin(1)]]
-    for assign in starts:
-        if out_of_time():
-            break
-        _, balanced = _balance(problem, assign, b.pred_info, rng, budget)
-        for prio in (rank, _upward_rank(problem, balanced)):
-            key, sol = decode(prio, balanced)
-            if key < best_key:
-                best_key, best_sol, best_prio = key, sol, list(prio)
+    key, sol = decode(rank, None, 0.0)
+    if key < best_key:
+        best_key, best_sol = key, sol
+    # 2. randomized list scheduling: each task's ranks scaled by a random factor (which task goes first
+    #    where they compete: plain ranks always put the longest network's whole chain first), units jittered
+    deadline_grasp = t0 + grasp_share * time_limit_s
+    grasp_budget = budget[0] - int(grasp_share * iterations)
+    while not out_of_time() and time.perf_counter() < deadline_grasp and budget[0] > grasp_budget \
+            and best_key[0] > floor:
+        factors = np.exp(rng.uniform(-1.6, 1.6, size=n_t))
+        prio = list(rank_arr * factors[tasks] * rng.uniform(0.9, 1.1, size=n))
+        key, sol = decode(prio, None)
+        if key < best_key:
+            best_key, best_sol, best_prio = key, sol, prio
+    # 3. local search from the best: move a late unit to another sub-accelerator (rest of the assignment
+    #    fixed), jitter priorities, or swap a unit ahead of the one before it on the critical chain
     movable = [u for u in range(n) if problem.allowed[u].sum() > 1]
     cur_key, cur_sol, cur_prio = best_key, best_sol, best_prio
-    floor = _simple_bound(problem, objective)
     last_gain = budget[0]
-    while movable and not out_of_time() and best_key[0] > floor and last_gain - budget[0] < stall_iterations:
+    while not out_of_time() and best_key[0] > floor and last_gain - budget[0] < stall_iterations:
         assign = list(cur_sol[0])
-        if rng.random() < 0.5:  # move one unit, late-ending ones more often
-            ends = np.array([cur_sol[3][u] for u in movable], dtype=float) + 1.0
-            u = movable[int(rng.choice(len(movable), p=ends / ends.sum()))]
+        r = rng.random()
+        if r < 0.45 and movable:
+            late = np.array([cur_sol[3][u] for u in movable], dtype=float) + 1.0
+            u = movable[int(rng.choice(len(movable), p=late / late.sum()))]
             assign[u] = int(rng.choice([a for a in range(n_a) if a != assign[u] and problem.allowed[u, a]]))
             prio = cur_prio
-        else:  # perturb priorities
-            prio = [r * z for r, z in zip(cur_prio, rng.uniform(0.9, 1.1, size=n))]
+        elif r < 0.75:
+            prio = list(np.array(cur_prio) * rng.uniform(0.9, 1.1, size=n))
+        else:
+            moves = [m for m in _chain_moves(problem, cur_sol, b.pred_info, rng) if m[0] == "swap"]
+            if not moves:
+                continue
+            _, u, v = moves[0]
+            prio = [-float(x) for x in cur_sol[2]]
+            prio[u] = prio[v] + 0.5
         key, sol = decode(prio, assign)
         if key <= cur_key:
             cur_key, cur_sol, cur_prio = key, sol, prio

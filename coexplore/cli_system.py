@@ -49,14 +49,17 @@ def _floats(text: str, what: str) -> list[float]:
               help="Bandwidth modes (fractions of a port) a unit may run in when the shared DRAM pool binds.")
 @click.option("--latency-cap", type=float, default=None, help="Makespan limit in cycles (a spec).")
 @click.option("--energy-cap", type=float, default=None, help="Energy limit in pJ (a spec).")
-@click.option("--profile", default="rtl", show_default=True, help="Timing profile of the analytical model.")
+@click.option("--profile", default="rtl", show_default=True, help="Timing profile of the cost model.")
+@click.option("--costs", "cost_model", type=click.Choice(["analytical", "cycle"]), default="analytical",
+              show_default=True, help="Per-layer cycles and DRAM bytes from the analytical model or the cycle "
+                                      "simulator (slower); energy and area always analytical.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--gantt", "gantt_path", default=None, help="Draw the schedule to this PNG file.")
 @user_errors
 def system(models: str, system_spec: str | None, allocate_templates: str | None, pe_budget: int, bw_budget: float,
            solver: str, time_limit_s: float, gap_limit: float, objective: str, weights: str | None, max_units: int,
-           bw_modes: str, latency_cap: float | None, energy_cap: float | None, profile: str, as_json: bool,
-           gantt_path: str | None) -> None:
+           bw_modes: str, latency_cap: float | None, energy_cap: float | None, profile: str, cost_model: str,
+           as_json: bool, gantt_path: str | None) -> None:
     """Map and schedule several networks (one per task) on a heterogeneous multi-accelerator system.
 
     Prints each task's latency, the makespan, energy, area and the schedule; with --json
@@ -79,9 +82,9 @@ def system(models: str, system_spec: str | None, allocate_templates: str | None,
         raise CoexploreError(f"--weights: {len(task_weights)} given, expected one per model ({len(networks)})")
     levels = _floats(bw_modes, "--bw-modes")
     from coexplore.codesign.schedule import solve
-    from coexplore.sim.system import analytical_costs, build_problem, simulate
+    from coexplore.sim.system import analytical_costs, build_problem, cycle_costs, simulate
 
-    costs = analytical_costs(timing)
+    costs = (cycle_costs if cost_model == "cycle" else analytical_costs)(timing)
     allocation = None
     if sys_ is not None:
         problem = build_problem(networks, sys_, costs, max_units_per_task=max_units or None,

@@ -86,6 +86,31 @@ def analytical_costs(profile: object = "rtl") -> CostFn:
     return provider
 
 
+def cycle_costs(profile: object = "rtl") -> CostFn:
+    """A cost provider whose cycles and DRAM bytes come from the cycle-level simulator (each distinct
+    layer shape on each distinct array once; slower than the analytical model), with energy and area
+    from the analytical model (the simulator counts no energy)."""
+
+    def provider(layers: Sequence[Layer], accs: Sequence[Accelerator]) -> CostTable:
+        from coexplore.sim.cycle import simulate_layer
+
+        base = analytical_costs(profile)(layers, accs)
+        cycles = np.empty(base.compute_cycles.shape)
+        nbytes = np.empty(base.dram_bytes.shape)
+        cache: dict[tuple, tuple[float, float]] = {}
+        for i, acc in enumerate(accs):
+            unbounded = replace(acc, dram_bw_bytes_per_cycle=None, name="")
+            for j, layer in enumerate(layers):
+                key = (unbounded, replace(layer, name=""))
+                if key not in cache:
+                    sim = simulate_layer(layer, unbounded, profile)  # type: ignore[arg-type]
+                    cache[key] = (float(sim.total_cycles), float(sim.dram_reads + sim.dram_writes))
+                cycles[i, j], nbytes[i, j] = cache[key]
+        return CostTable(compute_cycles=cycles, energy_pj=base.energy_pj, dram_bytes=nbytes, area_um2=base.area_um2)
+
+    return provider
+
+
 # ---- problem ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Unit:
@@ -635,7 +660,7 @@ def evaluate_system(networks: Sequence[Network], system: System, assignment: Seq
 
 __all__ = [
     "BW_SCALE", "BandwidthSharing", "Contention", "CostFn", "CostTable", "MappingProblem", "Policy",
-    "ScheduleError", "SystemResult", "Unit", "UnitTiming", "analytical_costs", "build_problem",
+    "ScheduleError", "SystemResult", "Unit", "UnitTiming", "analytical_costs", "build_problem", "cycle_costs",
     "default_orders", "evaluate_system", "layer_durations", "simulate", "synthetic_problem",
 ]
 

@@ -191,3 +191,17 @@ def test_analytical_costs_on_a_zoo_network() -> None:
 def test_cost_table_shapes_are_checked() -> None:
     with pytest.raises(Exception, match="area_um2 has shape"):
         CostTable(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)), np.zeros(3))
+
+
+def test_cycle_simulator_costs_on_request() -> None:
+    from coexplore.sim.cycle import simulate_layer
+    from coexplore.sim.system import cycle_costs
+
+    layers = [l for l in tiny_networks()[0].layers if l.kind.has_macs][:2]
+    acc = _acc("systolic-ws", 8, 8)
+    table = cycle_costs()(layers, [acc])
+    for j, layer in enumerate(layers):
+        sim = simulate_layer(layer, acc)
+        assert table.compute_cycles[0, j] == sim.total_cycles
+        assert table.dram_bytes[0, j] == pytest.approx(sim.dram_reads + sim.dram_writes)
+    assert (table.energy_pj > 0).all() and table.area_um2.shape == (1,)
