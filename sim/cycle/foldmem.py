@@ -212,17 +212,24 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     pending_rb = 0  # end of the read-back issued for the next pass
     if P and rb_l[0]:  # cannot happen (a spill's first fold writes first) but keep the rule general
         pending_rb = free[pout] = free[pout] + rbb_l[0]
-    for p in range(P):
-        need = res_ready
+
+    def issue_loads(q: int) -> None:
+        """Issue pass q's loads (right after pass q-1 is scheduled, before its drain)."""
         for op in loaded:
-            if lh[op][p]:
+            if lh[op][q]:
                 if in_use[op] is not None:
                     released[op] = [released[op][1], in_use[op]]
                 port = ports[op]
-                start = max(free[port], released[op][0], single_buffer_floor)
-                free[port] = ready[op] = start + lb[op][p]
+                t0 = max(free[port], released[op][0], single_buffer_floor)
+                free[port] = ready[op] = t0 + lb[op][q]
                 if on_event is not None:
-                    on_event(f"load-{op.value}", p, start, ready[op])
+                    on_event(f"load-{op.value}", q, t0, ready[op])
+
+    if P:
+        issue_loads(0)
+    for p in range(P):
+        need = res_ready
+        for op in loaded:
             need = max(need, ready[op])
         if opens_l[p] and len(drains) >= 2:
             need = max(need, drains[-2])
@@ -241,6 +248,10 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
                 in_use[op] = fold_start + head
             else:
                 in_use[op] = end - (drain_part if last_l[p] else 0)
+        if not double:
+            single_buffer_floor = end
+        if p + 1 < P:
+            issue_loads(p + 1)
         if p + 1 < P and rb_l[p + 1]:  # read the next pass's partial sums back, ahead of this drain
             s0 = max(free[pout], drains[-1] if drains else 0)
             pending_rb = free[pout] = s0 + rbb_l[p + 1]
@@ -253,8 +264,6 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
             if on_event is not None:
                 on_event("drain", p, s0, free[pout])
         prev_end = end
-        if not double:
-            single_buffer_floor = end
     last = max(prev_end, drains[-1] if drains else 0)
     total = last + once + profile.end_offset_cycles
     return FoldRun(int(total), int(stall_free), P, _traffic(acc, sched, rd, wr, matmul))
