@@ -302,16 +302,17 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         seg = {"in": 0.0, "w": 0.0, "out": 0.0}  # port beats of one column fold of this shape
         # passes of the full and edge row folds of this column shape: a streamed tile kept over the
         # row folds of a column fold is reloaded by every fold once some fold splits it into passes
-        n_rows = [passes({**rext, **cext}, rcov, ccov)[1] for _, rcov, rext, _, _ in row_shapes]
-        n_full, n_edge = n_rows[0], n_rows[-1]
+        shapes = [passes({**rext, **cext}, rcov, ccov) for _, rcov, rext, _, _ in row_shapes]
+        n_full, n_edge = shapes[0][1], shapes[-1][1]
         for ri, (rc, rcov, rext, rfirst, rlast) in enumerate(row_shapes):
             count = rc * cc * outer
             ext = {**rext, **cext}
             first = rfirst & cfirst
             last = rlast and clast  # the edge shape on both axes is the last fold's
-            w, n, n_out = passes(ext, rcov, ccov)
+            w, n, n_out = shapes[ri]
             spill = (n_out > 1) & (rf > 1) & (not rows_out)
             for op in loaded:
+                b_op = beats(op, w[op], ext, bits[op])
                 if not prof.reuse_tiles or row_dims & op_dims[op]:
                     frac, tail = 1.0, fold_time / n
                 elif col_dims & op_dims[op]:
@@ -340,18 +341,17 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                     # load waits for the release of the tile two back (the last full fold's). Edge
                     # folds: the last row fold of every column fold, or with one row fold the last
                     # column fold of every outer iteration.
-                    b_edge = beats(op, w[op], ext, bits[op])
-                    wait = np.maximum(fold_time - drain_part - b_edge, 0.0) * (n == 1)
+                    wait = np.maximum(fold_time - drain_part - b_op, 0.0) * (n == 1)
                     if op is Operand.INPUT:
                         wait = np.where(resident, 0.0, wait)
                     by_rows = np.maximum(cc * outer - (1.0 if clast else 0.0), 0.0) * (rf > 1)
                     by_cols = (np.maximum(outer - 1.0, 0.0) if clast else 0.0) * (rf == 1) * (plan_cf > 1)
                     idle[op] = idle[op] + (by_rows + by_cols) * wait
                 nbytes = count * frac * w[op] * bits[op] / 8
-                nbeats = count * frac * beats(op, w[op], ext, bits[op])
-                fb = beats(op, w[op], ext, bits[op]) / (n if op is not stationary else 1.0)
+                nbeats = count * frac * b_op
+                fb = b_op / (n if op is not stationary else 1.0)
                 seg["in" if op is Operand.INPUT else "w"] = seg["in" if op is Operand.INPUT else "w"] + np.where(
-                    resident & (op is Operand.INPUT), 0.0, rc * frac * beats(op, w[op], ext, bits[op]))
+                    resident & (op is Operand.INPUT), 0.0, rc * frac * b_op)
                 if op is Operand.INPUT:
                     acc["rd_in"] = acc["rd_in"] + np.where(resident, 0.0, nbytes)
                     acc["b_in"] = acc["b_in"] + np.where(resident, 0.0, nbeats)
@@ -490,7 +490,12 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: 
     cap_in, cap_w, cap_out = D.cap_in * 8 / ib, D.cap_w * 8 / wb, D.cap_out * 8 / accb
     w_out = L.out_words
     best: list[Any] = []
-    for loops in fold_orders(mapping, plan, dims, weight_by_n):
+    use_fold = profile.memory_model == "fold" or not _scalesim_shaped(df, mapping)
+    orders = [] if use_fold else fold_orders(mapping, plan, dims, weight_by_n)  # the fold model sets its own
+    if use_fold:
+        zero = np.zeros_like(folds)
+        best = [zero, zero, zero, zero, zero]
+    for loops in orders:
         f_in = dram_fetches(t_in, cap_in, loops, in_dims) * (ib / 8)  # bytes from here on
         f_w = dram_fetches(t_w, cap_w, loops, w_dims) * (wb / 8)
         spill = np.maximum(dram_fetches(t_out, cap_out, loops, OUTPUT_DIMS) - w_out, 0.0) * (accb / 8)
@@ -513,13 +518,15 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: 
     noc_per_fold = noc_bytes / folds / D.noc_bw
     dram_per_fold = dram_time / folds
     busy = np.maximum(fold_time, noc_per_fold)
-    if profile.double_buffered_dram:
+    if use_fold:
+        latency = compute
+    elif profile.double_buffered_dram:
         first = _port_time(t_in * ib / 8, t_w * wb / 8, 0.0, D.dram_bw, D.shared)
         last = t_out * ob / 8 / D.dram_bw
         latency = folds * np.maximum(busy, dram_per_fold) + once + first + last
     else:
         latency = folds * (busy + dram_per_fold) + once
-    if profile.memory_model == "fold" or not _scalesim_shaped(df, mapping):
+    if use_fold:
         # The generated hardware's memory (see _fold_dram); a NoC slower than the fold adds its excess.
         fd = _fold_dram(L, D, df, mapping, profile, plan, weight_by_n, fold_time, once)
         latency = fd["latency"] + folds * np.maximum(noc_per_fold - fold_time, 0.0)
