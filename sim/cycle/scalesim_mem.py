@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -733,8 +733,9 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
         max_out = max(max_out, cycle + s_of)
         last_event = nxt
         delay = max(s_if, s_fl, s_of)
-        if on_event is not None:
-            on_event(TraceEvent(nxt, cycle, f"if{n_if if nxt == nxt_read else 0}/fl{n_fl if nxt == nxt_read else 0}/of", delay))
+        if on_event is not None:  # the stalled row: ifmap/filter fetches it waited for, its delay
+            fetches = reads[nxt] if nxt == nxt_read else (0, 0)
+            on_event(TraceEvent(nxt, cycle, f"row-if{fetches[0]}-fl{fetches[1]}", delay))
         stall += max(delay, 0)
         r = nxt + 1
     last = nrows - 1
@@ -816,7 +817,3 @@ def _next_write_event(wb: WriteBuffer, ws: WriteSchedule, r: int, nrows: int, st
         if row < nrows:
             cand = min(cand, ws.first_writing_row(row))
     return max(cand, r)
-
-
-def iter_rows(dm: Demand) -> Iterator[int]:  # pragma: no cover - debugging aid
-    yield from range(dm.total_rows)

@@ -25,8 +25,8 @@ from typing import Callable, Iterator, TextIO
 
 import numpy as np
 
-from coexplore.dataflows.spec import Accelerator, Interconnect, Operand, TimingProfile
-from coexplore.models.ir import CoexploreError, Dim, Layer, Network, OpKind
+from coexplore.dataflows.spec import Accelerator, Interconnect, TimingProfile
+from coexplore.models.ir import CoexploreError, Dim, Layer, Network
 from coexplore.sim.cycle.foldmem import run_folds
 from coexplore.sim.cycle.result import LayerSim, NetworkSim
 from coexplore.sim.cycle.scalesim_mem import Buffers, ConvGeometry, TraceEvent, run_layer
@@ -143,7 +143,7 @@ def _scalesim_layer(layer: Layer, acc: Accelerator, prof: TimingProfile, kind: s
     hook = None
     if tracer is not None:
         def hook(ev: TraceEvent) -> None:
-            tracer(layer.name, f"row-{ev.what}", ev.row, ev.cycle, ev.cycle + ev.stall)
+            tracer(layer.name, ev.what, ev.row, ev.cycle, ev.cycle + ev.stall)
     run = run_layer(kind, _geometry(layer), acc.rows, acc.cols, buffers, hook)
     g = layer.groups  # SCALE-Sim runs each group (a depthwise channel) as its own layer
     compute = g * run.compute_cycles
@@ -207,4 +207,4 @@ def _compulsory(layer: Layer, acc: Accelerator) -> dict[str, float]:
             "output": layer.output_words * ib}
 
 
-__all__ = ["Operand", "scalesim_dataflow", "simulate_layer", "simulate_network"]
+__all__ = ["scalesim_dataflow", "simulate_layer", "simulate_network"]

@@ -80,3 +80,15 @@ def test_bad_input_is_one_line_and_non_zero(args: list[str], fragment: str) -> N
     assert "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_scalesim_trace_is_valid_csv(tmp_path: Path) -> None:
+    import csv
+
+    trace = tmp_path / "scalesim.csv"
+    res = _invoke("simulate", "--layer", "conv:h=16,c=8,k=8", "--template", "systolic-os", "--rows", "4", "--cols", "4",
+                  "--profile", "scalesim", "--dram-bw", "2", "--sram-kb", "1", "--trace", str(trace))
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(trace.open()))
+    assert len(rows) > 10 and {len(r) for r in rows} == {5}
+    assert all(int(r[4]) >= int(r[3]) for r in rows[1:])  # each stalled row: start cycle, end after its delay
