@@ -82,3 +82,12 @@ def test_exact_solver_reports_its_status_and_gap() -> None:
     solver = json.loads(proc.stdout)["solver"]
     assert solver["name"] == "cp-sat" and solver["status"] in ("optimal", "feasible")
     assert 0.0 <= solver["gap"] <= 1.0 and (solver["status"] != "optimal" or solver["gap"] == 0.0)
+
+
+def test_sweep_tasks_writes_the_system_study(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "coexplore.cli", "sweep", "--tasks", "resnet9,unet",
+                           "--templates", "nvdla,shidiannao", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "system_sweep.json").read_text())
+    assert len(data["designs"]) == 2 + 3 * 2 + 2 * 2 * 2  # singles, hetero pair x 3 splits, 2 homo pairs x 2
+    assert any(d["pareto"] for d in data["designs"]) and (tmp_path / "system_pareto.png").exists()

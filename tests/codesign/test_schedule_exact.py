@@ -111,3 +111,16 @@ def test_energy_cap_below_the_least_energy_mapping_names_the_cap() -> None:
         solve_exact(problem, energy_cap_pj=1.0)
     res = solve_exact(problem, energy_cap_pj=least + 2 * 1.0 * len(problem.edges) * 2.0 + 1, workers=4)
     assert res.result.energy_pj <= least + 2 * len(problem.edges) * 2.0 + 1
+
+
+def test_a_gap_limit_stop_is_not_called_optimal() -> None:
+    problem = random_problem(7, n_tasks=3, units_per_task=12, n_accs=3)
+    res = solve_exact(problem, time_limit_s=10, gap_limit=0.5, workers=4)
+    assert (res.status == "optimal") == (res.gap == 0.0)
+    assert res.gap <= 0.5 and res.bound <= res.objective_value
+
+
+def test_binding_pool_bound_from_the_relaxation_is_valid() -> None:
+    problem = _tiny(11, n_units=4, bw=True, link=False)
+    res = solve_exact(problem, time_limit_s=20, workers=4)
+    assert res.bound <= brute_force(problem) == res.objective_value
