@@ -99,6 +99,7 @@ class MemoryOverrideModel(_Strict):
     drain_accumulators: bool | None = None
     reuse_tiles: bool | None = None
     weight_line_words: int | None = Field(None, ge=0)
+    whole_byte_words: bool | None = None
 
     @field_validator("first_fold_setup", mode="before")
     @classmethod
@@ -123,6 +124,7 @@ class ProfileModel(_Strict):
     drain_accumulators: bool = False
     reuse_tiles: bool = True
     weight_line_words: int = Field(0, ge=0)
+    whole_byte_words: bool = False
     template_overrides: dict[str, MemoryOverrideModel] = {}
 
     @field_validator("first_fold_setup", mode="before")

@@ -127,6 +127,7 @@ class TimingProfile:
     drain_accumulators: bool = False  # outputs leave at acc_bits (True) or at input_bits
     reuse_tiles: bool = True  # keep a tile the next fold uses again (False: every fold reloads its tiles)
     weight_line_words: int = 0  # > 0: weights move as one line per array row, padded to this many words
+    whole_byte_words: bool = False  # every operand and accumulator takes whole bytes (ceil(bits / 8))
     template_overrides: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()  # per-template fields
 
     def for_template(self, template: str) -> "TimingProfile":

@@ -229,8 +229,10 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
     F = np.asarray(plan.folds, dtype=np.float64)
     stationary = df.stationary
     half = {Operand.INPUT: D.cap_in, Operand.WEIGHT: D.cap_w, Operand.OUTPUT: D.cap_out}
-    bits = {Operand.INPUT: D.ib, Operand.WEIGHT: D.wb, Operand.OUTPUT: D.accb}
-    out_bits = D.accb if prof.drain_accumulators else D.ib
+    width = (lambda b: 8 * np.ceil(b / 8)) if prof.whole_byte_words else (lambda b: b)  # noqa: E731
+    ib, wb, ab = width(D.ib), width(D.wb), width(D.accb)
+    bits = {Operand.INPUT: ib, Operand.WEIGHT: wb, Operand.OUTPUT: ab}
+    out_bits = ab if prof.drain_accumulators else ib
     op_dims = {Operand.INPUT: operand_dims(Operand.INPUT), Operand.WEIGHT: operand_dims(Operand.WEIGHT, weight_by_n),
                Operand.OUTPUT: OUTPUT_DIMS}
     row_dims, col_dims = set(mapping.rows.dims), set(mapping.cols.dims)
@@ -262,7 +264,7 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             b = np.ceil(nbytes / bw - 1e-9)
         return np.where(inf_bw, 0.0, b)
 
-    in_total = L.in_words * D.ib / 8
+    in_total = L.in_words * ib / 8
     resident = (np.full_like(in_total + rows, bool(prof.resident_input and stationary is not Operand.INPUT), dtype=bool)
                 & (in_total <= half[Operand.INPUT]))
     loaded = (Operand.INPUT, Operand.WEIGHT)
@@ -290,7 +292,7 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                 n = np.maximum(n, np.where(streamed, np.ceil(w[op] * bits[op] / 8 / half[op] - 1e-9), 1.0))
         n_out = np.ones_like(n)
         if stationary is not Operand.OUTPUT:
-            n_out = np.ceil(w[Operand.OUTPUT] * D.accb / 8 / half[Operand.OUTPUT] - 1e-9)
+            n_out = np.ceil(w[Operand.OUTPUT] * ab / 8 / half[Operand.OUTPUT] - 1e-9)
             n = np.maximum(n, n_out)
         return w, n, n_out
 
@@ -313,30 +315,35 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             spill = (n_out > 1) & (rf > 1) & (not rows_out)
             for op in loaded:
                 b_op = beats(op, w[op], ext, bits[op])
-                if not prof.reuse_tiles or row_dims & op_dims[op]:
-                    frac, tail = 1.0, fold_time / n
-                elif col_dims & op_dims[op]:
-                    frac, tail = 1.0 / rf, rf * fold_time
-                    if op is not stationary:
-                        split_full = (n_full > 1) & (rf > 1)
-                        split_edge = n_edge > 1
-                        if ri == 0:  # full row folds
-                            frac = np.where(split_full, 1.0, np.where(split_edge, 1.0 / np.maximum(rf - 1, 1), frac))
-                        else:
-                            frac = np.where(split_full | split_edge, 1.0, frac)
-                        tail = np.where(split_full | split_edge, fold_time / n, tail)
-                else:
-                    frac, tail = outer_runs[op] / F, F / outer_runs[op] * fold_time
-                    if op is not stationary:
-                        frac = np.where(n > 1, 1.0, frac)
-                        tail = np.where(n > 1, fold_time / n, tail)
+                # the innermost loop with more than one trip that indexes the operand sets its loads
+                by_row = (not prof.reuse_tiles) | (bool(row_dims & op_dims[op]) & (rf > 1))
+                by_col = ~by_row & (bool(col_dims & op_dims[op]) & (plan_cf > 1))
+                # a column fold's tile is kept over its row folds
+                c_frac, c_tail = 1.0 / rf, rf * fold_time
+                if op is not stationary:
+                    split_full = (n_full > 1) & (rf > 1)
+                    split_edge = n_edge > 1
+                    if ri == 0:  # full row folds
+                        c_frac = np.where(split_full, 1.0, np.where(split_edge, 1.0 / np.maximum(rf - 1, 1), c_frac))
+                    else:
+                        c_frac = np.where(split_full | split_edge, 1.0, c_frac)
+                    c_tail = np.where(split_full | split_edge, fold_time / n, c_tail)
+                # else an outer loop (or none): one tile per run of the outer loops down to it
+                runs = outer_runs[op] * np.where(bool(col_dims & op_dims[op]), plan_cf, 1.0) * np.where(
+                    bool(row_dims & op_dims[op]), rf, 1.0)
+                o_frac, o_tail = runs / F, F / runs * fold_time
+                if op is not stationary:
+                    o_frac = np.where(n > 1, 1.0, o_frac)
+                    o_tail = np.where(n > 1, fold_time / n, o_tail)
+                frac = np.where(by_row, 1.0, np.where(by_col, c_frac, o_frac))
+                tail = np.where(by_row, fold_time / n, np.where(by_col, c_tail, o_tail))
                 if last:
                     tails[op] = tails[op] + tail
                 # a load is released after its last fold's preload (stationary) or stream
                 per_load = np.maximum(tail, fold_time / n) / (fold_time / n)
                 held = np.where(n > 1, 0.0, (per_load - 1) * fold_time)
                 uses[op] = uses[op] + np.where(first, held + (head if op is stationary else fold_time / n - drain_part), 0.0)
-                if ri == len(row_shapes) - 1 and row_dims & op_dims[op] and op is not stationary:
+                if ri == len(row_shapes) - 1 and op is not stationary:
                     # Only two loads run ahead: after the short load of an edge fold, the next fold's
                     # load waits for the release of the tile two back (the last full fold's). Edge
                     # folds: the last row fold of every column fold, or with one row fold the last
@@ -344,8 +351,9 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                     wait = np.maximum(fold_time - drain_part - b_op, 0.0) * (n == 1)
                     if op is Operand.INPUT:
                         wait = np.where(resident, 0.0, wait)
-                    by_rows = np.maximum(cc * outer - (1.0 if clast else 0.0), 0.0) * (rf > 1)
-                    by_cols = (np.maximum(outer - 1.0, 0.0) if clast else 0.0) * (rf == 1) * (plan_cf > 1)
+                    rows_idx, cols_idx = bool(row_dims & op_dims[op]), bool(col_dims & op_dims[op])
+                    by_rows = np.maximum(cc * outer - (1.0 if clast else 0.0), 0.0) * (rf > 1) * rows_idx
+                    by_cols = (np.maximum(outer - 1.0, 0.0) if clast else 0.0) * (rf == 1) * (plan_cf > 1) * cols_idx
                     idle[op] = idle[op] + (by_rows + by_cols) * wait
                 nbytes = count * frac * w[op] * bits[op] / 8
                 nbeats = count * frac * b_op
@@ -368,11 +376,11 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             wo = w[Operand.OUTPUT]
             setup_d = prof.drain_setup_cycles
             fin = beats(Operand.OUTPUT, wo, ext, out_bits) + setup_d
-            psum = beats(Operand.OUTPUT, wo, ext, D.accb)
+            psum = beats(Operand.OUTPUT, wo, ext, ab)
             keep = count * g
             acc["wr_out"] = acc["wr_out"] + np.where(
-                spill, count * wo * ((rf - 1) / rf * D.accb + out_bits / rf) / 8, keep * wo * out_bits / 8)
-            acc["rd_out"] = acc["rd_out"] + np.where(spill, count * wo * (rf - 1) / rf * D.accb / 8, 0.0)
+                spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8)
+            acc["rd_out"] = acc["rd_out"] + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
             acc["b_out"] = acc["b_out"] + np.where(
                 spill, count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum),
                 keep * np.where(chunked, fin + (n - 1) * setup_d, fin))

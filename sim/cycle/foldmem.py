@@ -69,13 +69,15 @@ class MemoryParams:
     drain_accumulators: bool
     reuse_tiles: bool
     weight_line_words: int
+    whole_byte_words: bool
 
 
 def memory_params(profile: TimingProfile, template: str, rows: int, cols: int, steps: int) -> MemoryParams:
     p = profile.for_template(template)
     setup = int(np.asarray(p.first_fold_setup_expr()(rows=rows, cols=cols, T=steps)))
     return MemoryParams(p.drain_latency_cycles, p.drain_setup_cycles, setup, p.array_padded_tiles,
-                        p.resident_input, p.drain_accumulators, p.reuse_tiles, p.weight_line_words)
+                        p.resident_input, p.drain_accumulators, p.reuse_tiles, p.weight_line_words,
+                        p.whole_byte_words)
 
 
 def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: FoldSchedule,
@@ -102,8 +104,10 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     matmul = layer.kind.value == "matmul"
     half = {Operand.INPUT: acc.ifmap_sram_kb * 512.0, Operand.WEIGHT: acc.filter_sram_kb * 512.0,
             Operand.OUTPUT: acc.ofmap_sram_kb * 512.0}
-    bits = {Operand.INPUT: acc.input_bits, Operand.WEIGHT: acc.weight_bits, Operand.OUTPUT: acc.acc_bits}
-    out_bits = acc.acc_bits if mp.drain_accumulators else acc.input_bits
+    width = (lambda b: 8 * -(-b // 8)) if mp.whole_byte_words else (lambda b: b)  # noqa: E731
+    ib, wb, ab = width(acc.input_bits), width(acc.weight_bits), width(acc.acc_bits)
+    bits = {Operand.INPUT: ib, Operand.WEIGHT: wb, Operand.OUTPUT: ab}
+    out_bits = ab if mp.drain_accumulators else ib
     words, keys = sched.tile_words, sched.tile_key
 
     # ---- per fold: residency, passes, spills, new tiles -----------------------------------------
@@ -122,7 +126,7 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     spill = np.zeros(F, dtype=bool)
     chunked = np.zeros(F, dtype=bool)  # the output tile does not fit: it moves chunk by chunk
     if stationary is not Operand.OUTPUT:
-        n_out = np.ceil(words[Operand.OUTPUT] * acc.acc_bits / 8 / half[Operand.OUTPUT] - 1e-9).astype(np.int64)
+        n_out = np.ceil(words[Operand.OUTPUT] * ab / 8 / half[Operand.OUTPUT] - 1e-9).astype(np.int64)
         group = np.cumsum(g_first) - 1
         multi = np.bincount(group)[group] > 1
         chunked = n_out > 1
@@ -138,7 +142,7 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
         new_tile[op] = ~same
     beats = {op: _beats(acc, sched, op, bits[op], bw, mp, matmul) for op in loaded}
     out_beats = _beats(acc, sched, Operand.OUTPUT, out_bits, bw, mp, matmul)
-    psum_beats = _beats(acc, sched, Operand.OUTPUT, acc.acc_bits, bw, mp, matmul)
+    psum_beats = _beats(acc, sched, Operand.OUTPUT, ab, bw, mp, matmul)
 
     # ---- per pass (vectorized) -------------------------------------------------------------------
     P = int(n.sum())
@@ -167,9 +171,9 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     final = g_last[fold]
     readback = sp & ~g_first[fold]
     w_beats = np.where(ck, np.where(final, chunk(out_beats), chunk(psum_beats)), out_beats[fold])
-    w_bytes = words[Operand.OUTPUT][fold] * np.where(final, out_bits, acc.acc_bits) / 8 * np.where(ck, share, 1.0)
+    w_bytes = words[Operand.OUTPUT][fold] * np.where(final, out_bits, ab) / 8 * np.where(ck, share, 1.0)
     r_beats = chunk(psum_beats)
-    r_bytes = words[Operand.OUTPUT][fold] * acc.acc_bits / 8 * share
+    r_bytes = words[Operand.OUTPUT][fold] * ab / 8 * share
 
     rd = {"input": 0.0, "weight": 0.0, "output": 0.0}
     wr = {"input": 0.0, "weight": 0.0, "output": float(w_bytes[closes].sum())}
@@ -185,7 +189,7 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
             ends = np.cumsum(dur)
             for p in range(P):
                 on_event("pass", int(fold[p]), int(ends[p] - dur[p]), int(ends[p]))
-        return FoldRun(total, stall_free, P, _traffic(acc, sched, rd, wr, matmul))
+        return FoldRun(total, stall_free, P, _traffic(acc, sched, rd, wr, matmul, (ib, wb, ab)))
 
     # ---- the pass loop: one recurrence step per pass -------------------------------------------
     shared = acc.dram_ports == "shared"
@@ -266,7 +270,7 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
         prev_end = end
     last = max(prev_end, drains[-1] if drains else 0)
     total = last + once + profile.end_offset_cycles
-    return FoldRun(int(total), int(stall_free), P, _traffic(acc, sched, rd, wr, matmul))
+    return FoldRun(int(total), int(stall_free), P, _traffic(acc, sched, rd, wr, matmul, (ib, wb, ab)))
 
 
 def _ceil_beats(nbytes: float, bw: float) -> int:
@@ -298,7 +302,8 @@ def _beats(acc: Accelerator, sched: FoldSchedule, op: Operand, bits: int, bw: fl
     return np.ceil(words * bpw / bw - 1e-9).astype(np.int64)
 
 
-def _traffic(acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: bool) -> Traffic:
+def _traffic(acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: bool,
+             widths: tuple[int, int, int]) -> Traffic:
     """DRAM bytes per operand and scratchpad words: the array reads every stationary tile word once
     per fold and, per streamed step, one word per PE row/column the operand's spatial dims cover."""
     ext, T, mapping = sched.extents, sched.steps, sched.mapping
@@ -312,7 +317,8 @@ def _traffic(acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: 
         for d in spatial & operand_dims(op, matmul):
             per_step = per_step * ext[d]
         reads[op.value] = float((per_step * T).sum())
-    writes = {"input": rd["input"] * 8 / acc.input_bits, "weight": rd["weight"] * 8 / acc.weight_bits,
+    ib, wb, ab = widths
+    writes = {"input": rd["input"] * 8 / ib, "weight": rd["weight"] * 8 / wb,
               "output": reads.pop("output")}  # the array writes outputs (and partial sums) into the buffer
-    reads["output"] = wr["output"] * 8 / acc.acc_bits + rd["output"] * 8 / acc.acc_bits
+    reads["output"] = wr["output"] * 8 / ab + rd["output"] * 8 / ab
     return Traffic(dram_read_bytes=dict(rd), dram_write_bytes=dict(wr), buffer_reads=reads, buffer_writes=writes)

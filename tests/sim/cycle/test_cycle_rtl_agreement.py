@@ -42,3 +42,21 @@ def test_rtl_profile_matches_the_hardware_timing_model(template: str) -> None:
             assert simulate_layer(layer, acc, "rtl").total_cycles == expected, (template, rows, cols, bw, kb, layer.name)
             checked += 1
     assert checked >= 100
+
+
+@pytest.mark.parametrize("template", sorted(params_mod.TEMPLATE_KIND))
+@pytest.mark.parametrize("ib, wb, ab", [(4, 6, 16), (8, 8, 12), (8, 8, 24)])
+def test_rtl_profile_moves_operands_in_whole_bytes_like_the_hardware(template: str, ib: int, wb: int, ab: int) -> None:
+    checked = 0
+    for (rows, cols), bw in itertools.product([(4, 6), (8, 8)], [2, 8]):
+        acc = Accelerator(get_template(template), rows, cols, ifmap_sram_kb=4, filter_sram_kb=4, ofmap_sram_kb=4,
+                          dram_bw_bytes_per_cycle=bw, input_bits=ib, weight_bits=wb, acc_bits=ab)
+        prm = params_mod.params_from_accelerator(acc)
+        for layer in LAYERS:
+            try:
+                expected = program.prepare(prm, layer).expected_cycles
+            except params_mod.RtlError:
+                continue
+            assert simulate_layer(layer, acc, "rtl").total_cycles == expected, (template, rows, cols, bw, layer.name)
+            checked += 1
+    assert checked >= 2
