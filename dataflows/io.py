@@ -73,6 +73,7 @@ class DataflowModel(_Strict):
     overrides: dict[OpKind, MappingModel] = {}
     im2col: bool = False
     sliding_input: bool = False
+    logic_area_scale: float = Field(1.0, gt=0, le=100)
 
     def to_value(self) -> Dataflow:
         return Dataflow(
@@ -85,6 +86,7 @@ class DataflowModel(_Strict):
             overrides=tuple((k, m.to_value()) for k, m in self.overrides.items()),
             im2col=self.im2col,
             sliding_input=self.sliding_input,
+            logic_area_scale=self.logic_area_scale,
         )
 
 

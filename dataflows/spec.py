@@ -97,6 +97,7 @@ class Dataflow:
     overrides: tuple[tuple[OpKind, Mapping], ...] = ()
     im2col: bool = False  # inputs stored/streamed as the im2col matrix: a word used by R*S taps moves R*S times
     sliding_input: bool = False  # inputs reused across neighbouring windows inside the array: enter once
+    logic_area_scale: float = 1.0  # array logic relative to the weight-stationary array the area model is fitted to
 
     def mapping_for(self, kind: OpKind) -> Mapping:
         for k, m in self.overrides:

@@ -59,16 +59,22 @@ def _profile(profile: TimingProfile | str) -> TimingProfile:
 
 # ---- area ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _area_of(tech: TechTable, node: float, pes: int, kb_total: float, ib: int, wb: int, accb: int) -> tuple[float, float, float]:
+def _area_of(tech: TechTable, node: float, rows: int, cols: int, kb_total: float, ib: int, wb: int,
+             accb: int) -> tuple[float, float, float, float]:
     t = tech_for(node, tech)
-    return (pes * t.pe_um2(ib, wb, accb), t.sram_um2(kb_total), pes * t.noc_um2_per_pe(ib, wb, accb))
+    pes = rows * cols
+    return (pes * t.pe_um2(ib, wb, accb), t.sram_um2(kb_total), pes * t.noc_um2_per_pe(ib, wb, accb),
+            t.control_logic_um2(rows, cols, ib, wb, accb))
 
 
 def area(acc: Accelerator, tech: TechTable = DEFAULT_TECH) -> tuple[float, dict[str, float]]:
-    """Silicon area in um2 and its breakdown: PEs (MAC + registers), buffers (SRAM), NoC (per PE)."""
-    pe, buf, noc = _area_of(tech, acc.tech_node_nm, acc.pes, acc.ifmap_sram_kb + acc.filter_sram_kb + acc.ofmap_sram_kb,
-                            acc.input_bits, acc.weight_bits, acc.acc_bits)
-    return pe + buf + noc, dict(zip(AREA_KEYS, (pe, buf, noc)))
+    """Silicon area in um2 and its breakdown: PEs, buffers (SRAM), NoC (per PE), control (array edges + controller)."""
+    pe, buf, noc, control = _area_of(tech, acc.tech_node_nm, acc.rows, acc.cols,
+                                     acc.ifmap_sram_kb + acc.filter_sram_kb + acc.ofmap_sram_kb, acc.input_bits,
+                                     acc.weight_bits, acc.acc_bits)
+    scale = acc.dataflow.logic_area_scale  # the template's logic relative to the fitted WS array
+    parts = (pe * scale, buf, noc * scale, control * scale)
+    return sum(parts), dict(zip(AREA_KEYS, parts))
 
 
 # ---- design arrays -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 ENERGY_KEYS = ("mac", "rf", "buffer", "noc", "dram")
-AREA_KEYS = ("pe", "buffer", "noc")
+AREA_KEYS = ("pe", "buffer", "noc", "control")
 
 
 def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
@@ -65,7 +65,7 @@ class NetworkMetrics:
     profile: str
     layers: tuple[LayerMetrics, ...]
     area_um2: float
-    area_breakdown_um2: Mapping[str, float]  # pe, buffer, noc
+    area_breakdown_um2: Mapping[str, float]  # pe, buffer, noc, control
     pes: int = 0  # PEs of the accelerator, for the network's utilization
 
     def __post_init__(self) -> None:

