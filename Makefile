@@ -34,6 +34,9 @@ test-slow: setup
 
 bench: setup
 	$(PY) benchmarks/bench_analytical.py
+	$(PY) benchmarks/bench_cycle.py --install-scalesim
+	$(PY) benchmarks/bench_mapping.py
+	$(PY) benchmarks/bench_rtl.py --faults
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build .pytest_cache
