@@ -578,10 +578,18 @@ def _vector_core(L: _Layers, D: _Designs, profile: TimingProfile, detail: bool) 
     ob = D.ib
     compute = np.ceil(L.vector_ops / D.cols)
     rd, wr = L.in_words * ob / 8, L.out_words * ob / 8
-    dram_t = _port_time(rd, 0.0, wr, D.dram_bw, D.shared)
     noc_t = (rd + wr) / D.noc_bw
-    busy = np.maximum(compute, noc_t)
-    latency = np.maximum(busy, dram_t) if profile.double_buffered_dram else busy + dram_t
+    # As the cycle-level simulator: load, compute and drain pipelined over half-scratchpad chunks, so
+    # the first chunk's load and the last chunk's drain are exposed (docs/timing.md).
+    chunks = np.maximum(1.0, np.maximum(np.ceil(rd / D.cap_in), np.ceil(wr / D.cap_out)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        load = np.ceil(rd / chunks / D.dram_bw)
+        drain = np.ceil(wr / chunks / D.dram_bw)
+    load, drain = np.where(D.shared, load + drain, load), np.where(D.shared, load + drain, drain)
+    work = np.ceil(compute / chunks)
+    pipelined = load + work + drain + (chunks - 1) * np.maximum(np.maximum(load, work), drain)
+    latency = np.where(np.isinf(D.dram_bw), compute, np.maximum(compute, pipelined))
+    latency = np.maximum(latency, noc_t)
     words = L.in_words + L.out_words
     e_mac = L.vector_ops * D.e_vec
     e_buf = 2 * (L.in_words * D.e_sram_in + L.out_words * D.e_sram_out) * ob
