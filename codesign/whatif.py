@@ -266,6 +266,8 @@ def plot_pareto(rows: Sequence[dict], path: Path, title: str) -> None:
         ax.scatter(ms[par], y[par], facecolors="none", edgecolors="red", s=80, linewidths=1.2, label="Pareto")
         ax.set_xlabel("makespan (M cycles, log scale)")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels collide over a short decade
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_ylabel(ylabel)
         fig.colorbar(sc, ax=ax, label=clabel)
         ax.grid(alpha=0.3)
