@@ -12,40 +12,28 @@ a drained fold streams out while the next computes. Timing: ``rtl.os_program.os_
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from coexplore.rtl.array import OsArray
+from coexplore.rtl.component import StreamAccelerator
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
-from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
+from coexplore.rtl.params import CFG_BITS
 from coexplore.rtl.ws import WS_CFG
 
 OS_CFG = WS_CFG
 
 
-class OsAccelerator(wiring.Component):
+class OsAccelerator(StreamAccelerator):
     """Same ports as ``WsAccelerator``; the stream layouts are in ``rtl.os_program``."""
 
-    def __init__(self, params: RtlParams) -> None:
-        self.params = params
-        bw = params.stream_bytes * 8
-        members = {
-            "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
-            "ifmap": In(stream.Signature(unsigned(bw))),
-            "weight": In(stream.Signature(unsigned(bw))),
-            "ofmap": Out(stream.Signature(unsigned(bw))),
-        }
-        for name in OS_CFG:
-            members[f"cfg_{name}"] = In(CFG_BITS)
-        super().__init__(members)
+    CFG = OS_CFG
 
     def elaborate(self, platform):  # noqa: C901
         p = self.params
         ra, ca, bwb = p.rows, p.cols, p.stream_bytes
         ib, wb, ab, ob = p.input_bits, p.weight_bits, p.acc_bits, p.out_bytes
         wd = p.weight_depth
-        cfg = {name: getattr(self, f"cfg_{name}") for name in OS_CFG}
+        cfg = self.cfg()
         m = Module()
         m.submodules.array = arr = OsArray(ra, ca, ib, wb, ab)
 

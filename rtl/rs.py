@@ -14,38 +14,26 @@ Timing: ``rtl.rs_program.rs_cycles``.
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
+from coexplore.rtl.component import StreamAccelerator
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
-from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RS_MAX_S, RtlParams
+from coexplore.rtl.params import CFG_BITS, RS_MAX_S
 from coexplore.rtl.ws import WS_CFG
 
 RS_CFG = WS_CFG + ("er", "ec", "er_w", "ec_hw", "n_fp", "n_k", "ca_stride", "ca_stride_w", "n_tiles")
 
 
-class RsAccelerator(wiring.Component):
+class RsAccelerator(StreamAccelerator):
     """Same ports as ``WsAccelerator`` plus the row-stationary ``cfg_*`` registers."""
 
-    def __init__(self, params: RtlParams) -> None:
-        self.params = params
-        bw = params.stream_bytes * 8
-        members = {
-            "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
-            "ifmap": In(stream.Signature(unsigned(bw))),
-            "weight": In(stream.Signature(unsigned(bw))),
-            "ofmap": Out(stream.Signature(unsigned(bw))),
-        }
-        for name in RS_CFG:
-            members[f"cfg_{name}"] = In(CFG_BITS)
-        super().__init__(members)
+    CFG = RS_CFG
 
     def elaborate(self, platform):  # noqa: C901
         p = self.params
         ra, ca, bwb = p.rows, p.cols, p.stream_bytes
         ib, wb, ab, ob = p.input_bits, p.weight_bits, p.acc_bits, p.out_bytes
-        cfg = {name: getattr(self, f"cfg_{name}") for name in RS_CFG}
+        cfg = self.cfg()
         m = Module()
         sb = CFG_BITS + 3
 

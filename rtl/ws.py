@@ -14,13 +14,12 @@ Engines that run concurrently, each a few counters (timing in ``rtl.program.ws_c
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from coexplore.rtl.array import WsArray
+from coexplore.rtl.component import StreamAccelerator
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
-from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
+from coexplore.rtl.params import CFG_BITS
 
 WS_CFG = ("h", "w", "hw", "r", "s", "stride", "pad", "stride_w", "p", "q", "t", "red", "n_rf", "n_cf",
           "if_beats", "pad_w", "n_folds")
@@ -28,29 +27,18 @@ WS_CFG = ("h", "w", "hw", "r", "s", "stride", "pad", "stride_w", "p", "q", "t", 
 
 
 
-class WsAccelerator(wiring.Component):
+class WsAccelerator(StreamAccelerator):
     """Ports: ``start``/``busy``/``done``/``cycles``, ``cfg_*`` layer registers (held during a run),
     ``ifmap`` and ``weight`` input streams and the ``ofmap`` output stream (``stream_bytes`` wide)."""
 
-    def __init__(self, params: RtlParams) -> None:
-        self.params = params
-        bw = params.stream_bytes * 8
-        members = {
-            "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
-            "ifmap": In(stream.Signature(unsigned(bw))),
-            "weight": In(stream.Signature(unsigned(bw))),
-            "ofmap": Out(stream.Signature(unsigned(bw))),
-        }
-        for name in WS_CFG:
-            members[f"cfg_{name}"] = In(CFG_BITS)
-        super().__init__(members)
+    CFG = WS_CFG
 
     def elaborate(self, platform):  # noqa: C901 - one controller, read top to bottom
         p = self.params
         ra, ca, bwb = p.rows, p.cols, p.stream_bytes
         ib, wb, ab = p.input_bits, p.weight_bits, p.acc_bits
         ob = p.out_bytes
-        cfg = {name: getattr(self, f"cfg_{name}") for name in WS_CFG}
+        cfg = self.cfg()
         m = Module()
         m.submodules.array = arr = WsArray(ra, ca, ib, wb, ab)
 
