@@ -7,16 +7,10 @@ import pytest
 
 from coexplore.dataflows.io import get_profile, get_template
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
-from coexplore.models.ir import Layer, conv, gemm
+from coexplore.models.ir import conv
 
+from reference_cases import reference_layer
 
-def _reference_layer(case: dict) -> Layer:
-    spec = case["layer"]
-    if spec["kind"] == "conv":
-        assert spec["padding"] == 0 and spec["filter_h"] == spec["filter_w"]
-        return conv("ref", c=spec["channels"], k=spec["filters"], h=spec["ifmap_h"], w=spec["ifmap_w"],
-                    r=spec["filter_h"], stride=spec["stride"])
-    return gemm("ref", m=spec["M"], k=spec["K"], n=spec["N"])
 
 
 def test_every_stall_free_scalesim_case_is_exact(scalesim_reference: dict) -> None:
@@ -25,7 +19,7 @@ def test_every_stall_free_scalesim_case_is_exact(scalesim_reference: dict) -> No
     for case in scalesim_reference["cases"]:
         if case["stall_cycles"] != 0:
             continue
-        layer = _reference_layer(case)
+        layer = reference_layer(case["layer"])
         assert layer.macs == case["layer"]["macs"]
         df = get_template(f"systolic-{case['dataflow']}")
         rows, cols = case["array_rows"], case["array_cols"]

@@ -16,16 +16,10 @@ from coexplore.sim.analytical import area, evaluate_batch, evaluate_layer, evalu
 from coexplore.sim.metrics import AREA_KEYS, ENERGY_KEYS
 from coexplore.sim.tech import DEFAULT_TECH
 
+from reference_cases import reference_layer
+
 TEMPLATES = sorted(builtin_templates())
 
-
-def _reference_layer(case: dict) -> Layer:
-    spec = case["layer"]
-    if spec["kind"] == "conv":
-        assert spec["padding"] == 0 and spec["filter_h"] == spec["filter_w"]
-        return conv("ref", c=spec["channels"], k=spec["filters"], h=spec["ifmap_h"], w=spec["ifmap_w"],
-                    r=spec["filter_h"], stride=spec["stride"])
-    return gemm("ref", m=spec["M"], k=spec["K"], n=spec["N"])
 
 
 def _reference_acc(case: dict, bandwidth: float | None) -> Accelerator:
@@ -41,7 +35,7 @@ def test_every_stall_free_scalesim_case_is_exact(scalesim_reference: dict) -> No
     for case in scalesim_reference["cases"]:
         if case["stall_cycles"] != 0:
             continue
-        m = evaluate_layer(_reference_layer(case), _reference_acc(case, None), "scalesim")
+        m = evaluate_layer(reference_layer(case["layer"]), _reference_acc(case, None), "scalesim")
         assert m.macs == case["layer"]["macs"]
         assert m.latency_cycles == case["compute_cycles"], case
         assert m.compute_cycles == case["compute_cycles"] and m.stall_cycles == 0
@@ -55,7 +49,7 @@ def test_bandwidth_limited_scalesim_cases_stall_in_the_right_direction(scalesim_
     for case in scalesim_reference["cases"]:
         if case["stall_cycles"] == 0:
             continue
-        m = evaluate_layer(_reference_layer(case), _reference_acc(case, 10.0), "scalesim")
+        m = evaluate_layer(reference_layer(case["layer"]), _reference_acc(case, 10.0), "scalesim")
         assert m.compute_cycles == case["compute_cycles"] - case["stall_cycles"]  # SCALE-Sim's stall-free count
         assert m.stall_cycles > 0
         assert 0.1 < m.latency_cycles / case["compute_cycles"] < 10, case

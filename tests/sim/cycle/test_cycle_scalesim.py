@@ -9,19 +9,14 @@ import pytest
 
 from coexplore.dataflows.io import get_profile, get_template
 from coexplore.dataflows.spec import Accelerator
-from coexplore.models.ir import Layer, conv, gemm
+from coexplore.models.ir import conv
 from coexplore.sim.cycle import simulate_layer
 from coexplore.sim.cycle.scalesim_mem import Buffers, ConvGeometry, run_layer
 
+from reference_cases import reference_layer
+
 EXTRA = Path(__file__).with_name("scalesim_extra.json")
 
-
-def _reference_layer(spec: dict) -> Layer:
-    if spec["kind"] == "conv":
-        assert spec["padding"] == 0 and spec["filter_h"] == spec["filter_w"]
-        return conv("ref", c=spec["channels"], k=spec["filters"], h=spec["ifmap_h"], w=spec["ifmap_w"],
-                    r=spec["filter_h"], stride=spec["stride"])
-    return gemm("ref", m=spec["M"], k=spec["K"], n=spec["N"])
 
 
 def _acc(case: dict, bw: float | None, sram_kb: float = 64) -> Accelerator:
@@ -36,7 +31,7 @@ def test_all_18_reference_cases_exact(scalesim_reference: dict) -> None:
     for case in scalesim_reference["cases"]:
         bw = None if "CALC" in case["bandwidth"] else 10.0
         limited += bw is not None
-        got = simulate_layer(_reference_layer(case["layer"]), _acc(case, bw), prof)
+        got = simulate_layer(reference_layer(case["layer"]), _acc(case, bw), prof)
         assert (got.compute_cycles, got.stall_cycles) == (case["compute_cycles"], case["stall_cycles"]), case
         assert got.total_cycles == got.compute_cycles  # SCALE-Sim's compute cycles include the stalls
     assert limited == 6
