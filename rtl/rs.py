@@ -17,6 +17,7 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from coexplore.rtl.component import StreamAccelerator
+from coexplore.rtl.control import fold_phases
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.params import CFG_BITS, RS_MAX_S
 from coexplore.rtl.ws import WS_CFG
@@ -77,13 +78,8 @@ class RsAccelerator(StreamAccelerator):
         go = Signal()
         m.d.comb += go.eq(busy & ~comp_done & in_pre & if_loaded & Mux(cbank, wfull[1], wfull[0])
                           & (~first_red | ~Mux(half, obusy[1], obusy[0])))
-        preloading = Signal()
-        m.d.comb += preloading.eq(busy & ~comp_done & in_pre & ((pc != 0) | go))
-        streaming = Signal()
-        m.d.comb += streaming.eq(busy & ~comp_done & ~in_pre)
-        m.d.comb += last_pre.eq(preloading & (pc == ra - 1))
-        last_stream = Signal()
-        m.d.comb += last_stream.eq(streaming & (tcnt == stream_len - 1))
+        preloading, streaming, last_stream = fold_phases(m, busy, comp_done, in_pre, go, pc, tcnt, ra, stream_len,
+                                                         last_pre)
 
         # fold bases: r_base = rt*er, c_base = ct*ec (and their offsets), fp_base = fp*cols
         r_base = Signal(CFG_BITS)

@@ -18,6 +18,7 @@ from amaranth.lib.memory import Memory
 
 from coexplore.rtl.array import WsArray
 from coexplore.rtl.component import StreamAccelerator
+from coexplore.rtl.control import fold_phases
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.params import CFG_BITS
 
@@ -79,13 +80,8 @@ class WsAccelerator(StreamAccelerator):
         m.d.comb += half_free.eq(Mux(ohalf, ~obusy[1], ~obusy[0]))
         go = Signal()
         m.d.comb += go.eq(busy & ~comp_done & in_pre & if_loaded & bank_full & ((rf_i != 0) | half_free))
-        preloading = Signal()
-        m.d.comb += preloading.eq(busy & ~comp_done & in_pre & ((pc != 0) | go))
-        streaming = Signal()
-        m.d.comb += streaming.eq(busy & ~comp_done & ~in_pre)
-        m.d.comb += last_pre.eq(preloading & (pc == ra - 1))
-        last_stream = Signal()
-        m.d.comb += last_stream.eq(streaming & (tcnt == stream_len - 1))
+        preloading, streaming, last_stream = fold_phases(m, busy, comp_done, in_pre, go, pc, tcnt, ra, stream_len,
+                                                         last_pre)
         last_rf = Signal()
         m.d.comb += last_rf.eq(rf_i == cfg["n_rf"] - 1)
 
