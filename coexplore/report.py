@@ -204,7 +204,7 @@ def _plot_pareto(rows: list[dict], path: Path, title: str) -> None:
 # ---- demo ----------------------------------------------------------------------------------------
 def run_demo(out: Path, model_names: Sequence[str]) -> Path:
     """Every zoo network on every template at one default budget, plus a what-if sweep: report.md."""
-    from coexplore.dataflows.io import builtin_templates, get_profile, get_template
+    from coexplore.dataflows.io import builtin_templates, get_profile
     from coexplore.models.zoo import get_network
     from coexplore.sim.analytical import evaluate_network
 
@@ -243,7 +243,7 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
     sweep_text = run_accelerator_sweep(
         nets[0], out / "sweep", templates=list(templates.values()), sizes=[(8, 8), (16, 16), (32, 32), (64, 64)],
         dram_bws=[8.0, 16.0, 32.0, 64.0, None], sram_kbs=[32.0, 128.0], noc_bws=[None], profile=profile)
-    maestro = _maestro_comparison(get_template)
+    maestro = _maestro_comparison()
     from coexplore import demo_stages
 
     by_name = {n.name: n for n in nets}
@@ -267,9 +267,9 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
     return path
 
 
-def _maestro_comparison(get_template) -> list[dict]:
+def _maestro_comparison() -> list[dict]:
     """The layer NASAIC.md gives MAESTRO figures for (K=C=64, 34x34 input, 3x3, 256 PEs, NoC 64)."""
-    from coexplore.dataflows.io import get_profile
+    from coexplore.dataflows.io import get_profile, get_template
     from coexplore.models.ir import conv
     from coexplore.sim.analytical import evaluate_layer
 
