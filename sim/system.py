@@ -3,8 +3,15 @@
 Three steps, each a pure function over values:
 
 1. **Costs.** A *cost provider* maps (layers, accelerators) to a ``CostTable``: per pair the cycles
-   with no DRAM bound (``compute_cycles``), the energy and the DRAM bytes; per accelerator the area.
-   ``analytical_costs`` wraps ``coexplore.sim.analytical.evaluate_batch``; tests pass synthetic tables.
+   *at that accelerator's own DRAM bandwidth*, the energy and the DRAM bytes; per accelerator the area.
+   ``build_problem`` asks it about the system's sub-accelerators as they run there
+   (``port_accelerators``: one shared DRAM port each, at the port's bandwidth, or at a fraction of it
+   for the slower bandwidth modes), so a unit's cost is the model's own figure, the same that
+   ``coexplore evaluate`` prints for that accelerator. ``analytical_costs`` wraps
+   ``coexplore.sim.analytical.evaluate_batch``, ``cycle_costs`` the cycle-level simulator.
+   Synthetic tables (tests, toy models) may instead hold cycles with no DRAM bound
+   (``bandwidth_bound=False``); ``build_problem`` then bounds them by the roofline
+   ``max(cycles, dram_bytes / bandwidth)``.
 2. **Problem.** ``build_problem`` turns networks + system + costs into a ``MappingProblem`` over
    *units*: a unit is a run of consecutive layers of one network that goes to one sub-accelerator.
    By default a pooling or element-wise layer rides with the compute layer before it (it runs on that
@@ -13,9 +20,9 @@ Three steps, each a pure function over values:
    on the same sub-accelerator merge first (see ``_merge_ranges``), so grouping loses little. The
    schedule is then optimal for the grouped problem; the per-layer problem can only be as good or
    better (every grouped schedule is a per-layer schedule).
-   A unit's duration on sub-accelerator ``a`` is the sum over its layers of the roofline
-   ``max(compute_cycles, dram_bytes / port_bw)`` at ``a``'s port bandwidth; while it runs it draws
-   its average bandwidth ``dram_bytes / duration`` from the DRAM pool.
+   A unit's duration on sub-accelerator ``a`` is the sum over its layers of their cycles there (each
+   rounded up to whole cycles); while it runs it draws its average bandwidth ``dram_bytes / duration``
+   from the DRAM pool.
 3. **Simulation.** ``simulate`` runs an assignment (unit -> sub-accelerator) and an order per
    sub-accelerator under one of two bandwidth policies:
 
@@ -51,12 +58,20 @@ BW_SCALE = 1000  # bandwidth demands are integers in bytes per 1000 cycles (exac
 # ---- costs -----------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class CostTable:
-    """Arrays of shape (accelerators, layers), except ``area_um2`` (accelerators,)."""
+    """Costs of layers on accelerators: arrays of shape (accelerators, layers), except ``area_um2``
+    (accelerators,).
 
-    compute_cycles: np.ndarray  # cycles with unlimited DRAM bandwidth
+    ``compute_cycles`` are, when ``bandwidth_bound``, the cost model's own cycles of each layer at each
+    accelerator's DRAM bandwidth as the provider was given it (what the providers here return);
+    otherwise cycles with no DRAM bound (synthetic tables), which ``build_problem`` bounds by the
+    roofline ``max(cycles, dram_bytes / bandwidth)``.
+    """
+
+    compute_cycles: np.ndarray
     energy_pj: np.ndarray
     dram_bytes: np.ndarray  # bytes read + written
     area_um2: np.ndarray
+    bandwidth_bound: bool = False
 
     def __post_init__(self) -> None:
         shape = np.shape(self.compute_cycles)
@@ -66,30 +81,43 @@ class CostTable:
         if np.shape(self.area_um2) != shape[:1]:
             raise CoexploreError(f"cost table: area_um2 has shape {np.shape(self.area_um2)}, expected {shape[:1]}")
 
+    def rows(self, index: Sequence[int] | slice) -> "CostTable":
+        """The table of some accelerators (rows), in the order given."""
+        idx = index if isinstance(index, slice) else np.asarray(index, dtype=np.intp)
+        return CostTable(self.compute_cycles[idx], self.energy_pj[idx], self.dram_bytes[idx], self.area_um2[idx],
+                         self.bandwidth_bound)
+
 
 CostFn = Callable[[Sequence[Layer], Sequence[Accelerator]], CostTable]
+"""A cost provider: every layer on every accelerator, each at its own DRAM bandwidth."""
+
+
+def port_accelerators(system: System, level: float = 1.0) -> tuple[Accelerator, ...]:
+    """The system's sub-accelerators as a cost provider is asked about them: one DRAM port for all
+    operands (``dram_ports="shared"``) at ``level`` x its port bandwidth (its slice, or the pool)."""
+    return tuple(replace(a, dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(i) * level, dram_ports="shared")
+                 for i, a in enumerate(system.accelerators))
 
 
 def analytical_costs(profile: object = "rtl") -> CostFn:
-    """A cost provider over the analytical model, evaluated with the DRAM bound removed."""
+    """A cost provider over the analytical model, each accelerator at its own DRAM bandwidth."""
 
     def provider(layers: Sequence[Layer], accs: Sequence[Accelerator]) -> CostTable:
         from coexplore.sim.analytical import evaluate_batch
 
-        unbounded = [replace(a, dram_bw_bytes_per_cycle=None) for a in accs]
-        res = evaluate_batch(list(layers), unbounded, profile)
+        res = evaluate_batch(list(layers), list(accs), profile)  # type: ignore[arg-type]
         return CostTable(compute_cycles=np.asarray(res.latency_cycles, dtype=float),
                          energy_pj=np.asarray(res.energy_pj, dtype=float),
                          dram_bytes=np.asarray(res.dram_bytes, dtype=float),
-                         area_um2=np.asarray(res.area_um2, dtype=float))
+                         area_um2=np.asarray(res.area_um2, dtype=float), bandwidth_bound=True)
 
     return provider
 
 
 def cycle_costs(profile: object = "rtl") -> CostFn:
     """A cost provider whose cycles and DRAM bytes come from the cycle-level simulator (each distinct
-    layer shape on each distinct array once; slower than the analytical model), with energy and area
-    from the analytical model (the simulator counts no energy)."""
+    layer shape on each distinct accelerator once; slower than the analytical model), with energy and
+    area from the analytical model (the simulator counts no energy)."""
 
     def provider(layers: Sequence[Layer], accs: Sequence[Accelerator]) -> CostTable:
         from coexplore.sim.cycle import simulate_layer
@@ -99,14 +127,15 @@ def cycle_costs(profile: object = "rtl") -> CostFn:
         nbytes = np.empty(base.dram_bytes.shape)
         cache: dict[tuple, tuple[float, float]] = {}
         for i, acc in enumerate(accs):
-            unbounded = replace(acc, dram_bw_bytes_per_cycle=None, name="")
+            plain = replace(acc, name="")
             for j, layer in enumerate(layers):
-                key = (unbounded, replace(layer, name=""))
+                key = (plain, replace(layer, name=""))
                 if key not in cache:
-                    sim = simulate_layer(layer, unbounded, profile)  # type: ignore[arg-type]
+                    sim = simulate_layer(layer, plain, profile)  # type: ignore[arg-type]
                     cache[key] = (float(sim.total_cycles), float(sim.dram_reads + sim.dram_writes))
                 cycles[i, j], nbytes[i, j] = cache[key]
-        return CostTable(compute_cycles=cycles, energy_pj=base.energy_pj, dram_bytes=nbytes, area_um2=base.area_um2)
+        return CostTable(compute_cycles=cycles, energy_pj=base.energy_pj, dram_bytes=nbytes, area_um2=base.area_um2,
+                         bandwidth_bound=True)
 
     return provider
 
@@ -260,18 +289,18 @@ def _merge_ranges(ranges: list[tuple[int, int]], dur: np.ndarray, parts: int) ->
 DEFAULT_BW_LEVELS = (1.0, 0.5, 0.25)
 
 
-def _mode_tables(costs: CostTable, port: np.ndarray, levels: Sequence[float],
-                 unit_cols: Sequence[slice]) -> tuple[np.ndarray, np.ndarray]:
-    """(modes, units, accelerators) durations and bandwidth draws: per-layer roofline at each level."""
+def _mode_tables(level_cycles: Sequence[np.ndarray], dram_bytes: np.ndarray, port: np.ndarray,
+                 levels: Sequence[float], unit_cols: Sequence[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """(modes, units, accelerators) durations and bandwidth draws from per-level (accelerators, layers) cycles."""
     n_m, n_u, n_a = len(levels), len(unit_cols), len(port)
     dur = np.empty((n_m, n_u, n_a), dtype=np.int64)
     dem = np.empty((n_m, n_u, n_a), dtype=np.int64)
     for m, level in enumerate(levels):
         bw = port * level
-        per_layer = layer_durations(costs, bw)
+        per_layer = level_cycles[m]
         for u, cols in enumerate(unit_cols):
             d = np.maximum(1, per_layer[:, cols].sum(axis=1)).astype(np.int64)
-            nbytes = costs.dram_bytes[:, cols].sum(axis=1)
+            nbytes = dram_bytes[:, cols].sum(axis=1)
             q = np.ceil(nbytes * BW_SCALE / d - 1e-9).astype(np.int64)
             dur[m, u] = d
             dem[m, u] = np.minimum(q, np.floor(bw * BW_SCALE + 1e-6).astype(np.int64))
@@ -279,9 +308,30 @@ def _mode_tables(costs: CostTable, port: np.ndarray, levels: Sequence[float],
 
 
 def layer_durations(costs: CostTable, port_bw: np.ndarray) -> np.ndarray:
-    """Per (accelerator, layer) roofline cycles at each accelerator's port bandwidth."""
-    mem = np.ceil(costs.dram_bytes / np.asarray(port_bw, dtype=float)[:, None])
-    return np.maximum(np.ceil(costs.compute_cycles), mem)
+    """Per (accelerator, layer) whole cycles at each accelerator's port bandwidth: a bandwidth-bound
+    table's own cycles (it was evaluated at those bandwidths), else the roofline over its cycles."""
+    cycles = np.ceil(costs.compute_cycles)
+    if costs.bandwidth_bound:
+        return cycles
+    return np.maximum(cycles, np.ceil(costs.dram_bytes / np.asarray(port_bw, dtype=float)[:, None]))
+
+
+def _slow_durations(costs: CostFn | CostTable, table: CostTable, layers: Sequence[Layer], system: System,
+                    port: np.ndarray, levels: Sequence[float]) -> list[np.ndarray]:
+    """Per slower bandwidth level, (accelerators, layers) whole cycles at that fraction of each port:
+    the provider's own figures (one call for all levels), or the roofline of a table with no DRAM bound."""
+    if not table.bandwidth_bound:
+        return [layer_durations(table, port * level) for level in levels]
+    if isinstance(costs, CostTable):
+        raise CoexploreError(f"system {system.name!r}: the DRAM pool can run short, and a ready cost table holds "
+                             f"cycles at full port bandwidth only (expected a cost provider, or bw_levels=None)")
+    n_a = len(system.accelerators)
+    slow = costs(layers, [a for level in levels for a in port_accelerators(system, level)])
+    if slow.compute_cycles.shape != (len(levels) * n_a, len(layers)):
+        raise CoexploreError(f"cost table has shape {slow.compute_cycles.shape}, expected "
+                             f"({len(levels) * n_a}, {len(layers)})")
+    cycles = slow.compute_cycles.reshape(len(levels), n_a, len(layers))
+    return [np.ceil(np.where(np.isfinite(c), c, 0.0)) for c in cycles]  # not finite: never offered (not slower)
 
 
 def build_problem(networks: Sequence[Network], system: System, costs: CostFn | CostTable, *,
@@ -294,7 +344,9 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
     ``bw_levels``: the bandwidth modes a unit may run in when the DRAM pool can run short (fractions
     of its port; only full speed when it cannot).
 
-    ``costs`` is a provider, or a ready table over the networks' layers concatenated in order.
+    ``costs`` is a provider (asked about ``port_accelerators(system)``, and at the slower levels when
+    they are needed), or a ready table over the networks' layers concatenated in order: bandwidth-bound
+    (at the ports' full bandwidth) or with no DRAM bound (roofline).
     ``unit_ranges`` fixes the units instead: per network, (first, last) layer ranges covering it in order.
     """
     if not networks:
@@ -303,7 +355,7 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
         raise CoexploreError(f"max_units_per_task={max_units_per_task}: expected a positive integer")
     accs = system.accelerators
     all_layers = [l for net in networks for l in net.layers]
-    table = costs if isinstance(costs, CostTable) else costs(all_layers, accs)
+    table = costs if isinstance(costs, CostTable) else costs(all_layers, port_accelerators(system))
     if table.compute_cycles.shape != (len(accs), len(all_layers)):
         raise CoexploreError(f"cost table has shape {table.compute_cycles.shape}, expected "
                              f"({len(accs)}, {len(all_layers)})")
@@ -311,7 +363,7 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
     port = np.array([system.port_bw_bytes_per_cycle(a) for a in range(len(accs))], dtype=float)
     finite = np.isfinite(table.compute_cycles) & np.isfinite(table.energy_pj) & np.isfinite(table.dram_bytes)
     safe = CostTable(np.where(finite, table.compute_cycles, 0.0), np.where(finite, table.energy_pj, 0.0),
-                     np.where(finite, table.dram_bytes, 0.0), table.area_um2)
+                     np.where(finite, table.dram_bytes, 0.0), table.area_um2, table.bandwidth_bound)
     dur_l = layer_durations(safe, port)
 
     units: list[Unit] = []
@@ -351,10 +403,11 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
     levels = tuple(float(b) for b in bw_levels) if bw_levels else (1.0,)
     if levels[0] != 1.0 or any(not (0 < b < a) for a, b in zip(levels, levels[1:])):
         raise CoexploreError(f"bandwidth levels {levels}: expected 1.0 first, then decreasing positive fractions")
-    mode_dur, mode_dem = _mode_tables(safe, port, (1.0,), unit_cols)
+    mode_dur, mode_dem = _mode_tables([dur_l], safe.dram_bytes, port, (1.0,), unit_cols)
     pool_scaled = int(math.floor(system.budget.dram_bw_bytes_per_cycle * BW_SCALE + 1e-6))
     if len(levels) > 1 and int(np.where(allowed, mode_dem[0], 0).max(axis=0).sum()) > pool_scaled:
-        mode_dur, mode_dem = _mode_tables(safe, port, levels, unit_cols)
+        slow = _slow_durations(costs, safe, all_layers, system, port, levels[1:])
+        mode_dur, mode_dem = _mode_tables([dur_l, *slow], safe.dram_bytes, port, levels, unit_cols)
     else:
         levels = (1.0,)
     for u, unit in enumerate(units):
@@ -661,7 +714,7 @@ def evaluate_system(networks: Sequence[Network], system: System, assignment: Seq
 __all__ = [
     "BW_SCALE", "BandwidthSharing", "Contention", "CostFn", "CostTable", "MappingProblem", "Policy",
     "ScheduleError", "SystemResult", "Unit", "UnitTiming", "analytical_costs", "build_problem", "cycle_costs",
-    "default_orders", "evaluate_system", "layer_durations", "simulate", "synthetic_problem",
+    "default_orders", "evaluate_system", "layer_durations", "port_accelerators", "simulate", "synthetic_problem",
 ]
 
 

@@ -205,3 +205,73 @@ def test_cycle_simulator_costs_on_request() -> None:
         assert table.compute_cycles[0, j] == sim.total_cycles
         assert table.dram_bytes[0, j] == pytest.approx(sim.dram_reads + sim.dram_writes)
     assert (table.energy_pj > 0).all() and table.area_um2.shape == (1,)
+
+
+# ---- one cost model: a unit's duration is the analytical model's own figure at its port ------------
+def _port_acc(system: System, a: int, level: float = 1.0) -> Accelerator:
+    from dataclasses import replace
+
+    return replace(system.accelerators[a], dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(a) * level,
+                   dram_ports="shared")
+
+
+@pytest.mark.parametrize("system_name", ["nasaic-pair", "dla-sdn-shared"])
+def test_single_layer_units_take_the_analytical_model_cycles_at_each_port(system_name: str) -> None:
+    from coexplore.models.zoo import get_network
+    from coexplore.sim.analytical import evaluate_batch
+    from coexplore.sim.system import analytical_costs
+
+    system = get_system(system_name)
+    nets = [get_network("resnet9"), get_network("unet")]
+    layers = [l for net in nets for l in net.layers]
+    problem = build_problem(nets, system, analytical_costs(), fuse=False)
+    assert problem.n_units == len(layers) and problem.n_accs == 2
+    if system.sharing is BandwidthSharing.SHARED:
+        assert problem.bw_levels == (1.0, 0.5, 0.25)  # the pool binds: slower modes are offered
+    for m, level in enumerate(problem.bw_levels):
+        accs = [_port_acc(system, a, level) for a in range(2)]
+        model = evaluate_batch(layers, accs).latency_cycles  # (accs, layers)
+        for u in range(problem.n_units):
+            for a in range(2):
+                if m == 0 or problem.mode_allowed(m, u, a):
+                    assert problem.mode_duration_cycles[m, u, a] == max(1, np.ceil(model[a, u])), (m, u, a)
+
+
+def test_single_accelerator_system_matches_coexplore_evaluate() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from coexplore.cli import cli
+    from coexplore.models.zoo import get_network
+    from coexplore.sim.analytical import evaluate_network
+    from coexplore.sim.system import evaluate_system
+
+    acc = Accelerator(get_template("nvdla"), 32, 32, dram_bw_bytes_per_cycle=16.0, dram_ports="shared", name="dla")
+    system = System("one", (acc,), Budget(dram_bw_bytes_per_cycle=16.0))
+    for name in ("resnet9", "unet"):
+        net = get_network(name)
+        out = CliRunner().invoke(cli, ["evaluate", "--model", name, "--template", "nvdla", "--rows", "32", "--cols",
+                                       "32", "--dram-bw", "16", "--dram-ports", "shared", "--json"])
+        assert out.exit_code == 0, out.output
+        cli_layers = [l["latency_cycles"] for l in json.loads(out.output)["layers"]]
+        assert cli_layers == [l.latency_cycles for l in evaluate_network(net, acc).layers]
+        for fuse in (False, True):
+            r = evaluate_system([net], system, fuse=fuse)
+            # one sub-accelerator runs the layers one after another: the network latency, each layer
+            # rounded up to whole cycles
+            assert r.makespan_cycles == sum(np.ceil(cli_layers))
+            assert abs(r.makespan_cycles - sum(cli_layers)) < len(cli_layers)
+
+
+def test_a_ready_bandwidth_bound_table_cannot_supply_slower_modes() -> None:
+    from coexplore.sim.system import analytical_costs, port_accelerators
+
+    nets = tiny_networks()
+    system = get_system("dla-sdn-shared")
+    table = analytical_costs()([l for n in nets for l in n.layers], port_accelerators(system))
+    assert table.bandwidth_bound
+    with pytest.raises(Exception, match="ready cost table holds cycles at full port bandwidth only"):
+        build_problem(nets, system, table, fuse=False)
+    problem = build_problem(nets, system, table, fuse=False, bw_levels=None)
+    assert problem.duration_cycles[:, 0].tolist() == np.maximum(1, np.ceil(table.compute_cycles[0])).tolist()
