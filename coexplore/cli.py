@@ -16,12 +16,14 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("coexplore.cli_eval", "layers"),
     ("coexplore.cli_eval", "evaluate"),
     ("coexplore.cli_eval", "sweep"),
-    ("coexplore.cli_eval", "demo"),
+    ("coexplore.cli_eval", "tour"),
     ("coexplore.cli_sim", "simulate"),
     ("coexplore.cli_sim", "validate"),
     ("coexplore.cli_system", "system"),
     ("coexplore.cli_rtl", "rtl"),
     ("coexplore.cli_rtl", "verify"),
+    ("coexplore.cli_search", "search"),
+    ("coexplore.cli_search", "demo"),
 )
 
 

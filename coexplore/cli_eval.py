@@ -175,12 +175,13 @@ def sweep(model: str | None, layer_specs: tuple[str, ...], template_list: str, s
 
 
 @click.command()
-@click.option("--out", "out_dir", default="demo_out", show_default=True, help="Report folder.")
+@click.option("--out", "out_dir", default="tour_out", show_default=True, help="Report folder.")
 @click.option("--models", default="resnet9,resnet18,mobilenetv2,unet,vit", show_default=True,
               help="Comma-separated zoo models.")
 @user_errors
-def demo(out_dir: str, models: str) -> None:
-    """The main job on its embedded default: every built-in network on every template; a report with plots."""
+def tour(out_dir: str, models: str) -> None:
+    """The evaluation tour: every zoo network on every template, a what-if sweep, the simulator tiers, a
+    CP-SAT schedule and one RTL check; a report with plots (about 10 s)."""
     from coexplore.report import run_demo
 
     path = run_demo(Path(out_dir), _parse_list(models, str, "--models"))

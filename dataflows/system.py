@@ -188,6 +188,9 @@ class SystemModel(_Strict):
     bandwidth: BandwidthSharing = BandwidthSharing.SHARED
     link: LinkModel = LinkModel()
     sub_accelerators: list[SubAcceleratorModel] = Field(min_length=1)
+    # Free-form provenance a search writes beside the hardware (architectures, mapping, costs);
+    # the hardware commands ignore it, so ``coexplore rtl --design best.yaml`` takes a search's result.
+    codesign: dict[str, Any] | None = None
 
 
 def parse_system(data: dict[str, Any], source: str = "system", base_dir: Path | None = None) -> System:

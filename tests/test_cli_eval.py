@@ -1,4 +1,4 @@
-"""The CLI interface other checks rely on: evaluate --json, sweep outputs, the demo report."""
+"""The CLI interface other checks rely on: evaluate --json, sweep outputs, the tour report."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def test_sweep_writes_csv_json_and_plots(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0
 
 
-def test_demo_writes_a_report(tmp_path: Path) -> None:
-    _invoke("demo", "--out", str(tmp_path), "--models", "vit")
+def test_tour_writes_a_report(tmp_path: Path) -> None:
+    _invoke("tour", "--out", str(tmp_path), "--models", "vit")
     report = (tmp_path / "report.md").read_text()
     assert "| vit | nvdla |" in report and "Pareto" in report
     results = json.loads((tmp_path / "results.json").read_text())

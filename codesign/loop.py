@@ -1,0 +1,379 @@
+"""The joint search loop: propose networks -> find their best hardware (exact pruning) -> train -> score.
+
+One run explores one choice vector per proposal: the concatenation of every task's architecture
+choices. For each new vector it finds the best heterogeneous hardware by enumeration
+(``coexplore.codesign.hardware.best_hardware``); a tuple for which no hardware meets the spec is
+*pruned* and never trained (NASAIC's early pruning, made exact). Feasible tuples are proxy-trained
+(``coexplore.models.train``, cached on disk) and scored by the task-weighted accuracy/IoU.
+
+Runs that last: every evaluated candidate is appended to ``DIR/log.jsonl`` as it finishes. A run is
+resumed by *replay*: a new optimizer with the same seed is asked again and told the logged outcomes
+(optimizers are deterministic given their seed and what they were told), so at most the candidates in
+flight are lost and a resumed run ends at the same best design as an uninterrupted one.
+
+The budget counts trainings (unique feasible candidates), as NAS benchmarks count queries; pruned
+and repeated proposals cost no budget. ``max_proposals`` ends a run whose spec prunes nearly everything.
+
+Modes, for NASAIC's baselines (``coexplore.codesign.baselines``):
+* ``joint``: the co-exploration above.
+* ``nas-only``: accuracy-only NAS, no hardware in the loop (every proposal is trained).
+* ``fixed-hardware``: the hardware is fixed first; each proposal is scheduled on it and pruned when
+  the spec fails there (hardware-aware NAS on a given ASIC).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from coexplore.codesign.hardware import HardwareSpace, best_hardware
+from coexplore.codesign.problem import Spec
+from coexplore.codesign.search import Outcome, make_optimizer
+from coexplore.dataflows.system import System, parse_system, system_to_dict
+from coexplore.models.ir import CoexploreError
+
+LOG_NAME = "log.jsonl"
+RUN_NAME = "run.json"
+
+
+class Mode(str, Enum):
+    JOINT = "joint"
+    NAS_ONLY = "nas-only"
+    FIXED = "fixed-hardware"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSetup:
+    """One task of the search: its data, the space its network comes from and its accuracy weight."""
+
+    task: str
+    space: str
+    weight: float = 1.0
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that decides a run's result (the executor and worker count do not)."""
+
+    tasks: tuple[TaskSetup, ...]
+    spec: Spec
+    hardware: HardwareSpace
+    optimizer: str = "evolution"
+    budget: int = 20
+    seed: int = 0
+    batch_size: int = 4
+    mode: Mode = Mode.JOINT
+    fixed_system: System | None = None
+    max_proposals: int | None = None  # default 20 x budget
+    recipe_epochs: tuple[tuple[str, int], ...] = ()  # per-task override of the default recipe's epochs
+    cache_dir: str | None = None  # training cache (default: coexplore.models.train.default_cache_dir())
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise CoexploreError("no tasks given (expected e.g. --tasks digits,segmentation)")
+        names = [t.task for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise CoexploreError(f"--tasks {','.join(names)}: each task may appear once")
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise CoexploreError(f"--budget {self.budget!r}: expected a positive number of trainings")
+        if self.batch_size < 1:
+            raise CoexploreError(f"batch size {self.batch_size!r}: expected a positive integer")
+        if any(t.weight < 0 for t in self.tasks) or sum(t.weight for t in self.tasks) <= 0:
+            raise CoexploreError(f"task weights {[t.weight for t in self.tasks]}: expected non-negative, not all 0")
+        if self.mode is Mode.FIXED and self.fixed_system is None:
+            raise CoexploreError("mode fixed-hardware needs a fixed system")
+
+    @property
+    def proposal_limit(self) -> int:
+        return self.max_proposals if self.max_proposals is not None else 20 * self.budget
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in ``run.json`` (a resumed run must match it, budget aside)."""
+        return {
+            "tasks": [asdict(t) for t in self.tasks], "spec": self.spec.to_text(),
+            "hardware": _jsonable(asdict(self.hardware)), "optimizer": self.optimizer, "budget": self.budget,
+            "seed": self.seed, "batch_size": self.batch_size, "mode": self.mode.value,
+            "fixed_system": system_to_dict(self.fixed_system) if self.fixed_system is not None else None,
+            "max_proposals": self.proposal_limit, "recipe_epochs": [list(x) for x in self.recipe_epochs],
+        }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Enum):
+        return obj.value
+    return obj
+
+
+# ---- the spaces of a configuration -------------------------------------------------------------
+def _spaces(config: SearchConfig) -> list[Any]:
+    from coexplore.models.spaces import get_space
+
+    return [get_space(t.space) for t in config.tasks]
+
+
+def cardinalities(config: SearchConfig) -> tuple[int, ...]:
+    """The joint choice vector's option counts: every task's space, in task order."""
+    return tuple(c for space in _spaces(config) for c in space.cardinalities())
+
+
+def split_vector(config: SearchConfig, vector: Sequence[int]) -> list[tuple[int, ...]]:
+    """Per task, its part of the joint vector."""
+    out, i = [], 0
+    for space in _spaces(config):
+        n = len(space.cardinalities())
+        out.append(tuple(int(v) for v in vector[i:i + n]))
+        i += n
+    if i != len(vector):
+        raise CoexploreError(f"choice vector of length {len(vector)}: expected {i} entries")
+    return out
+
+
+def networks_of(config: SearchConfig, vector: Sequence[int]) -> list[Any]:
+    """The layer-IR networks of a joint vector, one per task (named after the task)."""
+    from coexplore.models.data import task_info
+
+    nets = []
+    for setup, space, part in zip(config.tasks, _spaces(config), split_vector(config, vector)):
+        info = task_info(setup.task, setup.data_dir)
+        net = space.network(part, info.input_shape, info.num_outputs)
+        nets.append(replace(net, name=setup.task))
+    return nets
+
+
+# ---- one candidate (a pure function: where it runs changes nothing) -----------------------------
+def _hardware_record(hw: Any, mode: Mode) -> dict[str, Any]:
+    problem = hw.problem
+    assignment = [{"unit": problem.units[u].name, "task": problem.task_names[problem.units[u].task],
+                   "first": problem.units[u].first, "last": problem.units[u].last,
+                   "sub_accelerator": problem.acc_names[a]} for u, a in enumerate(hw.assignment)]
+    return {
+        "spec_met": bool(hw.feasible), "violation": float(hw.check.violation), "margin": float(hw.check.margin),
+        "ratios": {k: float(v) for k, v in hw.check.ratios}, "proven_infeasible": bool(hw.proven_infeasible),
+        "reason": hw.reason, "latency_cycles": float(hw.makespan_cycles),
+        "task_latency_cycles": {k: float(v) for k, v in hw.task_latency_cycles.items()},
+        "energy_uj": float(hw.energy_pj) / 1e6, "area_mm2": float(hw.area_um2) / 1e6,
+        "system": system_to_dict(hw.system), "assignment": assignment,
+        "hardware_mode": mode.value,
+    }
+
+
+def fixed_hardware_result(networks: Sequence[Any], system: System, spec: Spec, task_names: Sequence[str],
+                          seed: int = 0) -> Any:
+    """The networks scheduled on a given system (list scheduler), checked against the spec."""
+    from coexplore.codesign.hardware import evaluate_on_system
+
+    return evaluate_on_system(networks, system, spec, task_names=task_names, seed=seed)
+
+
+def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
+    """Hardware search, then (unless pruned) proxy training of every task: the log record."""
+    from coexplore.models.train import default_recipe, train_candidate
+
+    config, vector = job
+    t0 = time.perf_counter()
+    spaces = _spaces(config)
+    parts = split_vector(config, vector)
+    record: dict[str, Any] = {
+        "vector": list(vector),
+        "archs": [{"task": s.task, "space": s.space, "choice": list(p), "describe": sp.describe(p)}
+                  for s, sp, p in zip(config.tasks, spaces, parts)],
+    }
+    names = [t.task for t in config.tasks]
+    hw = None
+    if config.mode is not Mode.NAS_ONLY:
+        nets = networks_of(config, vector)
+        if config.mode is Mode.JOINT:
+            hw = best_hardware(nets, config.spec, config.hardware, task_names=names, seed=config.seed)
+        else:
+            assert config.fixed_system is not None
+            hw = fixed_hardware_result(nets, config.fixed_system, config.spec, names, seed=config.seed)
+        record.update(_hardware_record(hw, config.mode))
+    record["hardware_seconds"] = time.perf_counter() - t0
+    if hw is not None and not hw.feasible:
+        record.update(status="pruned", seconds=time.perf_counter() - t0)
+        return record
+    epochs = dict(config.recipe_epochs)
+    accuracy, cached, train_s, device = {}, [], 0.0, "cpu"
+    for setup, part in zip(config.tasks, parts):
+        recipe = default_recipe(setup.task)
+        if setup.task in epochs:
+            recipe = replace(recipe, epochs=epochs[setup.task])
+        res = train_candidate(setup.space, part, setup.task, recipe, data_dir=setup.data_dir,
+                              cache_dir=config.cache_dir)
+        accuracy[setup.task] = float(res.metric)
+        cached.append(bool(res.cached))
+        train_s += float(res.seconds)
+        device = res.device
+    total_w = sum(t.weight for t in config.tasks)
+    record.update(status="trained", accuracy=accuracy,
+                  score=sum(t.weight * accuracy[t.task] for t in config.tasks) / total_w,
+                  train_seconds=train_s, cached=all(cached), device=device, seconds=time.perf_counter() - t0)
+    return record
+
+
+def outcome_of(record: dict[str, Any], config: SearchConfig) -> Outcome:
+    """What the optimizer is told about a logged candidate."""
+    objectives = tuple(float(v) for _, v in sorted(record.get("ratios", {}).items()))
+    if record["status"] == "trained":
+        return Outcome(feasible=True, score=float(record["score"]), objectives=objectives)
+    return Outcome(feasible=False, score=None, objectives=objectives, violation=float(record.get("violation", 1.0)))
+
+
+# ---- the run ----------------------------------------------------------------------------------
+@dataclass
+class RunState:
+    """Counters and records of a run so far (in proposal order: ``records[i]`` has ``index == i``)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    proposals: int = 0
+    repeats: int = 0
+    seconds: float = 0.0
+
+    @property
+    def trained(self) -> int:
+        return sum(r["status"] == "trained" for r in self.records)
+
+    @property
+    def pruned(self) -> int:
+        return sum(r["status"] == "pruned" for r in self.records)
+
+    def best(self, mode: Mode) -> dict[str, Any] | None:
+        return best_record(self.records, mode)
+
+
+def best_record(records: Sequence[dict[str, Any]], mode: Mode | str) -> dict[str, Any] | None:
+    """The highest-scoring trained record (that meets the spec, unless the run ignores hardware);
+    ties go to the earlier proposal."""
+    mode = Mode(mode)
+    ok = [r for r in records if r["status"] == "trained" and (mode is Mode.NAS_ONLY or r.get("spec_met", False))]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r["score"], -r["index"]))
+
+
+def _read_log(path: Path) -> dict[int, dict[str, Any]]:
+    """Logged records by proposal index; a torn last line (the run was killed mid-write) is dropped."""
+    out: dict[int, dict[str, Any]] = {}
+    if not path.exists():
+        return out
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[int(rec["index"])] = rec
+    return out
+
+
+def _check_resume(out: Path, config: SearchConfig) -> None:
+    run_path = out / RUN_NAME
+    if not run_path.exists():
+        raise CoexploreError(f"--resume: {run_path} not found (nothing to resume in {out})")
+    old = json.loads(run_path.read_text())
+    new = config.to_dict()
+    for key in new:
+        if key in ("budget", "max_proposals"):
+            continue
+        if old.get(key) != new[key]:
+            raise CoexploreError(f"--resume: {key} differs from the logged run in {out} "
+                                 f"({json.dumps(old.get(key))[:80]} vs {json.dumps(new[key])[:80]})")
+
+
+ProgressFn = Callable[[RunState, dict[str, Any] | None], None]
+
+
+def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False, executor: Any = None,
+               progress: ProgressFn | None = None) -> RunState:
+    """Run (or resume) a search into ``out``; see the module docstring. Returns the final state."""
+    from coexplore.codesign.executors import SerialExecutor
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / LOG_NAME
+    if resume:
+        _check_resume(out, config)
+    elif log_path.exists() and log_path.stat().st_size > 0:
+        raise CoexploreError(f"{log_path} exists: pass --resume to continue that run, or choose another --out")
+    (out / RUN_NAME).write_text(json.dumps(config.to_dict(), indent=2))
+    logged = _read_log(log_path) if resume else {}
+    if resume and logged:  # rewrite the log without torn lines, in proposal order
+        log_path.write_text("".join(json.dumps(logged[i]) + "\n" for i in sorted(logged)))
+    cards = cardinalities(config)
+    optimizer = make_optimizer(config.optimizer, cards, config.seed)
+    executor = executor or SerialExecutor()
+    state = RunState()
+    memo: dict[tuple[int, ...], dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    with log_path.open("a") as log:
+        while state.trained < config.budget and state.proposals < config.proposal_limit:
+            want = min(config.batch_size, config.budget - state.trained)
+            vectors = [tuple(int(x) for x in v) for v in optimizer.ask(want)]
+            if not vectors:
+                break
+            state.proposals += len(vectors)
+            results: list[dict[str, Any] | None] = [None] * len(vectors)
+            todo: list[tuple[int, int]] = []  # (position in batch, proposal index)
+            next_index = len(state.records)
+            for k, vec in enumerate(vectors):
+                if vec in memo:
+                    results[k] = memo[vec]
+                    state.repeats += 1
+                    continue
+                index = next_index
+                next_index += 1
+                rec = logged.get(index)
+                if rec is not None:
+                    if tuple(rec["vector"]) != vec:
+                        raise CoexploreError(f"--resume: {log_path} entry {index} is {rec['vector']}, but this run "
+                                             f"proposes {list(vec)} there (a different seed or configuration)")
+                    results[k] = memo[vec] = rec
+                    continue
+                memo[vec] = {}  # placeholder: a repeat inside this batch waits for the first
+                todo.append((k, index))
+            jobs = [(config, vectors[k]) for k, _ in todo]
+            for j, rec in executor.map_unordered(evaluate_candidate, jobs):
+                k, index = todo[j]
+                rec = dict(rec, index=index)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                results[k] = rec
+                memo[vectors[k]] = rec
+                if progress:
+                    state.seconds = time.perf_counter() - t0
+                    progress(state, rec)
+            for k, vec in enumerate(vectors):  # repeats inside the batch point at the finished record
+                if not results[k]:
+                    results[k] = memo[vec]
+            new = sorted((r for r in results if r and r["index"] >= len(state.records)), key=lambda r: r["index"])
+            seen: set[int] = set()
+            for r in new:
+                if r["index"] not in seen:
+                    state.records.append(r)
+                    seen.add(r["index"])
+            optimizer.tell(vectors, [outcome_of(r, config) for r in results])  # type: ignore[arg-type]
+            state.seconds = time.perf_counter() - t0
+            if progress:
+                progress(state, None)
+    return state
+
+
+def load_records(out: str | Path) -> list[dict[str, Any]]:
+    """A run's logged records in proposal order."""
+    logged = _read_log(Path(out) / LOG_NAME)
+    return [logged[i] for i in sorted(logged)]
+
+
+def system_of(record: dict[str, Any]) -> System:
+    """The ``System`` a logged record was evaluated on."""
+    return parse_system(record["system"], source="log record")
