@@ -39,4 +39,4 @@ bench: setup
 	$(PY) benchmarks/bench_rtl.py --faults
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) tour_out build .pytest_cache

@@ -20,7 +20,7 @@ from typing import Any
 # Embedded defaults. The spec is tight enough that the most accurate networks do not fit the
 # hardware budget (NAS then ASIC violates it) while many smaller tuples do.
 DEMO_TASKS = "digits,segmentation"
-DEMO_SPEC = "latency=4e5,energy=60uJ,area=2.5mm2"
+DEMO_SPEC = "latency=1e5,energy=60uJ,area=2.5mm2"
 DEMO_OPTIMIZERS = "rl,evolution"
 DEMO_BUDGET = 12
 DEMO_PE_BUDGET = 512

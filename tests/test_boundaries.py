@@ -15,6 +15,8 @@ ALLOWED = {
     "rtl": {"models", "dataflows", "rtl"},
 }
 HEAVY = {"torch": {"models"}, "pyomo": {"codesign"}, "amaranth": {"rtl"}, "cocotb": set()}
+# Single files allowed a heavy library outside its package: NASAIC's controller is a torch RNN policy.
+HEAVY_FILES = {"torch": {"codesign/search/rl.py"}}
 
 
 def _imports(path: Path) -> list[str]:
@@ -38,7 +40,8 @@ def test_packages_import_only_what_design_allows() -> None:
                 parts = name.split(".")
                 if parts[0] == "coexplore" and len(parts) > 1 and parts[1] in ALLOWED and parts[1] not in allowed:
                     violations.append(f"{path.relative_to(REPO)} imports {name}")
-                if parts[0] in HEAVY and package not in HEAVY[parts[0]]:
+                rel = path.relative_to(REPO).as_posix()
+                if parts[0] in HEAVY and package not in HEAVY[parts[0]] and rel not in HEAVY_FILES.get(parts[0], ()):
                     violations.append(f"{path.relative_to(REPO)} imports heavy library {name}")
                 if parts[0] in ALLOWED and parts[0] != package:
                     violations.append(f"{path.relative_to(REPO)} imports bare top-level {name}")
