@@ -40,7 +40,7 @@ class Outcome:
         if not math.isfinite(self.violation) or self.violation < 0:
             raise CoexploreError(f"Outcome violation {self.violation!r}: expected a finite number >= 0")
         if self.feasible and self.violation > 0:
-            raise CoexploreError(f"Outcome feasible with violation {self.violation}: a feasible outcome violates nothing")
+            raise CoexploreError(f"Outcome feasible with violation {self.violation}: a feasible one violates nothing")
 
 
 def fitness(outcome: Outcome, penalty: float = -1.0) -> float:

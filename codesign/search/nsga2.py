@@ -9,7 +9,8 @@ polynomial mutation with rounding repair.
 pymoo asks a generation at a time; this wrapper buffers it so ``ask(n)`` works for any ``n``:
 - the first ``pop_size`` proposals are uniform random (new, and feasible per the ``feasible`` oracle when
   one is given) and become pymoo's initial population once told (``NSGA2(sampling=<evaluated pop>)``);
-  the number of objectives is taken from the told outcomes unless ``n_objectives`` is given;
+  the number of objectives is taken from the told outcomes unless ``n_objectives`` is given (random
+  proposals go on until an outcome shows it);
 - afterwards, when the buffer runs dry, everything told since pymoo's last step is told to pymoo
   (survival merges it into the population, whatever its size) and the next offspring are asked. When
   nothing was told yet, pymoo is asked again: more offspring of the same parents;
@@ -30,7 +31,7 @@ import numpy as np
 from coexplore.codesign.search.base import Optimizer, Outcome, Vector, positive
 from coexplore.models.ir import CoexploreError
 
-MAX_STALLS = 20  # pymoo generations in a row without a new vector before falling back to random ones
+MAX_STALLS = 5  # pymoo generations in a row without a new vector before falling back to random ones
 ORACLE_VIOLATION = 1.0  # pymoo's constraint value for a vector the oracle rejected (its size is unknown)
 
 
@@ -46,7 +47,8 @@ class NSGA2Options:
         if self.pop_size < 2:
             raise CoexploreError(f"optimizer 'nsga2': option pop_size={self.pop_size}: expected >= 2")
         if self.n_objectives is not None and (not isinstance(self.n_objectives, int) or self.n_objectives < 0):
-            raise CoexploreError(f"optimizer 'nsga2': option n_objectives={self.n_objectives!r}: expected an integer >= 0")
+            raise CoexploreError(f"optimizer 'nsga2': option n_objectives={self.n_objectives!r}: "
+                                 "expected an integer >= 0")
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
@@ -76,10 +78,12 @@ class NSGA2(Optimizer):
     # ---- ask --------------------------------------------------------------------------------------
     def ask(self, n: int) -> list[tuple[int, ...]]:
         n = self._check_n(n)
+        if not self._free:  # a space of one vector
+            return self._propose([(0,) * self.n_positions] * n)
         out: list[Vector] = []
         stalls = 0  # refills in a row that gave nothing new
         while len(out) < n:
-            if self._algorithm is None and (self._initial < self.options.pop_size or not self._known):
+            if self._algorithm is None and (self._initial < self.options.pop_size or not self._ready()):
                 v = self.fresh_random()  # the initial population
                 self._initial += 1
             elif not self._buffer:
@@ -98,6 +102,12 @@ class NSGA2(Optimizer):
             out.append(v)
             self._proposed.add(v)
         return out
+
+    def _ready(self) -> bool:
+        """Whether pymoo can start: the number of objectives is known (given, or seen in an outcome)."""
+        if not self._known:
+            return False
+        return self._n_obj is not None or any(o.feasible or o.objectives for o in self._known.values())
 
     def _refill(self) -> None:
         """Tell pymoo what it has not heard yet and buffer its next offspring."""
@@ -132,7 +142,8 @@ class NSGA2(Optimizer):
         from pymoo.core.termination import NoTermination
 
         if self._n_obj is None:
-            self._n_obj = max((len(o.objectives) for o in self._known.values() if o.feasible), default=0)
+            trained = [len(o.objectives) for o in self._known.values() if o.feasible]
+            self._n_obj = max(trained or [len(o.objectives) for o in self._known.values()])
         highs = np.array([self.cardinalities[i] - 1 for i in self._free], dtype=float)
         self._problem = Problem(n_var=max(len(self._free), 1), n_obj=1 + self._n_obj, n_ieq_constr=1,
                                 xl=np.zeros_like(highs), xu=highs, vtype=int)

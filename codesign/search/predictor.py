@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -52,6 +53,24 @@ class PredictorOptions:
                                  "expected a positive integer or None")
 
 
+_THREADPOOLS: Any = None
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """BLAS/OpenMP on one thread for these tiny fits: with another process busy, two threads ran the
+    fake-problem tests 5x slower here. threadpoolctl comes with scikit-learn."""
+    global _THREADPOOLS
+    from threadpoolctl import ThreadpoolController
+
+    import sklearn.linear_model  # noqa: F401  (load its libraries before the controller lists them)
+
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=1):
+        yield
+
+
 class PredictorSearch(Optimizer):
     """Ridge-predictor-ranked proposals from random sampling and mutation of the best (DyNAS-T style)."""
 
@@ -78,10 +97,9 @@ class PredictorSearch(Optimizer):
 
     def predict(self, vectors: Sequence[Vector]) -> np.ndarray:
         """Predicted (standardized, clipped) score of each vector; zeros before anything was trained."""
-        model = self._fit()
-        if model is None:
-            return np.zeros(len(vectors))
-        return model.predict(self.encode(vectors))
+        with _one_thread():
+            model = self._fit()
+            return np.zeros(len(vectors)) if model is None else model.predict(self.encode(vectors))
 
     def _fit(self):
         from sklearn.linear_model import Ridge
@@ -145,7 +163,7 @@ class PredictorSearch(Optimizer):
             cands.update(dict.fromkeys(self._neighbourhood(trained[int(i)])))
         if self.options.pool:
             cands.update(dict.fromkeys(tuple(int(x) for x in row) for row in self.random_vectors(self.options.pool)))
-        return [v for v in cands if self.is_new(v) and self.results.get(v) is None]
+        return [v for v in cands if self.is_new(v)]
 
     def ask(self, n: int) -> list[tuple[int, ...]]:
         n = self._check_n(n)
@@ -155,12 +173,13 @@ class PredictorSearch(Optimizer):
         cands = self._candidates(trained, scores)
         picks: list[Vector] = []
         if cands:
-            pred = self._fit().predict(self.encode(cands))
-            clf = self._feasibility_model()
-            if clf is not None:
-                ok = clf.predict_proba(self.encode(cands))[:, 1] >= 0.5
-                if ok.sum() >= n:
-                    pred = np.where(ok, pred, -np.inf)
+            with _one_thread():
+                pred = self._fit().predict(self.encode(cands))
+                clf = self._feasibility_model()
+                if clf is not None:
+                    ok = clf.predict_proba(self.encode(cands))[:, 1] >= 0.5
+                    if ok.sum() >= n:
+                        pred = np.where(ok, pred, -np.inf)
             order = [int(i) for i in np.argsort(-pred, kind="stable")]
             picks = self._select(cands, order, n)
         while len(picks) < n:

@@ -20,8 +20,9 @@ The ``feasible`` oracle is not used: NASAIC's controller learns feasibility from
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -50,6 +51,17 @@ class ReinforceOptions:
             raise CoexploreError(f"optimizer 'rl': option entropy={self.entropy}: expected >= 0")
         if self.cell not in CELLS:
             raise CoexploreError(f"optimizer 'rl': option cell={self.cell!r}: expected one of {', '.join(CELLS)}")
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the (tiny) policy on one torch thread: more only adds overhead, and much more under load."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Policy(nn.Module):
@@ -108,14 +120,14 @@ class Reinforce(Optimizer):
         n = self._check_n(n)
         if n == 0:
             return []
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             actions, _, _ = self.policy(n, generator=self._gen)
         return self._propose([tuple(int(x) for x in row) for row in actions.tolist()])
 
     def log_prob(self, vectors: Sequence[Sequence[int]]) -> np.ndarray:
         """log pi(vector) under the current policy."""
         vs = [self._vector(v) for v in vectors]
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             _, logp, _ = self.policy(len(vs), actions=torch.tensor(vs, dtype=torch.long).reshape(len(vs), -1))
         return logp.numpy().astype(float)
 
@@ -130,9 +142,10 @@ class Reinforce(Optimizer):
             self.baseline = mean
         advantage = rewards - self.baseline
         self.baseline = o.baseline_decay * self.baseline + (1 - o.baseline_decay) * mean
-        _, logp, ent = self.policy(len(vs), actions=torch.tensor(vs, dtype=torch.long))
-        loss = -(advantage * logp).mean() - o.entropy * ent.mean()
-        self._optim.zero_grad()
-        loss.backward()
-        self._optim.step()
+        with _one_thread():
+            _, logp, ent = self.policy(len(vs), actions=torch.tensor(vs, dtype=torch.long))
+            loss = -(advantage * logp).mean() - o.entropy * ent.mean()
+            self._optim.zero_grad()
+            loss.backward()
+            self._optim.step()
         self.steps += 1
