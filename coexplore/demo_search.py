@@ -21,7 +21,7 @@ from typing import Any
 # hardware budget (NAS then ASIC violates it) while many smaller tuples do.
 DEMO_TASKS = "digits,segmentation"
 DEMO_SPEC = "latency=1e5,energy=60uJ,area=2.5mm2"
-DEMO_OPTIMIZERS = "rl,evolution"
+DEMO_OPTIMIZERS = "rl,predictor"
 DEMO_BUDGET = 12
 DEMO_PE_BUDGET = 512
 DEMO_BW_BUDGET = 16.0

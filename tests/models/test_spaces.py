@@ -116,8 +116,12 @@ def test_shape_errors() -> None:
     vector = (0,) * len(space.choices)
     with pytest.raises(CoexploreError, match="input_shape"):
         space.build(vector, (16, 16), 10)  # type: ignore[arg-type]
-    with pytest.raises(CoexploreError, match="must be a multiple of 8"):
-        space.build(vector, (1, 12, 12), 10)
+    with pytest.raises(CoexploreError, match="family 'resnet': input 6x6 must be at least 8"):
+        space.build(vector, (1, 6, 6), 10)
+    unet = get_space("unet")
+    deep = [len(c.options) - 1 if c.name == "depth" else 0 for c in unet.choices]
+    with pytest.raises(CoexploreError, match="family 'unet': input 30x30 must be a multiple of 4"):
+        unet.network(deep, (1, 30, 30), 1)
     with pytest.raises(CoexploreError, match="num_outputs"):
         space.network(vector, (1, 16, 16), 0)
 
