@@ -22,7 +22,7 @@ from typing import Any
 DEMO_TASKS = "digits,segmentation"
 DEMO_SPEC = "latency=1e5,energy=60uJ,area=2.5mm2"
 DEMO_OPTIMIZERS = "rl,predictor"
-DEMO_BUDGET = 12
+DEMO_BUDGET = 30
 DEMO_PE_BUDGET = 512
 DEMO_BW_BUDGET = 16.0
 
