@@ -37,6 +37,8 @@ bench: setup
 	$(PY) benchmarks/bench_cycle.py --install-scalesim
 	$(PY) benchmarks/bench_mapping.py
 	$(PY) benchmarks/bench_rtl.py --faults
+	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_search_space.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) tour_out build .pytest_cache
