@@ -134,3 +134,15 @@ def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path:
     va = [json.loads(x)["vector"] for x in (whole / "log.jsonl").read_text().splitlines()]
     vb = [json.loads(x)["vector"] for x in (killed / "log.jsonl").read_text().splitlines()]
     assert sorted(va) == sorted(vb)
+
+
+def test_best_yaml_goes_to_the_rtl_generator(tmp_path: Path) -> None:
+    pytest.importorskip("amaranth")
+    out = tmp_path / "run"
+    code, text = _search(["--spec", LOOSE, "--optimizer", "random", "--budget", "1", "--templates", "systolic-ws",
+                          "--max-accelerators", "1", "--out", str(out)], tmp_path / "cache")
+    assert code == 0, text
+    result = CliRunner().invoke(cli, ["rtl", "--design", str(out / "best.yaml"), "--out", str(tmp_path / "rtl"),
+                                      "--cache-dir", str(tmp_path / "rtl-cache")])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "rtl").glob("coexplore_ws_*.v"))
