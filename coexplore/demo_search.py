@@ -120,6 +120,7 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
 
     from coexplore.cli_search import build_config, run
     from coexplore.codesign.loop import networks_of
+    from coexplore.models.ir import CoexploreError
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -135,7 +136,13 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
         config, _ = build_config(**options)
         nets = networks_of(config, main.final["vector"])
         click.echo("RTL: emitting the chosen design and verifying one of its layers in cocotb ...")
-        sections.append(("RTL of the chosen design", rtl_stage(result.best_yaml, out, nets, main.final)))
+        try:
+            text = rtl_stage(result.best_yaml, out, nets, main.final)
+        except ImportError as exc:
+            text = f"Skipped: the RTL tools are not installed ({exc.name}); `pip install 'coexplore[rtl]'`."
+        except CoexploreError as exc:  # e.g. the cocotb bench outside a repository checkout
+            text = f"Skipped: {exc}"
+        sections.append(("RTL of the chosen design", text))
     else:
         sections.append(("RTL of the chosen design", "No design met the spec: nothing to generate."))
     sections.append(("How this was produced", (
