@@ -207,7 +207,8 @@ def plot_front(records: Sequence[dict[str, Any]], runs: Sequence[RunSummary], sp
         if limit is not None:
             ax.axvline(limit * scale, color="tab:red", linestyle="--", linewidth=1, label="spec limit")
         ax.set_xlabel(label)
-        ax.set_xscale("log")
+        if key != "area_mm2":  # area spans less than a decade: a log axis only crowds its tick labels
+            ax.set_xscale("log")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("weighted accuracy (%)")
     handles, labels = axes[0].get_legend_handles_labels()
