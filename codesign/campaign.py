@@ -57,7 +57,8 @@ def run_campaign(config: SearchConfig, out: str | Path, *, optimizers: Sequence[
         runs.append(asic_then_hwnas(config, folder, resume=resume and folder.exists(), executor=executor,
                                     progress=prog("ASIC then HW-NAS")))
     task_names = [t.task for t in config.tasks]
-    device = next((r.get("device") for r in load_records(out) if r.get("device")), "cpu")
+    records = load_records(out)
+    device = next((r.get("device") for r in records if r.get("device")), "cpu")
     for run in runs:
         write_summary(Path(run.folder) / "summary.json", run, config.spec,
                       {"seed": config.seed, "budget": config.budget, "device": device,
@@ -69,7 +70,7 @@ def run_campaign(config: SearchConfig, out: str | Path, *, optimizers: Sequence[
     for run in runs[1:]:
         if run.final is not None:
             write_best_yaml(Path(run.folder) / "best.yaml", run.final, config.spec)
-    plotted = plot_front(load_records(out), runs, config.spec, out / "front.png",
+    plotted = plot_front(records, runs, config.spec, out / "front.png",
                          f"{', '.join(task_names)}: every candidate of the main run ({names[0]}) and each "
                          "method's final design")
     md, page = write_report(out, runs, config.spec, task_names, sections=sections,

@@ -30,7 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from coexplore.codesign.hardware import HardwareSpace, best_hardware
+from coexplore.codesign.hardware import HardwareSpace, best_hardware, evaluate_on_system
 from coexplore.codesign.problem import Spec
 from coexplore.codesign.search import Outcome, make_optimizer
 from coexplore.dataflows.system import System, parse_system, system_to_dict
@@ -166,14 +166,6 @@ def _hardware_record(hw: Any, mode: Mode) -> dict[str, Any]:
     }
 
 
-def fixed_hardware_result(networks: Sequence[Any], system: System, spec: Spec, task_names: Sequence[str],
-                          seed: int = 0) -> Any:
-    """The networks scheduled on a given system (list scheduler), checked against the spec."""
-    from coexplore.codesign.hardware import evaluate_on_system
-
-    return evaluate_on_system(networks, system, spec, task_names=task_names, seed=seed)
-
-
 def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
     """Hardware search, then (unless pruned) proxy training of every task: the log record."""
     from coexplore.models.train import default_recipe, train_candidate
@@ -195,7 +187,7 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
             hw = best_hardware(nets, config.spec, config.hardware, task_names=names, seed=config.seed)
         else:
             assert config.fixed_system is not None
-            hw = fixed_hardware_result(nets, config.fixed_system, config.spec, names, seed=config.seed)
+            hw = evaluate_on_system(nets, config.fixed_system, config.spec, task_names=names, seed=config.seed)
         record.update(_hardware_record(hw, config.mode))
     record["hardware_seconds"] = time.perf_counter() - t0
     if hw is not None and not hw.feasible:
@@ -246,9 +238,6 @@ class RunState:
     def pruned(self) -> int:
         return sum(r["status"] == "pruned" for r in self.records)
 
-    def best(self, mode: Mode) -> dict[str, Any] | None:
-        return best_record(self.records, mode)
-
 
 def best_record(records: Sequence[dict[str, Any]], mode: Mode | str) -> dict[str, Any] | None:
     """The highest-scoring trained record (that meets the spec, unless the run ignores hardware);
@@ -265,7 +254,7 @@ def _read_log(path: Path) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     if not path.exists():
         return out
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for line in path.read_text().splitlines():
         if not line.strip():
             continue
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -267,7 +266,3 @@ def write_report(out: Path, runs: Sequence[RunSummary], spec: Spec, task_names: 
     html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>coexplore search</title>"
                          f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
     return md_path, html_path
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else x

@@ -127,13 +127,13 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
     options = dict(tasks=DEMO_TASKS, spec_text=DEMO_SPEC, optimizer=DEMO_OPTIMIZERS, budget=budget, seed=seed,
                    pe_budget=DEMO_PE_BUDGET, bw_budget=DEMO_BW_BUDGET, templates_text=None, max_accelerators=2,
                    batch_size=4, max_proposals=None, weights=None, data=(), epochs=None, cache_dir=None)
+    config, _ = build_config(**options)
     resume = (out / "log.jsonl").exists()
     result = run(str(out), resume, workers, "auto", True, quiet=False, **options)
     search_s = time.perf_counter() - t0
     sections = []
     main = result.main
     if main.final is not None and result.best_yaml is not None:
-        config, _ = build_config(**options)
         nets = networks_of(config, main.final["vector"])
         click.echo("RTL: emitting the chosen design and verifying one of its layers in cocotb ...")
         try:
@@ -153,8 +153,7 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
         f"{time.perf_counter() - t0:.0f} s. Trainings are cached on disk (a rerun trains nothing).")))
     from coexplore.codesign.results import write_report
 
-    task_names = [t.strip() for t in DEMO_TASKS.split(",")]
-    config, _ = build_config(**options)
+    task_names = [t.task for t in config.tasks]
     md, _html = write_report(out, result.runs, config.spec, task_names, sections=sections,
                              plot="front.png" if (out / "front.png").exists() else None)
     return md
