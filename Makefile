@@ -1,13 +1,13 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11:
 #   make demo   -- set up, then run the main job on the embedded default, writing a report
-#   make test   -- set up, then run the whole test suite
+#   make test   -- set up, then run the whole test suite, the linters and the installed-wheel smoke run
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_OUT ?= demo_out
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test unit lint smoke test-slow bench clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,25 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/coexplore demo --out $(DEMO_OUT)
 
-# pytest exits 5 when it collects nothing: treat that as a failure, never as success.
+# Every stage runs; the target fails if any failed.
 test: setup
+	@rc=0; $(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory smoke || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "FAILED: see the stage above"; fi; exit $$rc
+
+# pytest exits 5 when it collects nothing: treat that as a failure, never as success.
+unit: setup
 	@$(PY) -m pytest -q -n 2 -m "not slow"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; exit 1; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) tools/typecheck.py
+
+# The installed wheel (not the editable checkout) runs evaluate, simulate and verify.
+smoke: setup
+	PYTHON=$(PYTHON) tools/wheel_smoke.sh
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_cycle.py --install-scalesim   # first time: SCALE-Sim's own venv
     .venv/bin/python benchmarks/bench_cycle.py                       # later runs reuse .venv-scalesim
 
-Layers: the 3x3 conv of ../shared/reference/scalesim.json (32x32x64 input, 64 filters) on 16x16 and
+Layers: the 3x3 conv of tests/data/scalesim.json (32x32x64 input, 64 filters) on 16x16 and
 32x32 arrays, dataflows os/ws/is, with 10 words/cycle per DRAM port (SCALE-Sim's USER mode, the
 reference's bandwidth-limited cases) and unlimited bandwidth (CALC). SCALE-Sim 3 runs through its
 Python API in its own virtual environment (``pip install scalesim "numpy<2.4"``: newer numpy breaks
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv-scalesim"
 DRIVER = REPO / "benchmarks" / "scalesim_driver.py"
-REFERENCE = REPO.parent / "shared" / "reference" / "scalesim.json"
+REFERENCE = REPO / "tests" / "data" / "scalesim.json"  # copy of shared/reference/scalesim.json
 
 
 def install_scalesim(venv: Path) -> Path:
