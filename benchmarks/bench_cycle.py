@@ -40,8 +40,9 @@ def install_scalesim(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    probe = subprocess.run([str(python), "-c", "import scalesim, numpy; print(numpy.__version__)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import scalesim, numpy; print(numpy.__version__)"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "scalesim", "numpy<2.4"], check=True)
     return python
@@ -52,8 +53,15 @@ def reference_conv() -> dict:
         for case in json.loads(REFERENCE.read_text())["cases"]:
             lay = case["layer"]
             if lay["kind"] == "conv":
-                return {"h": lay["ifmap_h"], "w": lay["ifmap_w"], "r": lay["filter_h"], "s": lay["filter_w"],
-                        "c": lay["channels"], "k": lay["filters"], "stride": lay["stride"]}
+                return {
+                    "h": lay["ifmap_h"],
+                    "w": lay["ifmap_w"],
+                    "r": lay["filter_h"],
+                    "s": lay["filter_w"],
+                    "c": lay["channels"],
+                    "k": lay["filters"],
+                    "stride": lay["stride"],
+                }
     return {"h": 32, "w": 32, "r": 3, "s": 3, "c": 64, "k": 64, "stride": 1}
 
 
@@ -63,8 +71,18 @@ def cases(modes: list[str]) -> list[dict]:
     for size in (16, 32):
         for df in ("os", "ws", "is"):
             for mode in modes:
-                out.append({"kind": "conv", "dataflow": df, "rows": size, "cols": size, "sram_kb": 64,
-                            "bw": 10 if mode == "user" else None, "layers": [conv], "mode": mode})
+                out.append(
+                    {
+                        "kind": "conv",
+                        "dataflow": df,
+                        "rows": size,
+                        "cols": size,
+                        "sram_kb": 64,
+                        "bw": 10 if mode == "user" else None,
+                        "layers": [conv],
+                        "mode": mode,
+                    }
+                )
     return out
 
 
@@ -74,7 +92,9 @@ def run_scalesim(python: Path, todo: list[dict]) -> list[dict]:
     proc = subprocess.run([str(python), str(DRIVER), f.name], capture_output=True, text=True, check=True)
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if len(results) != len(todo):
-        raise SystemExit(f"SCALE-Sim driver returned {len(results)} results for {len(todo)} cases:\n{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"SCALE-Sim driver returned {len(results)} results for {len(todo)} cases:\n{proc.stderr[-2000:]}"
+        )
     return results
 
 
@@ -87,8 +107,15 @@ def run_ours(case: dict, repeat: int) -> tuple[int, int, float]:
     lay = case["layers"][0]
     layer = conv("bench", c=lay["c"], k=lay["k"], h=lay["h"], w=lay["w"], r=lay["r"], s=lay["s"], stride=lay["stride"])
     kb = case["sram_kb"]
-    acc = Accelerator(get_template(f"systolic-{case['dataflow']}"), case["rows"], case["cols"], ifmap_sram_kb=kb,
-                      filter_sram_kb=kb, ofmap_sram_kb=kb, dram_bw_bytes_per_cycle=case["bw"])
+    acc = Accelerator(
+        get_template(f"systolic-{case['dataflow']}"),
+        case["rows"],
+        case["cols"],
+        ifmap_sram_kb=kb,
+        filter_sram_kb=kb,
+        ofmap_sram_kb=kb,
+        dram_bw_bytes_per_cycle=case["bw"],
+    )
     prof = get_profile("scalesim")
     times = []
     for _ in range(repeat):
@@ -106,8 +133,11 @@ def resnet18_memory() -> list[str]:
 
     net = get_network("resnet18")
     lines = []
-    for prof, template, bw in (("scalesim", "systolic-os", 10.0), ("scalesim", "systolic-ws", 10.0),
-                               ("rtl", "systolic-ws", 16.0)):
+    for prof, template, bw in (
+        ("scalesim", "systolic-os", 10.0),
+        ("scalesim", "systolic-ws", 10.0),
+        ("rtl", "systolic-ws", 16.0),
+    ):
         acc = Accelerator(get_template(template), 32, 32, dram_bw_bytes_per_cycle=bw)
         tracemalloc.start()
         start = time.process_time()
@@ -116,8 +146,10 @@ def resnet18_memory() -> list[str]:
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        lines.append(f"resnet18 {template} 32x32 profile {prof} dram_bw {bw:g}: {res.total_cycles:,} cycles, "
-                     f"{cpu:.2f} CPU s (under tracemalloc), simulator peak {peak:.1f} MB, process peak RSS {rss:.0f} MB")
+        lines.append(
+            f"resnet18 {template} 32x32 profile {prof} dram_bw {bw:g}: {res.total_cycles:,} cycles, "
+            f"{cpu:.2f} CPU s (under tracemalloc), simulator peak {peak:.1f} MB, process peak RSS {rss:.0f} MB"
+        )
     return lines
 
 
@@ -136,7 +168,9 @@ def main() -> None:
     theirs = run_scalesim(python, todo)
     groups: dict[tuple[int, str], list[float]] = {}
     tot = [0, 0.0, 0.0]
-    print(f"{'case':22s} {'cycles (ours = SCALE-Sim)':>26s} {'ours CPU s':>11s} {'SCALE-Sim CPU s':>16s} {'speedup':>8s}")
+    print(
+        f"{'case':22s} {'cycles (ours = SCALE-Sim)':>26s} {'ours CPU s':>11s} {'SCALE-Sim CPU s':>16s} {'speedup':>8s}"
+    )
     for case, ss in zip(todo, theirs):
         if "error" in ss:
             raise SystemExit(f"SCALE-Sim failed on {case}: {ss['error']}")
@@ -158,8 +192,10 @@ def main() -> None:
     for (size, mode), (cycles, ours, ss) in sorted(groups.items()):
         s = ss / max(ours, 1e-9)
         speedups.append(s)
-        print(f"{size}x{size} {mode}: ours {cycles / max(ours, 1e-9):,.0f} simulated cycles per CPU second, "
-              f"SCALE-Sim {cycles / ss:,.0f}; speedup {s:,.0f}x")
+        print(
+            f"{size}x{size} {mode}: ours {cycles / max(ours, 1e-9):,.0f} simulated cycles per CPU second, "
+            f"SCALE-Sim {cycles / ss:,.0f}; speedup {s:,.0f}x"
+        )
     print(f"all cases: ours {tot[0] / tot[1]:,.0f} simulated cycles per CPU second, SCALE-Sim {tot[0] / tot[2]:,.0f}")
     if not args.skip_memory:
         for line in resnet18_memory():

@@ -4,8 +4,8 @@ and under Verilator (cocotb), and print the simulated cycles per second of each.
     .venv/bin/python benchmarks/bench_rtl.py [--simulators icarus,verilator] [--layer SPEC] [--faults]
 
 Each run is the full check (bit-exact against numpy, cycle-exact against the timing model);
-``--faults`` also runs the same check on a design with a flipped output bit and on one with a
-dropped cycle, and shows that both go red.
+``--faults`` also runs the same check on deliberately broken designs (``rtl.faults``: a flipped
+output bit, an output stream one cycle slow per beat) and shows that both go red.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from coexplore.cli_common import parse_layer_spec
 from coexplore.dataflows.io import get_template
 from coexplore.dataflows.spec import Accelerator
 from coexplore.rtl.emit import emit
+from coexplore.rtl.faults import FAULTS, faulty
 from coexplore.rtl.params import params_from_accelerator
 from coexplore.rtl.program import expected_cycles
 from coexplore.rtl.verify import verify_layer
+
+from coexplore.cli_common import parse_layer_spec
 
 
 def main() -> None:
@@ -63,9 +65,9 @@ def main() -> None:
                   f"build_s={result.build_s:.1f} run_s={result.wall_s:.1f} total_s={total:.1f} "
                   f"simulated_cycles_per_s={(result.rtl_cycles or 0) / result.wall_s:,.0f}")
         if args.faults:
-            for fault in ("flip_bit", "drop_cycle"):
+            for fault in FAULTS:
                 result, _ = verify_layer(acc, layer, work / fault, simulator="icarus", seed=1, expected_cycles=model,
-                                         fault=fault, cache_dir=work / "cache")
+                                         params=faulty(params, fault), cache_dir=work / "cache")
                 went_red = not result.passed
                 print(f"fault {fault}: check {'FAILED as it must' if went_red else 'PASSED (the bench is blind!)'} "
                       f"(mismatches={result.mismatches}, rtl_cycles={result.rtl_cycles} vs {model})")

@@ -100,8 +100,9 @@ class Run:
     proposals: int
 
 
-def run_search(name: str, bench: Bench, seed: int, budget: int, batch: int, max_proposals: int,
-               **options: object) -> Run:
+def run_search(
+    name: str, bench: Bench, seed: int, budget: int, batch: int, max_proposals: int, **options: object
+) -> Run:
     """One search through the harness: infeasible and repeated proposals are free, queries are counted."""
     opt = make_optimizer(name, (len(OPS),) * EDGES, seed, feasible=bench.feasible, **options)
     target = bench.optimum - TOLERANCE
@@ -174,14 +175,19 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--latency-limit-ms {bench.limit_ms}: no cell is feasible")
     max_prop = args.max_proposals or 50 * args.budget
     checkpoints = [c for c in CHECKPOINTS if c <= args.budget] or [args.budget]
-    print(f"NAS-Bench-201 {args.dataset} on {args.hardware}: latency <= {bench.limit_ms:.3f} ms "
-          f"({bench.n_feasible} of {len(bench.accuracy)} cells feasible), feasible optimum {bench.optimum:.2f} %, "
-          f"target >= {bench.optimum - TOLERANCE:.2f} %")
-    print(f"{args.seeds} seeds, budget {args.budget} queries, batch {args.batch}, "
-          f"at most {max_prop} proposals per search")
+    print(
+        f"NAS-Bench-201 {args.dataset} on {args.hardware}: latency <= {bench.limit_ms:.3f} ms "
+        f"({bench.n_feasible} of {len(bench.accuracy)} cells feasible), feasible optimum {bench.optimum:.2f} %, "
+        f"target >= {bench.optimum - TOLERANCE:.2f} %"
+    )
+    print(
+        f"{args.seeds} seeds, budget {args.budget} queries, batch {args.batch}, at most {max_prop} proposals per search"
+    )
     head = "".join(f"{'best@' + str(c):>17s}" for c in checkpoints)
-    print(f"{'optimizer':10s}{head} {'q->-0.5 mean':>13s} {'median':>7s} {'missed':>7s} {'vs random':>10s} "
-          f"{'proposals':>10s} {'wall s':>7s}")
+    print(
+        f"{'optimizer':10s}{head} {'q->-0.5 mean':>13s} {'median':>7s} {'missed':>7s} {'vs random':>10s} "
+        f"{'proposals':>10s} {'wall s':>7s}"
+    )
     means: dict[str, float] = {}
     for name in names:
         t0 = time.perf_counter()
@@ -192,12 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         means[name] = statistics.fmean(hits)
         ratio = means["random"] / means[name]
         cols = "".join(f"{_mean_std([_best_at(r, c) for r in runs]):>17s}" for c in checkpoints)
-        print(f"{name:10s}{cols} {means[name]:13.1f} {statistics.median(hits):7.1f} "
-              f"{f'{missed}/{len(runs)}':>7s} {ratio:9.2f}x {statistics.fmean(r.proposals for r in runs):10.0f} "
-              f"{wall:7.1f}", flush=True)
+        print(
+            f"{name:10s}{cols} {means[name]:13.1f} {statistics.median(hits):7.1f} "
+            f"{f'{missed}/{len(runs)}':>7s} {ratio:9.2f}x {statistics.fmean(r.proposals for r in runs):10.0f} "
+            f"{wall:7.1f}",
+            flush=True,
+        )
     others = [means[n] for n in names if n != "random"]
-    print(f"(q->-0.5: queries until the best feasible accuracy is within {TOLERANCE} point of the optimum; "
-          f"missed seeds count budget+1 = {args.budget + 1})")
+    print(
+        f"(q->-0.5: queries until the best feasible accuracy is within {TOLERANCE} point of the optimum; "
+        f"missed seeds count budget+1 = {args.budget + 1})"
+    )
     best = min(others) if others else means["random"]
     print(f"search_efficiency_vs_random: {means['random'] / best:.2f}")
     return 0

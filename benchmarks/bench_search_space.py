@@ -33,10 +33,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spec", default=DEMO_SPEC)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="coexplore_bench_search_") as tmp:
-        config, _ = build_config(tasks=DEMO_TASKS, spec_text=args.spec, optimizer=args.optimizer, budget=args.budget,
-                                 seed=args.seed, pe_budget=DEMO_PE_BUDGET, bw_budget=DEMO_BW_BUDGET,
-                                 templates_text=None, max_accelerators=2, batch_size=4, max_proposals=None,
-                                 weights=None, data=(), epochs=None, cache_dir=str(Path(tmp) / "cache"))
+        config, _ = build_config(
+            tasks=DEMO_TASKS,
+            spec_text=args.spec,
+            optimizer=args.optimizer,
+            budget=args.budget,
+            seed=args.seed,
+            pe_budget=DEMO_PE_BUDGET,
+            bw_budget=DEMO_BW_BUDGET,
+            templates_text=None,
+            max_accelerators=2,
+            batch_size=4,
+            max_proposals=None,
+            weights=None,
+            data=(),
+            epochs=None,
+            cache_dir=str(Path(tmp) / "cache"),
+        )
         executor = make_executor("auto", args.workers)
         t0 = time.perf_counter()
         try:
@@ -48,14 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     pruned = [r for r in recs if r["status"] == "pruned"]
     trained = [r for r in recs if r["status"] == "trained"]
     proven = sum(bool(r.get("proven_infeasible")) for r in pruned)
-    print(f"space: {DEMO_TASKS}, spec {args.spec}, {DEMO_PE_BUDGET} PEs, {DEMO_BW_BUDGET:g} B/cycle; "
-          f"optimizer {args.optimizer}, seed {args.seed}, {args.workers} workers, cold training cache")
-    print(f"evaluated: {len(recs)} (+{state.repeats} repeats answered from memory), trained: {len(trained)}, "
-          f"pruned: {len(pruned)} ({proven} proven infeasible by bounds)")
+    print(
+        f"space: {DEMO_TASKS}, spec {args.spec}, {DEMO_PE_BUDGET} PEs, {DEMO_BW_BUDGET:g} B/cycle; "
+        f"optimizer {args.optimizer}, seed {args.seed}, {args.workers} workers, cold training cache"
+    )
+    print(
+        f"evaluated: {len(recs)} (+{state.repeats} repeats answered from memory), trained: {len(trained)}, "
+        f"pruned: {len(pruned)} ({proven} proven infeasible by bounds)"
+    )
     print(f"hardware search: {statistics.mean(r['hardware_seconds'] for r in recs):.2f} s per candidate (mean)")
     if trained:
-        print(f"training: {statistics.mean(r['train_seconds'] for r in trained):.2f} s per trained candidate "
-              "(both tasks, one thread)")
+        print(
+            f"training: {statistics.mean(r['train_seconds'] for r in trained):.2f} s per trained candidate "
+            "(both tasks, one thread)"
+        )
     print(f"wall: {wall:.1f} s; trainings_per_minute: {60 * len(trained) / wall:.1f}")
     print(f"candidates_per_minute: {60 * len(recs) / wall:.1f}")
     print(f"pruned_fraction: {len(pruned) / max(1, len(recs)):.3f}")

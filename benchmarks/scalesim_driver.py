@@ -79,23 +79,25 @@ def run_case(case: dict) -> dict:
             for i, lay in enumerate(case["layers"]):
                 f.write(f"L{i}, {lay['m']}, {lay['n']}, {lay['k']},\n")
         else:
-            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n")
+            f.write(
+                "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+            )
             for i, lay in enumerate(case["layers"]):
-                f.write(f"L{i}, {lay['h']}, {lay['w']}, {lay['r']}, {lay['s']}, {lay['c']}, {lay['k']}, {lay['stride']},\n")
+                f.write(
+                    f"L{i}, {lay['h']}, {lay['w']}, {lay['r']}, {lay['s']}, {lay['c']}, {lay['k']}, {lay['stride']},\n"
+                )
     layout = os.path.join(work, "layout.csv")
     with open(layout, "w") as f:
         f.write("Layer name, factor,\nL0," + ",".join(["1"] * 20) + ",\n")
     start = time.process_time()
-    sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
-                   input_type_gemm=gemm)
+    sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout, input_type_gemm=gemm)
     sim.run_scale(top_path=work)
     cycles = []
     for layer in sim.runner.single_layer_sim_object_list:
         items = layer.get_compute_report_items()
         cycles.append([int(items[0]), int(items[1]), int(items[2])])
     cpu = time.process_time() - start
-    return {"cycles": cycles, "cpu_s": cpu,
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"cycles": cycles, "cpu_s": cpu, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:

@@ -38,10 +38,11 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,9 +73,17 @@ class SubConfig:
     def accelerator(self, name: str = "") -> Accelerator:
         from coexplore.dataflows.io import get_template
 
-        return Accelerator(dataflow=get_template(self.template), rows=self.rows, cols=self.cols,
-                           ifmap_sram_kb=self.sram_kb, filter_sram_kb=self.sram_kb, ofmap_sram_kb=self.sram_kb,
-                           dram_bw_bytes_per_cycle=self.dram_bw_bytes_per_cycle, dram_ports="shared", name=name)
+        return Accelerator(
+            dataflow=get_template(self.template),
+            rows=self.rows,
+            cols=self.cols,
+            ifmap_sram_kb=self.sram_kb,
+            filter_sram_kb=self.sram_kb,
+            ofmap_sram_kb=self.sram_kb,
+            dram_bw_bytes_per_cycle=self.dram_bw_bytes_per_cycle,
+            dram_ports="shared",
+            name=name,
+        )
 
     @property
     def label(self) -> str:
@@ -112,8 +121,10 @@ class HardwareSpace:
         if not isinstance(self.pe_budget, int) or self.pe_budget < 16:
             raise CoexploreError(f"hardware space: PE budget {self.pe_budget!r}: expected an integer >= 16")
         if not (math.isfinite(self.dram_bw_budget_bytes_per_cycle) and self.dram_bw_budget_bytes_per_cycle > 0):
-            raise CoexploreError(f"hardware space: bandwidth budget {self.dram_bw_budget_bytes_per_cycle!r}: "
-                                 f"expected a positive number of bytes/cycle")
+            raise CoexploreError(
+                f"hardware space: bandwidth budget {self.dram_bw_budget_bytes_per_cycle!r}: "
+                f"expected a positive number of bytes/cycle"
+            )
         if not isinstance(self.max_accelerators, int) or self.max_accelerators < 1:
             raise CoexploreError(f"hardware space: max_accelerators {self.max_accelerators!r}: expected >= 1")
         for name in ("pe_splits", "bw_splits"):
@@ -151,11 +162,16 @@ class HardwareSpace:
         space = _enumerate(self)
         picked = [int(c) for c in space.members[index] if c >= 0]
         configs = [space.configs[c] for c in picked]
-        accs = tuple(replace(space.accelerators[c], name=f"{cfg.template}{i}")
-                     for i, (c, cfg) in enumerate(zip(picked, configs)))
-        return System(name="_".join(c.label for c in configs), accelerators=accs,
-                      budget=Budget(dram_bw_bytes_per_cycle=self.dram_bw_budget_bytes_per_cycle, pes=self.pe_budget),
-                      sharing=BandwidthSharing.PARTITIONED, link=self.link)
+        accs = tuple(
+            replace(space.accelerators[c], name=f"{cfg.template}{i}") for i, (c, cfg) in enumerate(zip(picked, configs))
+        )
+        return System(
+            name="_".join(c.label for c in configs),
+            accelerators=accs,
+            budget=Budget(dram_bw_bytes_per_cycle=self.dram_bw_budget_bytes_per_cycle, pes=self.pe_budget),
+            sharing=BandwidthSharing.PARTITIONED,
+            link=self.link,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +202,7 @@ def _enumerate(space: HardwareSpace) -> _Enumerated:
             for bw_t in _shares(space.bw_splits, k):
                 options = []
                 for p, b in zip(pes, bw_t):
-                    opts = {}
+                    opts: dict[Any, Any] = {}
                     for t in names:
                         for a in space.aspect_ratios:
                             rows = array_rows(p, a)
@@ -202,7 +218,7 @@ def _enumerate(space: HardwareSpace) -> _Enumerated:
     configs = tuple(index)
     members = np.full((len(seen), space.max_accelerators), -1, dtype=np.intp)
     for s, key in enumerate(seen):
-        members[s, :len(key)] = key
+        members[s, : len(key)] = key
     return _Enumerated(configs, tuple(c.accelerator() for c in configs), members)
 
 
@@ -232,18 +248,38 @@ class HardwareResult:
 
     def candidate(self, archs: Sequence[TaskChoice]) -> Candidate:
         """This design as a ``Candidate`` of the joint search."""
-        return Candidate(archs=tuple(archs), system=self.system, assignment=self.assignment, schedule=self.schedule,
-                         makespan_cycles=self.makespan_cycles,
-                         task_latency_cycles=tuple(self.task_latency_cycles.items()), energy_pj=self.energy_pj,
-                         area_um2=self.area_um2, check=self.check)
+        return Candidate(
+            archs=tuple(archs),
+            system=self.system,
+            assignment=self.assignment,
+            schedule=self.schedule,
+            makespan_cycles=self.makespan_cycles,
+            task_latency_cycles=tuple(self.task_latency_cycles.items()),
+            energy_pj=self.energy_pj,
+            area_um2=self.area_um2,
+            check=self.check,
+        )
 
 
 # ---- costs and bounds -------------------------------------------------------------------------------
 def _acc_key(acc: Accelerator) -> tuple:
     """What an accelerator's costs depend on (template by name: hashing a whole Dataflow is slow)."""
-    return (acc.dataflow.name, acc.rows, acc.cols, acc.ifmap_sram_kb, acc.filter_sram_kb, acc.ofmap_sram_kb,
-            acc.noc_bw_bytes_per_cycle, acc.dram_bw_bytes_per_cycle, acc.dram_ports, acc.input_bits,
-            acc.weight_bits, acc.acc_bits, acc.clock_mhz, acc.tech_node_nm)
+    return (
+        acc.dataflow.name,
+        acc.rows,
+        acc.cols,
+        acc.ifmap_sram_kb,
+        acc.filter_sram_kb,
+        acc.ofmap_sram_kb,
+        acc.noc_bw_bytes_per_cycle,
+        acc.dram_bw_bytes_per_cycle,
+        acc.dram_ports,
+        acc.input_bits,
+        acc.weight_bits,
+        acc.acc_bits,
+        acc.clock_mhz,
+        acc.tech_node_nm,
+    )
 
 
 class _Costs:
@@ -267,8 +303,12 @@ class _Costs:
 
         res = evaluate_batch(self._unique, list(accs), self.profile)
         cols = self._col
-        return (np.asarray(res.latency_cycles, float)[:, cols], np.asarray(res.energy_pj, float)[:, cols],
-                np.asarray(res.dram_bytes, float)[:, cols], np.asarray(res.area_um2, float))
+        return (
+            np.asarray(res.latency_cycles, float)[:, cols],
+            np.asarray(res.energy_pj, float)[:, cols],
+            np.asarray(res.dram_bytes, float)[:, cols],
+            np.asarray(res.area_um2, float),
+        )
 
     def __call__(self, layers: Sequence[Layer], accs: Sequence[Accelerator]) -> CostTable:
         if len(layers) != len(self.layers):
@@ -301,15 +341,20 @@ class SpaceBounds:
         """(S, limits) bound / limit, and the limit names (as ``Spec.check`` names them)."""
         cols, names = [], []
         s = spec.system
-        for name, value, limit in (("latency", self.makespan_cycles, s.latency_cycles),
-                                   ("energy", self.energy_pj, s.energy_pj), ("area", self.area_um2, s.area_um2)):
+        for name, value, limit in (
+            ("latency", self.makespan_cycles, s.latency_cycles),
+            ("energy", self.energy_pj, s.energy_pj),
+            ("area", self.area_um2, s.area_um2),
+        ):
             if limit is not None:
                 cols.append(value / limit)
                 names.append(name)
         for task, limits in spec.tasks:
             t = list(task_names).index(task)
-            for name, value, limit in (("latency", self.task_latency_cycles[:, t], limits.latency_cycles),
-                                       ("energy", self.task_energy_pj[:, t], limits.energy_pj)):
+            for name, value, limit in (
+                ("latency", self.task_latency_cycles[:, t], limits.latency_cycles),
+                ("energy", self.task_energy_pj[:, t], limits.energy_pj),
+            ):
                 if limit is not None:
                     cols.append(value / limit)
                     names.append(f"{task}.{name}")
@@ -367,7 +412,7 @@ def _bounds(cycles: np.ndarray, energy: np.ndarray, area: np.ndarray, networks: 
             start = np.max(finish[:, preds[j]], axis=1) if preds[j] else 0.0
             finish[:, j] = start + dmin[:, offset + j]
         paths.append(finish.max(axis=1))
-        task_e.append(emin[:, offset:offset + n].sum(axis=1))
+        task_e.append(emin[:, offset : offset + n].sum(axis=1))
         offset += n
     path = np.stack(paths, axis=1)
     work = dmin.sum(axis=1) / n_acc
@@ -379,12 +424,16 @@ def _bounds(cycles: np.ndarray, energy: np.ndarray, area: np.ndarray, networks: 
     one = present.sum(axis=1) == 1
     work[one] = dmin[one].sum(axis=1)
     makespan = np.maximum(path.max(axis=1), work)
-    return SpaceBounds(area_um2=area, makespan_cycles=makespan, energy_pj=emin.sum(axis=1),
-                   task_latency_cycles=path, task_energy_pj=np.stack(task_e, axis=1))
+    return SpaceBounds(
+        area_um2=area,
+        makespan_cycles=makespan,
+        energy_pj=emin.sum(axis=1),
+        task_latency_cycles=path,
+        task_energy_pj=np.stack(task_e, axis=1),
+    )
 
 
-def _space_costs(networks: Sequence[Network], space: HardwareSpace, profile: str
-                 ) -> tuple[_Costs, SpaceBounds]:
+def _space_costs(networks: Sequence[Network], space: HardwareSpace, profile: str) -> tuple[_Costs, SpaceBounds]:
     enum = _enumerate(space)
     costs = _Costs([l for net in networks for l in net.layers], enum.accelerators, profile)
     valid = enum.members >= 0
@@ -433,17 +482,35 @@ def _deterministic_cpsat(seconds: float) -> Iterator[None]:
 
 def _check(spec: Spec, problem: MappingProblem, result: SystemResult) -> SpecCheck:
     names = problem.task_names
-    return spec.check(makespan_cycles=result.makespan_cycles, energy_pj=result.energy_pj, area_um2=result.area_um2,
-                      task_latency_cycles=dict(zip(names, result.task_latency_cycles)),
-                      task_energy_pj=dict(zip(names, result.task_energy_pj)))
+    return spec.check(
+        makespan_cycles=result.makespan_cycles,
+        energy_pj=result.energy_pj,
+        area_um2=result.area_um2,
+        task_latency_cycles=dict(zip(names, result.task_latency_cycles)),
+        task_energy_pj=dict(zip(names, result.task_energy_pj)),
+    )
 
 
-def _schedule_greedy(index: int, system: System, networks: Sequence[Network], costs: _Costs, spec: Spec,
-                     bound_cycles: float, *, seed: int, time_limit_s: float,
-                     max_units_per_task: int | None) -> _Scheduled:
+def _schedule_greedy(
+    index: int,
+    system: System,
+    networks: Sequence[Network],
+    costs: _Costs,
+    spec: Spec,
+    bound_cycles: float,
+    *,
+    seed: int,
+    time_limit_s: float,
+    max_units_per_task: int | None,
+) -> _Scheduled:
     problem = build_problem(networks, system, costs, max_units_per_task=max_units_per_task)
-    solved = solve_greedy(problem, time_limit_s=max(time_limit_s, MIN_WALL_S), iterations=GREEDY_ITERATIONS,
-                          stall_iterations=GREEDY_ITERATIONS // 2, seed=seed)
+    solved = solve_greedy(
+        problem,
+        time_limit_s=max(time_limit_s, MIN_WALL_S),
+        iterations=GREEDY_ITERATIONS,
+        stall_iterations=GREEDY_ITERATIONS // 2,
+        seed=seed,
+    )
     return _Scheduled(index, system, problem, solved, _check(spec, problem, solved.result), bound_cycles)
 
 
@@ -460,13 +527,19 @@ def _improve_exact(s: _Scheduled, spec: Spec, *, seed: int, time_limit_s: float)
         return s  # scheduling cannot lower the cost, or the greedy makespan is already optimal
     if not met and dict(s.check.ratios).get("area", 0.0) > 1 + TOLERANCE:
         return s  # no schedule changes the area
-    caps: dict[str, float | None] = {}
+    caps: dict[str, Any] = {}
     if not met:
         caps = {"latency_cap_cycles": spec.system.latency_cycles, "energy_cap_pj": spec.system.energy_pj}
     try:
         with _deterministic_cpsat(EXACT_DETERMINISTIC_S):
-            solved = solve_exact(s.problem, time_limit_s=max(time_limit_s, MIN_WALL_S), workers=1,
-                                 hint=s.solved.schedule, seed=seed, **caps)  # type: ignore[arg-type]
+            solved = solve_exact(
+                s.problem,
+                time_limit_s=max(time_limit_s, MIN_WALL_S),
+                workers=1,
+                hint=s.solved.schedule,
+                seed=seed,
+                **caps,
+            )
     except SpecError:  # caps proved unreachable, or no schedule found in time
         return s
     better = replace(s, solved=solved, check=_check(spec, s.problem, solved.result))
@@ -476,13 +549,25 @@ def _improve_exact(s: _Scheduled, spec: Spec, *, seed: int, time_limit_s: float)
 def _result(best: _Scheduled, *, proven: bool, reason: str, designs: int, survivors: int, t0: float) -> HardwareResult:
     r, p = best.solved.result, best.problem
     return HardwareResult(
-        feasible=bool(best.check.met), system=best.system, assignment=tuple(best.solved.schedule.assignment),
-        schedule=best.solved.schedule, problem=p, makespan_cycles=float(r.makespan_cycles),
+        feasible=bool(best.check.met),
+        system=best.system,
+        assignment=tuple(best.solved.schedule.assignment),
+        schedule=best.solved.schedule,
+        problem=p,
+        makespan_cycles=float(r.makespan_cycles),
         task_latency_cycles={n: float(v) for n, v in zip(p.task_names, r.task_latency_cycles)},
-        energy_pj=float(r.energy_pj), area_um2=float(r.area_um2), check=best.check, proven_infeasible=proven,
-        reason=reason, designs=designs, designs_after_bounds=survivors, seconds=time.perf_counter() - t0,
+        energy_pj=float(r.energy_pj),
+        area_um2=float(r.area_um2),
+        check=best.check,
+        proven_infeasible=proven,
+        reason=reason,
+        designs=designs,
+        designs_after_bounds=survivors,
+        seconds=time.perf_counter() - t0,
         task_energy_pj={n: float(v) for n, v in zip(p.task_names, r.task_energy_pj)},
-        makespan_bound_cycles=float(best.bound_cycles), solver=best.solved.solver)
+        makespan_bound_cycles=float(best.bound_cycles),
+        solver=best.solved.solver,
+    )
 
 
 _UNITS = {"latency": (1.0, "cycles"), "energy": (1e6, "uJ"), "area": (1e6, "mm2")}
@@ -493,8 +578,9 @@ def _fmt(name: str, value: float) -> str:
     return f"{value / scale:.3g} {unit}"
 
 
-def _infeasible_reason(ratios: np.ndarray, names: list[str], spec_limits: dict[str, float], runnable: np.ndarray,
-                       one: bool = False) -> str:
+def _infeasible_reason(
+    ratios: np.ndarray, names: list[str], spec_limits: dict[str, float], runnable: np.ndarray, one: bool = False
+) -> str:
     """Why the bounds rule out every design (or the one system when ``one``)."""
     if not runnable.any():
         return ("the system" if one else "no design") + " can run every layer (some layer has no finite cost)"
@@ -506,14 +592,19 @@ def _infeasible_reason(ratios: np.ndarray, names: list[str], spec_limits: dict[s
         head = f"the system cannot meet {names[k]}: its" if one else f"no design meets {names[k]}: best"
         return f"{head} lower bound {_fmt(names[k], alone[k] * limit)} > {_fmt(names[k], limit)}"
     worst = ratios[runnable].max(axis=1)
-    return (f"{'the system cannot meet' if one else 'no design meets'} {', '.join(names)} together: the "
-            f"{'' if one else 'closest '}bounds exceed the tightest limit by {100 * (worst.min() - 1):.3g} %")
+    return (
+        f"{'the system cannot meet' if one else 'no design meets'} {', '.join(names)} together: the "
+        f"{'' if one else 'closest '}bounds exceed the tightest limit by {100 * (worst.min() - 1):.3g} %"
+    )
 
 
 def _limit_values(spec: Spec) -> dict[str, float]:
     out: dict[str, float] = {}
-    for name, limit in (("latency", spec.system.latency_cycles), ("energy", spec.system.energy_pj),
-                        ("area", spec.system.area_um2)):
+    for name, limit in (
+        ("latency", spec.system.latency_cycles),
+        ("energy", spec.system.energy_pj),
+        ("area", spec.system.area_um2),
+    ):
         if limit is not None:
             out[name] = limit
     for task, limits in spec.tasks:
@@ -537,9 +628,19 @@ def _named(networks: Sequence[Network], task_names: Sequence[str], spec: Spec) -
 
 
 # ---- the entry points -------------------------------------------------------------------------------
-def best_hardware(networks: Sequence[Network], spec: Spec, space: HardwareSpace, *, task_names: Sequence[str],
-                  finalists: int = 4, exact: bool = True, time_limit_s: float = 2.0, seed: int = 0,
-                  profile: str = "rtl", max_units_per_task: int | None = None) -> HardwareResult:
+def best_hardware(
+    networks: Sequence[Network],
+    spec: Spec,
+    space: HardwareSpace,
+    *,
+    task_names: Sequence[str],
+    finalists: int = 4,
+    exact: bool = True,
+    time_limit_s: float = 2.0,
+    seed: int = 0,
+    profile: str = "rtl",
+    max_units_per_task: int | None = None,
+) -> HardwareResult:
     """The design of ``space`` with the least normalized cost that meets the spec for ``networks`` (one per
     task); see the
     module docstring. ``time_limit_s`` is a wall-clock safety net for the scheduling."""
@@ -557,8 +658,17 @@ def best_hardware(networks: Sequence[Network], spec: Spec, space: HardwareSpace,
 
     def schedule(i: int, share: float) -> _Scheduled:
         left = (deadline - time.perf_counter()) * share
-        return _schedule_greedy(int(i), space.system(int(i)), nets, costs, spec, float(bounds.makespan_cycles[i]),
-                                seed=seed, time_limit_s=left, max_units_per_task=max_units_per_task)
+        return _schedule_greedy(
+            int(i),
+            space.system(int(i)),
+            nets,
+            costs,
+            spec,
+            float(bounds.makespan_cycles[i]),
+            seed=seed,
+            time_limit_s=left,
+            max_units_per_task=max_units_per_task,
+        )
 
     if len(survivors) == 0:
         reason = _infeasible_reason(ratios, names, _limit_values(spec), runnable)
@@ -566,11 +676,17 @@ def best_hardware(networks: Sequence[Network], spec: Spec, space: HardwareSpace,
         return _result(schedule(closest, 1.0), proven=True, reason=reason, designs=n, survivors=0, t0=t0)
 
     total = ratios.sum(axis=1) if ratios.shape[1] else np.zeros(n)
-    order = np.lexsort((survivors, bounds.area_um2[survivors], bounds.energy_pj[survivors],
-                        bounds.makespan_cycles[survivors], total[survivors]))
+    order = np.lexsort(
+        (
+            survivors,
+            bounds.area_um2[survivors],
+            bounds.energy_pj[survivors],
+            bounds.makespan_cycles[survivors],
+            total[survivors],
+        )
+    )
     chosen = survivors[order[:finalists]]
-    done = [schedule(i, 1.0 / (len(chosen) - k + (EXACT_DESIGNS if exact else 0)))
-            for k, i in enumerate(chosen)]
+    done = [schedule(i, 1.0 / (len(chosen) - k + (EXACT_DESIGNS if exact else 0))) for k, i in enumerate(chosen)]
     done.sort(key=_Scheduled.key)
     if exact:
         for k in range(min(EXACT_DESIGNS, len(done))):
@@ -580,16 +696,28 @@ def best_hardware(networks: Sequence[Network], spec: Spec, space: HardwareSpace,
     best = done[0]
     if best.check.met:
         reason = f"meets the spec with margin {best.check.margin:.3g}" + (
-            f" ({best.check.binding} binds)" if best.check.binding else "")
+            f" ({best.check.binding} binds)" if best.check.binding else ""
+        )
     else:
-        reason = (f"no scheduled design meets the spec ({len(survivors)} of {n} not ruled out by bounds; "
-                  f"closest exceeds {best.check.binding} by {100 * best.check.violation:.3g} %)")
+        reason = (
+            f"no scheduled design meets the spec ({len(survivors)} of {n} not ruled out by bounds; "
+            f"closest exceeds {best.check.binding} by {100 * best.check.violation:.3g} %)"
+        )
     return _result(best, proven=False, reason=reason, designs=n, survivors=len(survivors), t0=t0)
 
 
-def evaluate_on_system(networks: Sequence[Network], system: System, spec: Spec, *, task_names: Sequence[str],
-                       seed: int = 0, exact: bool = False, time_limit_s: float = 2.0, profile: str = "rtl",
-                       max_units_per_task: int | None = None) -> HardwareResult:
+def evaluate_on_system(
+    networks: Sequence[Network],
+    system: System,
+    spec: Spec,
+    *,
+    task_names: Sequence[str],
+    seed: int = 0,
+    exact: bool = False,
+    time_limit_s: float = 2.0,
+    profile: str = "rtl",
+    max_units_per_task: int | None = None,
+) -> HardwareResult:
     """The networks on one given system (hardware fixed first): scheduled, checked against the spec,
     with ``proven_infeasible`` when the same bounds as ``best_hardware`` already rule it out."""
     t0 = time.perf_counter()
@@ -601,8 +729,17 @@ def evaluate_on_system(networks: Sequence[Network], system: System, spec: Spec, 
     ratios, names = bounds.ratios(spec, task_names)
     runnable = np.isfinite(bounds.makespan_cycles) & np.isfinite(bounds.energy_pj)
     proven = bool(not runnable[0] or (ratios.shape[1] and ratios[0].max() > 1 + TOLERANCE))
-    s = _schedule_greedy(0, system, nets, costs, spec, float(bounds.makespan_cycles[0]), seed=seed,
-                         time_limit_s=time_limit_s, max_units_per_task=max_units_per_task)
+    s = _schedule_greedy(
+        0,
+        system,
+        nets,
+        costs,
+        spec,
+        float(bounds.makespan_cycles[0]),
+        seed=seed,
+        time_limit_s=time_limit_s,
+        max_units_per_task=max_units_per_task,
+    )
     if exact:
         s = _improve_exact(s, spec, seed=seed, time_limit_s=time_limit_s)
     if proven:
@@ -614,5 +751,13 @@ def evaluate_on_system(networks: Sequence[Network], system: System, spec: Spec, 
     return _result(s, proven=proven, reason=reason, designs=1, survivors=0 if proven else 1, t0=t0)
 
 
-__all__ = ["HardwareResult", "HardwareSpace", "SpaceBounds", "SubConfig", "array_rows", "best_hardware",
-           "evaluate_on_system", "space_bounds"]
+__all__ = [
+    "HardwareResult",
+    "HardwareSpace",
+    "SpaceBounds",
+    "SubConfig",
+    "array_rows",
+    "best_hardware",
+    "evaluate_on_system",
+    "space_bounds",
+]

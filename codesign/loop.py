@@ -14,6 +14,11 @@ flight are lost and a resumed run ends at the same best design as an uninterrupt
 The budget counts trainings (unique feasible candidates), as NAS benchmarks count queries; pruned
 and repeated proposals cost no budget. ``max_proposals`` ends a run whose spec prunes nearly everything.
 
+Worker loss: a candidate whose worker process died on every attempt (``coexplore.codesign.executors``
+retries it twice) is logged with status ``failed`` and its ``reason``. It costs no budget, and the
+optimizer is told it as infeasible (the penalty, violation 1), so a replay of the log (``--resume``)
+tells the optimizer exactly what the first run told it.
+
 Modes, for NASAIC's baselines (``coexplore.codesign.baselines``):
 * ``joint``: the co-exploration above.
 * ``nas-only``: accuracy-only NAS, no hardware in the loop (every proposal is trained).
@@ -24,6 +29,7 @@ Modes, for NASAIC's baselines (``coexplore.codesign.baselines``):
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -166,19 +172,47 @@ def _hardware_record(hw: Any, mode: Mode) -> dict[str, Any]:
     }
 
 
+CRASH_ENV = "COEXPLORE_TEST_CRASH_DIR"  # test-only: see _maybe_crash
+
+
+def _maybe_crash(vector: Sequence[int]) -> None:
+    """Test-only fault injection: when ``$COEXPLORE_TEST_CRASH_DIR`` is set, a file there named
+    ``V.N`` (``V`` the vector joined by ``-``, or ``any``; ``N`` any tag) is one crash token: the worker
+    that removes it exits at once, as a killed worker would. Removal is atomic, so each token kills
+    exactly one attempt, across processes."""
+    folder = os.environ.get(CRASH_ENV)
+    if not folder:
+        return
+    key = "-".join(str(int(v)) for v in vector)
+    for name in sorted(os.listdir(folder)):
+        if name.split(".", 1)[0] in (key, "any"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except FileNotFoundError:
+                continue  # another worker took this token
+            os._exit(70)
+
+
+def _archs(config: SearchConfig, vector: Sequence[int]) -> list[dict[str, Any]]:
+    return [{"task": s.task, "space": s.space, "choice": list(p), "describe": sp.describe(p)}
+            for s, sp, p in zip(config.tasks, _spaces(config), split_vector(config, vector))]
+
+
+def failed_record(config: SearchConfig, vector: Sequence[int], reason: str, attempts: int) -> dict[str, Any]:
+    """The log record of a candidate that could not be evaluated (its worker died on every attempt)."""
+    return {"vector": [int(v) for v in vector], "archs": _archs(config, vector), "status": "failed",
+            "reason": reason, "attempts": attempts, "seconds": 0.0}
+
+
 def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
     """Hardware search, then (unless pruned) proxy training of every task: the log record."""
     from coexplore.models.train import default_recipe, train_candidate
 
     config, vector = job
+    _maybe_crash(vector)
     t0 = time.perf_counter()
-    spaces = _spaces(config)
     parts = split_vector(config, vector)
-    record: dict[str, Any] = {
-        "vector": list(vector),
-        "archs": [{"task": s.task, "space": s.space, "choice": list(p), "describe": sp.describe(p)}
-                  for s, sp, p in zip(config.tasks, spaces, parts)],
-    }
+    record: dict[str, Any] = {"vector": list(vector), "archs": _archs(config, vector)}
     names = [t.task for t in config.tasks]
     hw = None
     if config.mode is not Mode.NAS_ONLY:
@@ -194,7 +228,7 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
         record.update(status="pruned", seconds=time.perf_counter() - t0)
         return record
     epochs = dict(config.recipe_epochs)
-    accuracy, cached, train_s, device = {}, [], 0.0, "cpu"
+    accuracy, cached, train_s, devices = {}, [], 0.0, []
     for setup, part in zip(config.tasks, parts):
         recipe = default_recipe(setup.task)
         if setup.task in epochs:
@@ -204,7 +238,8 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
         accuracy[setup.task] = float(res.metric)
         cached.append(bool(res.cached))
         train_s += 0.0 if res.cached else float(res.seconds)  # a cached result cost nothing in this run
-        device = res.device
+        devices.append((res.cached, res.device))
+    device = min(devices)[1]  # where this run trained, else where the cache entry was trained
     total_w = sum(t.weight for t in config.tasks)
     record.update(status="trained", accuracy=accuracy,
                   score=sum(t.weight * accuracy[t.task] for t in config.tasks) / total_w,
@@ -217,6 +252,8 @@ def outcome_of(record: dict[str, Any], config: SearchConfig) -> Outcome:
     objectives = tuple(float(v) for _, v in sorted(record.get("ratios", {}).items()))
     if record["status"] == "trained":
         return Outcome(feasible=True, score=float(record["score"]), objectives=objectives)
+    if record["status"] == "failed":  # nothing is known: the penalty, the same on every replay
+        return Outcome(feasible=False, score=None, objectives=(), violation=1.0)
     return Outcome(feasible=False, score=None, objectives=objectives, violation=float(record.get("violation", 1.0)))
 
 
@@ -237,6 +274,10 @@ class RunState:
     @property
     def pruned(self) -> int:
         return sum(r["status"] == "pruned" for r in self.records)
+
+    @property
+    def failed(self) -> int:
+        return sum(r["status"] == "failed" for r in self.records)
 
 
 def best_record(records: Sequence[dict[str, Any]], mode: Mode | str) -> dict[str, Any] | None:
@@ -285,7 +326,7 @@ ProgressFn = Callable[[RunState, dict[str, Any] | None], None]
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False, executor: Any = None,
                progress: ProgressFn | None = None) -> RunState:
     """Run (or resume) a search into ``out``; see the module docstring. Returns the final state."""
-    from coexplore.codesign.executors import SerialExecutor
+    from coexplore.codesign.executors import Failed, SerialExecutor
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -333,6 +374,8 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False, e
             jobs = [(config, vectors[k]) for k, _ in todo]
             for j, rec in executor.map_unordered(evaluate_candidate, jobs):
                 k, index = todo[j]
+                if isinstance(rec, Failed):
+                    rec = failed_record(config, vectors[k], rec.reason, rec.attempts)
                 rec = dict(rec, index=index)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()

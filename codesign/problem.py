@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from coexplore.models.ir import CoexploreError
 
@@ -84,12 +85,13 @@ class Spec:
     tasks: tuple[tuple[str, Limits], ...] = ()
 
     @classmethod
-    def parse(cls, text: str, tasks: Sequence[str] | None = None) -> "Spec":
+    def parse(cls, text: str, tasks: Sequence[str] | None = None) -> Spec:
         """Read ``key=value`` items separated by commas (see the module docstring); ``tasks``, when given,
         are the task names a ``task.key`` item may name."""
         if not isinstance(text, str) or not text.strip():
-            raise CoexploreError(f"spec {_quote(text)}: empty (expected key=value items such as "
-                                 f"latency=2.5e6,energy=4e4uJ,area=12mm2)")
+            raise CoexploreError(
+                f"spec {_quote(text)}: empty (expected key=value items such as latency=2.5e6,energy=4e4uJ,area=12mm2)"
+            )
         system: dict[str, float] = {}
         per_task: dict[str, dict[str, float]] = {}
         for raw in text.split(","):
@@ -102,14 +104,17 @@ class Spec:
                 raise CoexploreError(f"spec {_quote(item)}: expected key=value (keys latency, energy, area)")
             task, dot, name = key.rpartition(".")
             if name not in _KEYS:
-                raise CoexploreError(f"spec {_quote(item)}: unknown key {name!r} (expected latency, energy or area, "
-                                     f"optionally after a task name: TASK.latency)")
+                raise CoexploreError(
+                    f"spec {_quote(item)}: unknown key {name!r} (expected latency, energy or area, "
+                    f"optionally after a task name: TASK.latency)"
+                )
             if dot:
                 if not task:
                     raise CoexploreError(f"spec {_quote(item)}: empty task name before '.{name}'")
                 if tasks is not None and task not in tasks:
-                    raise CoexploreError(f"spec {_quote(item)}: unknown task {task!r} "
-                                         f"(expected one of {', '.join(tasks) or 'no tasks'})")
+                    raise CoexploreError(
+                        f"spec {_quote(item)}: unknown task {task!r} (expected one of {', '.join(tasks) or 'no tasks'})"
+                    )
                 if name == "area":
                     raise CoexploreError(f"spec {_quote(item)}: area is a system limit (per task: latency, energy)")
             amount = _parse_value(item, name, value)
@@ -137,24 +142,37 @@ class Spec:
     def task_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.tasks)
 
-    def check(self, *, makespan_cycles: float, energy_pj: float, area_um2: float,
-              task_latency_cycles: Mapping[str, float], task_energy_pj: Mapping[str, float] | None = None
-              ) -> SpecCheck:
+    def check(
+        self,
+        *,
+        makespan_cycles: float,
+        energy_pj: float,
+        area_um2: float,
+        task_latency_cycles: Mapping[str, float],
+        task_energy_pj: Mapping[str, float] | None = None,
+    ) -> SpecCheck:
         """Every limit's value / limit; met when none exceeds 1 (up to ``TOLERANCE``)."""
         ratios: list[tuple[str, float]] = []
         s = self.system
-        for name, value, limit in (("latency", makespan_cycles, s.latency_cycles), ("energy", energy_pj, s.energy_pj),
-                                   ("area", area_um2, s.area_um2)):
+        for name, value, limit in (
+            ("latency", makespan_cycles, s.latency_cycles),
+            ("energy", energy_pj, s.energy_pj),
+            ("area", area_um2, s.area_um2),
+        ):
             if limit is not None:
                 ratios.append((name, float(value) / limit))
         for task, limits in self.tasks:
-            for name, values, limit in (("latency", task_latency_cycles, limits.latency_cycles),
-                                        ("energy", task_energy_pj, limits.energy_pj)):
+            for name, values, limit in (
+                ("latency", task_latency_cycles, limits.latency_cycles),
+                ("energy", task_energy_pj, limits.energy_pj),
+            ):
                 if limit is None:
                     continue
                 if values is None or task not in values:
-                    raise CoexploreError(f"spec limits {task}.{name}, but no {name} of task {task!r} was given "
-                                         f"(tasks: {', '.join(values or {}) or 'none'})")
+                    raise CoexploreError(
+                        f"spec limits {task}.{name}, but no {name} of task {task!r} was given "
+                        f"(tasks: {', '.join(values or {}) or 'none'})"
+                    )
                 ratios.append((f"{task}.{name}", float(values[task]) / limit))
         met = all(r <= 1.0 + TOLERANCE for _, r in ratios)
         return SpecCheck(met=met, ratios=tuple(ratios))
@@ -175,9 +193,9 @@ class Candidate:
     and the figures the spec is checked on."""
 
     archs: tuple[TaskChoice, ...]
-    system: "System"
+    system: System
     assignment: tuple[int, ...]  # unit -> sub-accelerator of ``system``
-    schedule: "Schedule | None"
+    schedule: Schedule | None
     makespan_cycles: float
     task_latency_cycles: tuple[tuple[str, float], ...]
     energy_pj: float
@@ -199,15 +217,18 @@ def _parse_value(item: str, key: str, value: str) -> float:
     """The limit of one item in base units (cycles, pJ, um2)."""
     m = _NUMBER.match(value)
     if m is None:
-        raise CoexploreError(f"spec {_quote(item)}: {value.strip()!r} is not a number"
-                             f"{'' if key == 'latency' else ' with a unit'}")
+        raise CoexploreError(
+            f"spec {_quote(item)}: {value.strip()!r} is not a number{'' if key == 'latency' else ' with a unit'}"
+        )
     number, unit = float(m.group(1)), m.group(2)
     if key == "latency":
         base = unit.removesuffix("cycles").removesuffix("cycle").strip()
         scale = _LATENCY_UNITS.get(base)
         if scale is None:
-            raise CoexploreError(f"spec {_quote(item)}: unknown latency unit {unit!r} (expected a bare number of "
-                                 f"cycles, or cycles with k, M or G before it)")
+            raise CoexploreError(
+                f"spec {_quote(item)}: unknown latency unit {unit!r} (expected a bare number of "
+                f"cycles, or cycles with k, M or G before it)"
+            )
     else:
         units = _ENERGY_UNITS if key == "energy" else _AREA_UNITS
         scale = units.get(unit.replace("\u00b5", "u"))

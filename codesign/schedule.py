@@ -10,13 +10,18 @@ come from that replay.
 * ``solve_exact``: CP-SAT with one optional fixed-size interval per (unit, sub-accelerator) sharing
   the unit's start variable, ``NoOverlap`` per sub-accelerator, a ``Cumulative`` on the DRAM pool when
   it can run short, precedences with transfer delays enforced per pair of sub-accelerators, and
-  redundant load bounds (makespan >= each sub-accelerator's busy time, all DRAM bytes / pool) that
-  tighten the relaxation. When the pool can run short, the problem without it is solved first (30 % of
-  the time): its optimum bounds the full problem and enters it as makespan >= bound (CP-SAT's own
-  bound through the pool's cumulative is weak). The greedy schedule is the hint and the horizon.
-  Status and gap come from the solver (``ObjectiveValue``, and the larger of ``BestObjectiveBound``
-  and the relaxation's bound). On a time limit the best schedule found returns with its gap; if
-  CP-SAT found none, the greedy schedule returns with the bound.
+  redundant bounds that tighten the relaxation: makespan >= each sub-accelerator's busy time, all work
+  / sub-accelerators, all DRAM bytes / pool, each task's critical path at its units' fastest. When the
+  pool can run short, the problem without it is solved first (30 % of the time left): its optimum bounds
+  the full problem and enters it as makespan >= bound (CP-SAT's own bound through the pool's
+  cumulative is weak). Then 15 % of the time goes to the tie-break: least energy with the objective
+  held at its best (lexicographic, so no weight has to be proved safe).
+  The greedy schedule (``solve(solver="greedy")``'s own search with the same seed, on at most half
+  the time) is the horizon and a *complete* hint (every variable, so CP-SAT takes it as its first
+  solution), and the answer is never worse than it on (objective, energy): when CP-SAT finds nothing
+  strictly better, the hint returns, marked ``schedule_from`` = greedy (or hint), with CP-SAT's bound
+  and the resulting gap. ``deterministic`` makes a run reproducible for a seed: the hint on a fixed
+  decode budget, every CP-SAT stage stopped by deterministic time, one worker.
   (Measured on this project: HiGHS left a 43 % gap after 180 s on such a model, CP-SAT proved it.)
 * ``solve_greedy``: Herald-like list scheduling: units by upward rank (longest remaining path), each
   placed where it finishes earliest (insertion into idle gaps, bandwidth checked), then a seeded
@@ -63,11 +68,14 @@ class SolveResult:
     status: str  # optimal | feasible | heuristic
     solver: str
     seconds: float
+    schedule_from: str = ""  # who found the schedule: cp-sat, or greedy / hint when CP-SAT found nothing better
+    deterministic: bool = False  # stopped on deterministic time only: the same schedule every run for a seed
 
     def solver_json(self) -> dict:
         return {"name": self.solver, "status": self.status, "seconds": round(self.seconds, 3),
                 "gap": None if self.gap is None else round(self.gap, 6), "objective": self.objective.value,
-                "objective_value": self.objective_value, "bound": self.bound}
+                "objective_value": self.objective_value, "bound": self.bound,
+                "schedule_from": self.schedule_from or self.solver, "deterministic": self.deterministic}
 
 
 def objective_value(problem: MappingProblem, result: SystemResult, objective: Objective) -> float:
@@ -118,6 +126,11 @@ def check_caps(problem: MappingProblem, latency_cap_cycles: float | None, energy
         if work > latency_cap_cycles:
             raise SpecError(f"latency cap {latency_cap_cycles:.0f} cycles cannot be met: the work needs "
                             f"{work:.0f} cycles even spread evenly over {problem.n_accs} sub-accelerators")
+
+
+def _meets_caps(result: SystemResult, latency_cap_cycles: float | None, energy_cap_pj: float | None) -> bool:
+    return ((latency_cap_cycles is None or result.makespan_cycles <= latency_cap_cycles)
+            and (energy_cap_pj is None or result.energy_pj <= energy_cap_pj * (1 + 1e-9)))
 
 
 def _check_result_caps(problem: MappingProblem, result: SystemResult, latency_cap_cycles: float | None,
@@ -477,7 +490,12 @@ def _simple_bound(problem: MappingProblem, objective: Objective) -> float:
 
 
 # ---- exact (CP-SAT) ---------------------------------------------------------------------------------
-_EXTRA_PARAMS: dict = {}  # extra CP-SAT parameters (experiments, benchmarks)
+_EXTRA_PARAMS: dict = {}  # extra CP-SAT parameters (experiments, benchmarks); max_deterministic_time: the total
+DETERMINISTIC_PER_SECOND = 0.05  # deterministic mode: CP-SAT deterministic time per second of the time limit
+# (one worker accrued about 0.06 per wall second on 2 cores shared by a dozen busy processes)
+WALL_SAFETY = 3.0  # deterministic mode: the wall clock stops a run only at this many times the time limit
+HINT_SHARE = 0.5  # of the time limit: the list scheduler's search for CP-SAT's hint (it mostly stops sooner)
+HINT_ITERATIONS = 1000  # deterministic mode: list-scheduler decodes for the hint (a fixed budget: reproducible)
 
 
 def default_workers() -> int:
@@ -524,26 +542,89 @@ def _cp_model():
     return cp_model
 
 
+def _greedy_hint(problem: MappingProblem, objective: Objective, time_limit_s: float, seed: int,
+                 deterministic: bool, **caps: float | None) -> SolveResult:
+    """The list scheduler's search as ``solve(solver="greedy")`` runs it: so the exact solver's hint is
+    the greedy answer itself (when neither is cut by the wall clock), and exact is never worse."""
+    if deterministic:
+        return solve_greedy(problem, objective, time_limit_s=time_limit_s, iterations=HINT_ITERATIONS,
+                            stall_iterations=HINT_ITERATIONS // 2, seed=seed, **caps)  # type: ignore[arg-type]
+    return solve_greedy(problem, objective, time_limit_s=time_limit_s, seed=seed, **caps)  # type: ignore[arg-type]
+
+
 def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.MAKESPAN, *,
                 time_limit_s: float = 30.0, gap_limit: float = 0.0, workers: int | None = None,
                 hint: Schedule | None = None, latency_cap_cycles: float | None = None,
                 energy_cap_pj: float | None = None, fixed_assignment: Sequence[int] | None = None,
-                seed: int = 0, log: bool = False, relax_share: float = 0.3) -> SolveResult:
+                seed: int = 0, deterministic: bool = False, deterministic_time: float | None = None,
+                log: bool = False, relax_share: float = 0.3, energy_share: float = 0.15) -> SolveResult:
     """Optimal mapping and schedule by CP-SAT within ``time_limit_s``; see the module docstring.
 
     ``gap_limit`` stops the search once the proven relative gap is at most that (0: prove optimum).
     When the DRAM pool can run short, ``relax_share`` of the time first goes to the problem without it,
-    whose optimum is a lower bound (CP-SAT's own bound with the pool's cumulative is weak).
+    whose optimum is a lower bound (CP-SAT's own bound with the pool's cumulative is weak). Then
+    ``energy_share`` of the time goes to the tie-break: least energy with the objective held at its best.
+    ``deterministic``: reproducible run to run (same schedule for a seed): one CP-SAT worker (or
+    ``workers`` interleaved in fixed batches) and every stage stops on deterministic time
+    (``deterministic_time`` in all, default ``time_limit_s`` x ``DETERMINISTIC_PER_SECOND``), the wall
+    clock only as a safety net at ``WALL_SAFETY`` x ``time_limit_s`` (the result then says it is not).
+    The schedule returned is never worse than the hint (the greedy one unless given) on (objective,
+    energy); when CP-SAT finds nothing better, the hint returns, marked ``schedule_from`` = hint.
     """
     cp_model = _cp_model()
     objective = Objective(objective)
     t0 = time.perf_counter()
     check_caps(problem, latency_cap_cycles, energy_cap_pj)
     p = problem
-    n, n_a = p.n_units, p.n_accs
+    n, n_a, n_t = p.n_units, p.n_accs, len(p.task_names)
+    # Deterministic: one worker unless told (CP-SAT's parallel portfolio is reproducible only when its
+    # workers interleave in batches, which accrue deterministic time several times slower here).
+    n_workers = workers or (1 if deterministic else default_workers())
+    det_total = deterministic_time if deterministic_time is not None else _EXTRA_PARAMS.get("max_deterministic_time")
+    if det_total is None and deterministic:
+        det_total = time_limit_s * DETERMINISTIC_PER_SECOND
+    # Wall-clock ceiling: the time limit, or in deterministic mode a safety net well above it (a run
+    # stopped by the wall clock is no longer reproducible, and says so).
+    wall_total = time_limit_s * (WALL_SAFETY if deterministic else 1.0)
+    deadline = t0 + wall_total
+    reproducible = [True]
+    hint_from = "hint"
     if hint is None and fixed_assignment is None:
-        hint = solve_greedy(p, objective, time_limit_s=min(1.0, time_limit_s / 20), seed=seed).schedule
-    hint_ok = hint is not None and latency_cap_cycles is None and energy_cap_pj is None
+        # The list scheduler's own search (as ``solver=greedy`` runs it) on a share of the time; when
+        # deterministic, on a fixed decode budget instead (the wall clock only as a safety net).
+        share = HINT_SHARE * wall_total
+        hint = _greedy_hint(p, objective, share, seed, deterministic).schedule
+        reproducible[0] = not deterministic or time.perf_counter() - t0 < 0.99 * share
+        hint_from = "greedy"
+    hint_res = replay(p, hint) if hint is not None else None
+    if hint_res is not None and not _meets_caps(hint_res, latency_cap_cycles, energy_cap_pj):
+        hint_res = None  # a hint that breaks a cap guides the search but is no answer
+    if fixed_assignment is not None and hint is not None and tuple(hint.assignment) != tuple(fixed_assignment):
+        hint, hint_res = None, None
+
+    def run(model, share_det: float, share_wall: float):
+        solver = cp_model.CpSolver()
+        prm = solver.parameters
+        prm.num_workers = n_workers
+        prm.relative_gap_limit = gap_limit
+        prm.random_seed = seed
+        prm.log_search_progress = log
+        for key, value in _EXTRA_PARAMS.items():
+            if key != "max_deterministic_time":
+                setattr(prm, key, value)
+        wall = max(0.1, min(share_wall, deadline - time.perf_counter()))
+        prm.max_time_in_seconds = wall
+        if det_total is not None:
+            prm.max_deterministic_time = max(0.01, share_det * det_total)
+        if deterministic and n_workers > 1:
+            prm.interleave_search = True
+        t_run = time.perf_counter()
+        status = solver.Solve(model)
+        if det_total is not None and time.perf_counter() - t_run >= 0.98 * wall and \
+                solver.ResponseProto().deterministic_time < 0.98 * prm.max_deterministic_time:
+            reproducible[0] = False  # stopped by the wall clock, not by deterministic time
+        return solver, status
+
     relaxed_bound = 0.0
     if p.bandwidth_binds and relax_share > 0:
         # The problem without the DRAM pool (every unit at full speed) is a relaxation: any schedule of
@@ -552,19 +633,26 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         relaxed = replace(p, mode_duration_cycles=p.mode_duration_cycles[:1],
                           mode_bw_demand=np.zeros_like(p.mode_bw_demand[:1]), bw_levels=(1.0,))
         relaxed_hint = None if hint is None else Schedule(hint.assignment, hint.start_cycles)
-        r = solve_exact(relaxed, objective, time_limit_s=relax_share * time_limit_s, workers=workers,
+        left = max(0.1, deadline - time.perf_counter()) / (WALL_SAFETY if deterministic else 1.0)
+        r = solve_exact(relaxed, objective, time_limit_s=relax_share * left, workers=workers,
                         hint=relaxed_hint, latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj,
-                        fixed_assignment=fixed_assignment, seed=seed, relax_share=0.0)
+                        fixed_assignment=fixed_assignment, seed=seed, deterministic=deterministic,
+                        deterministic_time=None if det_total is None else relax_share * det_total,
+                        relax_share=0.0, energy_share=0.0)
         relaxed_bound = r.bound
+        reproducible[0] = reproducible[0] and r.deterministic == deterministic
     pairs = _identical_accs(p) if fixed_assignment is None else []
     if hint is not None and pairs:
-        hint = Schedule(tuple(_canonical(hint.assignment, pairs)), hint.start_cycles, hint.modes)
+        canon = _canonical(hint.assignment, pairs)
+        if canon != list(hint.assignment):  # relabel the replayed plan as well
+            hint = Schedule(tuple(canon), hint.start_cycles, hint.modes)
+            hint_res = replay(p, hint) if hint_res is not None else None
 
     xfer = [p.transfer_cycles(e) for e in range(len(p.edges))]
     dmax = np.where(p.allowed[None], p.mode_duration_cycles, 0).max(axis=(0, 2))
     horizon = int(dmax.sum() + sum(xfer)) + 1
-    if hint_ok and objective is Objective.MAKESPAN:
-        horizon = min(horizon, int(replay(p, hint).makespan_cycles))
+    if hint_res is not None and objective is Objective.MAKESPAN:
+        horizon = min(horizon, int(hint_res.makespan_cycles))
     if latency_cap_cycles is not None:
         horizon = min(horizon, int(latency_cap_cycles))
 
@@ -604,7 +692,8 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         m.Add(end[u] == start[u] + sum(dur_terms))
     for a in range(n_a):
         m.AddNoOverlap([iv for iv, _, _ in per_acc[a]])
-    makespan = m.NewIntVar(0, horizon, "makespan")
+    simple = _simple_bound(p, Objective.MAKESPAN)  # critical paths at each unit's fastest, work / machines
+    makespan = m.NewIntVar(min(int(math.ceil(simple - 1e-9)), horizon), horizon, "makespan")
     if p.bandwidth_binds and bw_intervals:
         m.AddCumulative(bw_intervals, bw_demands, p.pool_bw_scaled)
         m.Add(sum(bw_energy) <= p.pool_bw_scaled * makespan)  # redundant: all bytes / pool <= makespan
@@ -619,7 +708,6 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
             if (u, b) in x:
                 earlier = [x[v, a] for v in range(u) if (v, a) in x]
                 m.Add(x[u, b] <= sum(earlier)) if earlier else m.Add(x[u, b] == 0)
-    n_t = len(p.task_names)
     done = [m.NewIntVar(0, horizon, f"c{t}") for t in range(n_t)]
     succs = p.successors()
     for u, unit in enumerate(p.units):
@@ -631,47 +719,77 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         m.Add(done[t] >= paths[t])
     if relaxed_bound > 0 and objective is Objective.MAKESPAN:
         m.Add(makespan >= int(math.ceil(relaxed_bound - 1e-6)))
+    m.Add(sum(d * lit for a in range(n_a) for _, lit, d in per_acc[a]) <= n_a * makespan)  # all work / machines
     for a in range(n_a):  # redundant: each sub-accelerator's busy time <= makespan
         m.Add(sum(d * lit for _, lit, d in per_acc[a]) <= makespan)
+    cross: dict[int, object] = {}  # edge -> its producer and consumer run apart (only pushed down)
+    for e, (q, c) in enumerate(p.edges):
+        if p.transfer_energy_pj(e) > 0 and fixed_assignment is None:
+            cross[e] = m.NewBoolVar(f"d{e}")
+            for a in range(n_a):
+                if (q, a) in x:
+                    m.Add(cross[e] >= x[q, a] - x.get((c, a), 0))
     if energy_cap_pj is not None:
         scale = 1e6 / max(energy_cap_pj, 1e-30)  # energies in millionths of the cap, rounded up (safe side)
         terms = [math.ceil(float(p.energy_pj[u, a]) * scale - 1e-9) * x[u, a] for (u, a) in x]
-        for e, (q, c) in enumerate(p.edges):
-            ej = p.transfer_energy_pj(e)
-            if ej > 0:
-                diff = m.NewBoolVar(f"d{e}")
-                for a in range(n_a):
-                    if (q, a) in x:
-                        m.Add(diff >= x[q, a] - x.get((c, a), 0))
-                terms.append(math.ceil(ej * scale - 1e-9) * diff)
+        terms += [math.ceil(p.transfer_energy_pj(e) * scale - 1e-9) * v for e, v in cross.items()]
+        if fixed_assignment is not None:
+            terms.append(math.ceil(sum(p.transfer_energy_pj(e) for e, (q, c) in enumerate(p.edges)
+                                       if fixed_assignment[q] != fixed_assignment[c]) * scale - 1e-9))
         m.Add(sum(terms) <= 1_000_000)
     if objective is Objective.MAKESPAN:
-        m.Minimize(makespan)
+        primary = makespan
         obj_scale = 1.0
+        weights_int = [0] * n_t
     else:
         w = [float(v) for v in p.task_weights]
         obj_scale = 1000.0 / max(max(w), 1e-30) if any(v != round(v) for v in w) else 1.0
-        m.Minimize(sum(int(round(v * obj_scale)) * done[t] for t, v in enumerate(w)))
-    if hint is not None:
-        hint_modes = hint.modes or (0,) * n
+        weights_int = [int(round(v * obj_scale)) for v in w]
+        primary = sum(wi * done[t] for t, wi in enumerate(weights_int))
+    m.Minimize(primary)
+
+    def primary_int(res: SystemResult) -> int:
+        if objective is Objective.MAKESPAN:
+            return int(res.makespan_cycles)
+        return int(sum(wi * int(c) for wi, c in zip(weights_int, res.task_latency_cycles)))
+
+    def set_hint(res: SystemResult) -> None:
+        """A complete hint (every variable) from a replayed schedule, so CP-SAT takes it as its first
+        solution when it is feasible, and repairs it when not."""
+        m.ClearHints()
+        a_of = {tm.unit: (tm.acc, tm.mode) for tm in res.timings}
         for (u, a, k), lit in y.items():
-            m.AddHint(lit, hint.assignment[u] == a and hint_modes[u] == k)
+            m.AddHint(lit, a_of[u] == (a, k))
         for (u, a), lit in x.items():
             if all(lit is not y.get((u, a, k)) for k in range(p.n_modes)):
-                m.AddHint(lit, hint.assignment[u] == a)
+                m.AddHint(lit, a_of[u][0] == a)
+        for tm in res.timings:
+            m.AddHint(start[tm.unit], int(tm.start_cycle))
+            m.AddHint(end[tm.unit], int(tm.end_cycle))
+        for t in range(n_t):
+            m.AddHint(done[t], int(res.task_latency_cycles[t]))
+        m.AddHint(makespan, int(res.makespan_cycles))
+        for e, v in cross.items():
+            q, c = p.edges[e]
+            m.AddHint(v, a_of[q][0] != a_of[c][0])
+
+    def extract(solver) -> tuple[Schedule, SystemResult]:
+        chosen = [next((a, k) for (v, a, k), lit in y.items() if v == u and solver.Value(lit)) for u in range(n)]
+        sched = Schedule(tuple(a for a, _ in chosen), tuple(int(solver.Value(s)) for s in start),
+                         tuple(k for _, k in chosen))
+        return sched, replay(p, sched)
+
+    if hint_res is not None:
+        set_hint(hint_res)
+    elif hint is not None:  # a hint that breaks a cap: guide the search by its assignment and starts
+        for (u, a, k), lit in y.items():
+            m.AddHint(lit, hint.assignment[u] == a and (hint.modes or (0,) * n)[u] == k)
         for u in range(n):
             m.AddHint(start[u], int(hint.start_cycles[u]))
 
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s - (time.perf_counter() - t0))
-    solver.parameters.num_workers = workers or default_workers()
-    solver.parameters.relative_gap_limit = gap_limit
-    solver.parameters.random_seed = seed
-    solver.parameters.log_search_progress = log
-    for key, value in _EXTRA_PARAMS.items():
-        setattr(solver.parameters, key, value)
-    status = solver.Solve(m)
-    seconds = time.perf_counter() - t0
+    stage1_share = 1.0 - relax_share * (p.bandwidth_binds and relax_share > 0) - energy_share
+    stage1_wall = (deadline - time.perf_counter()) * (1.0 - energy_share / max(1e-9, stage1_share + energy_share))
+    solver, status = run(m, stage1_share, stage1_wall)
     bound_raw = solver.BestObjectiveBound()
     if status == cp_model.INFEASIBLE:
         caps = []
@@ -681,38 +799,64 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
             caps.append(f"energy cap {energy_cap_pj:.4g} pJ")
         what = " and ".join(caps) if caps else "the problem"
         raise SpecError(f"{what} cannot be met (CP-SAT proved no schedule exists)")
+    candidates: list[tuple[Schedule, SystemResult, str]] = []
+    if hint_res is not None:
+        candidates.append((hint, hint_res, hint_from))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        chosen = [next((a, k) for (v, a, k), lit in y.items() if v == u and solver.Value(lit)) for u in range(n)]
-        schedule = Schedule(tuple(a for a, _ in chosen), tuple(int(solver.Value(s)) for s in start),
-                            tuple(k for _, k in chosen))
-        label = "optimal" if status == cp_model.OPTIMAL else "feasible"
-    else:
-        if not hint_ok:
-            raise SpecError(f"no schedule found within the time limit of {time_limit_s:g} s "
-                            f"(not proved infeasible; raise --time-limit)")
-        schedule, label = hint, "heuristic"
-    result = replay(p, schedule)
+        sched, res = extract(solver)
+        if objective is Objective.MAKESPAN and abs(solver.ObjectiveValue() - res.makespan_cycles) > 0.5:
+            raise AssertionError(f"replay makespan {res.makespan_cycles} differs from CP-SAT's "
+                                 f"{solver.ObjectiveValue()}")
+        candidates.append((sched, res, "cp-sat"))
+    if not candidates:
+        raise SpecError(f"no schedule found within the time limit of {time_limit_s:g} s "
+                        f"(not proved infeasible; raise --time-limit)")
+
+    def key(c: tuple[Schedule, SystemResult, str]) -> tuple[float, float]:
+        return objective_value(p, c[1], objective), c[1].energy_pj
+
+    best = min(candidates, key=key)  # min keeps the first of equals: the hint unless CP-SAT beat it
+    if energy_share > 0 and deadline - time.perf_counter() > 0.05 and fixed_assignment is None:
+        # Tie-break: least energy with the objective held at its best (lexicographic, no weights).
+        m.Add(primary <= primary_int(best[1]))
+        e_terms = {(u, a): float(p.energy_pj[u, a]) for (u, a) in x}
+        total = sum(e_terms.values()) + sum(p.transfer_energy_pj(e) for e in cross) or 1.0
+        e_scale = 1e9 / total
+        m.ClearObjective()
+        m.Minimize(sum(int(round(v * e_scale)) * x[u, a] for (u, a), v in e_terms.items())
+                   + sum(int(round(p.transfer_energy_pj(e) * e_scale)) * v for e, v in cross.items()))
+        set_hint(best[1])
+        solver2, status2 = run(m, energy_share, deadline - time.perf_counter())
+        if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            sched, res = extract(solver2)
+            cand = (sched, res, "cp-sat")
+            if key(cand) < key(best):
+                best = cand
+    seconds = time.perf_counter() - t0
+    schedule, result, source = best
     value = objective_value(p, result, objective)
     bound = max(0.0, float(bound_raw) / obj_scale) if math.isfinite(bound_raw) else 0.0
-    bound = min(max(bound, relaxed_bound), value)
+    bound = min(max(bound, relaxed_bound, _simple_bound(p, objective)), value)
     gap = (value - bound) / value if value > 0 else 0.0
-    if label == "optimal" and gap > 1e-9:  # CP-SAT says OPTIMAL when it stops at relative_gap_limit
-        label = "feasible"
-    if label != "heuristic" and objective is Objective.MAKESPAN and abs(solver.ObjectiveValue() - value) > 0.5:
-        raise AssertionError(f"replay makespan {value} differs from CP-SAT's {solver.ObjectiveValue()}")
+    label = "optimal" if gap <= 1e-9 else "feasible"  # CP-SAT says OPTIMAL at relative_gap_limit too
     _check_result_caps(p, result, latency_cap_cycles, energy_cap_pj, "exact")
     return SolveResult(schedule=schedule, result=result, objective=objective, objective_value=value, bound=bound,
-                       gap=gap, status=label, solver="cp-sat", seconds=seconds)
+                       gap=gap, status=label, solver="cp-sat", seconds=seconds, schedule_from=source,
+                       deterministic=bool(deterministic and reproducible[0]))
 
 
 def solve(problem: MappingProblem, solver: str = "exact", objective: Objective | str = Objective.MAKESPAN, *,
           time_limit_s: float = 30.0, gap_limit: float = 0.0, latency_cap_cycles: float | None = None,
-          energy_cap_pj: float | None = None, seed: int = 0) -> SolveResult:
-    """``exact`` (CP-SAT) or ``greedy`` (list scheduling)."""
+          energy_cap_pj: float | None = None, seed: int = 0, deterministic: bool = False) -> SolveResult:
+    """``exact`` (CP-SAT) or ``greedy`` (list scheduling); ``deterministic``: reproducible for a seed
+    (greedy: a fixed decode budget, the same search that gives exact its hint)."""
     if solver == "exact":
         return solve_exact(problem, objective, time_limit_s=time_limit_s, gap_limit=gap_limit,
-                           latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj, seed=seed)
+                           latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj, seed=seed,
+                           deterministic=deterministic)
     if solver == "greedy":
-        return solve_greedy(problem, objective, time_limit_s=time_limit_s, seed=seed,
-                            latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj)
+        limit = time_limit_s * (WALL_SAFETY * HINT_SHARE if deterministic else 1.0)  # exact's hint limit
+        res = _greedy_hint(problem, Objective(objective), limit, seed, deterministic,
+                           latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj)
+        return replace(res, deterministic=deterministic and res.seconds < 0.99 * limit)
     raise CoexploreError(f"unknown solver {solver!r} (expected exact or greedy)")

@@ -99,6 +99,15 @@ def _cost_key(acc: Accelerator) -> tuple:
             acc.tech_node_nm)
 
 
+# The ``coexplore sweep`` parameters (click names -> flags) only one kind of sweep reads; the CLI refuses
+# the other kind's when given explicitly rather than ignore them.
+ACCELERATOR_SWEEP_ONLY: dict[str, str] = {
+    "model": "--model", "layer_specs": "--layer", "input_shapes": "--input-shape", "sizes": "--sizes",
+    "dram_bws": "--dram-bw", "sram_kbs": "--sram-kb", "noc_bws": "--noc-bw",
+}
+SYSTEM_SWEEP_ONLY: dict[str, str] = {"pe_budget": "--pe-budget", "bw_budget": "--bw-budget"}
+
+
 def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget: int = 4096,
                      bw_budget_bytes_per_cycle: float = 64.0, templates: Sequence[str] = DEFAULT_TEMPLATES,
                      pe_splits: Sequence[float] = (0.25, 0.5, 0.75), bw_splits: Sequence[float | str] = (SHARED, 0.5),
@@ -211,7 +220,19 @@ def _write(rows: Sequence[dict], csv_path: Path, json_path: Path, meta: dict) ->
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    json_path.write_text(json.dumps({**meta, "designs": list(rows)}, indent=1, default=_json_default))
+    payload = _finite({**meta, "designs": list(rows)})
+    json_path.write_text(json.dumps(payload, indent=1, default=_json_default, allow_nan=False))
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (an infeasible design's inf) as ``None``: JSON has no inf."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        return None
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

@@ -8,6 +8,18 @@ from coexplore.dataflows.spec import Accelerator, Dataflow, TimingProfile
 from coexplore.models.ir import CoexploreError, Layer, Network, OpKind, conv, gemm, matmul
 
 __all__ = [
-    "Accelerator", "CoexploreError", "Dataflow", "Layer", "Network", "OpKind", "TimingProfile", "conv", "gemm",
-    "get_profile", "get_template", "load_accelerator", "matmul", "templates",
+    "Accelerator",
+    "CoexploreError",
+    "Dataflow",
+    "Layer",
+    "Network",
+    "OpKind",
+    "TimingProfile",
+    "conv",
+    "gemm",
+    "get_profile",
+    "get_template",
+    "load_accelerator",
+    "matmul",
+    "templates",
 ]

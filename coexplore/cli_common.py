@@ -82,10 +82,40 @@ def parse_layer_spec(spec: str, name: str | None = None) -> Layer:
                  **geo, **common)
 
 
-def load_workload(model: str | None, layer_specs: tuple[str, ...] = ()) -> Network:
-    """A network from ``--layer`` specs, a zoo name, a Python file building an nn.Module, or an ONNX file."""
+def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, tuple[int, ...]] | tuple[int, ...] | None:
+    """``--input-shape`` values: ``1x3x224x224`` (the only input) or ``NAME=1x3x224x224`` (repeatable)."""
+    if not specs:
+        return None
+    named: dict[str, tuple[int, ...]] = {}
+    plain: tuple[int, ...] | None = None
+    for spec in specs:
+        name, eq, dims_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        try:
+            dims = tuple(int(d) for d in dims_text.lower().split("x"))
+        except ValueError:
+            dims = ()
+        if not dims or any(d <= 0 for d in dims):
+            raise CoexploreError(f"--input-shape {spec!r}: expected positive integers joined by 'x', "
+                                 f"optionally after the input's name (e.g. 1x3x224x224 or input=1x3x224x224)")
+        if eq:
+            named[name.strip()] = dims
+        elif plain is not None or len(specs) > 1:
+            raise CoexploreError(f"--input-shape {spec!r}: several shapes given; name each one's input "
+                                 f"(NAME=1x3x224x224)")
+        else:
+            plain = dims
+    return named if named else plain
+
+
+def load_workload(model: str | None, layer_specs: tuple[str, ...] = (), input_shapes: tuple[str, ...] = ()
+                  ) -> Network:
+    """A network from ``--layer`` specs, a zoo name, a Python file building an nn.Module, or an ONNX file
+    (``input_shapes``: the ``--input-shape`` values, for ONNX inputs with symbolic dims)."""
     if layer_specs and model:
         raise CoexploreError("give either --layer or --model, not both")
+    if input_shapes and not (model or "").endswith(".onnx"):
+        raise CoexploreError(f"--input-shape {input_shapes[0]!r}: only an .onnx model takes input shapes "
+                             f"(got {'--layer' if layer_specs else repr(model)})")
     if layer_specs:
         layers = [parse_layer_spec(s, name=f"L{i}" if len(layer_specs) > 1 else None) for i, s in enumerate(layer_specs)]
         return Network.chain("layers", layers)
@@ -94,7 +124,7 @@ def load_workload(model: str | None, layer_specs: tuple[str, ...] = ()) -> Netwo
     if model.endswith(".onnx"):
         from coexplore.models.from_onnx import from_onnx
 
-        return from_onnx(model)
+        return from_onnx(model, input_shapes=parse_input_shapes(input_shapes))
     if model.endswith(".py"):
         from coexplore.models.from_torch import from_python_file
 
@@ -104,7 +134,55 @@ def load_workload(model: str | None, layer_specs: tuple[str, ...] = ()) -> Netwo
     return get_network(model)
 
 
+def input_shape_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--input-shape``: shapes of an ONNX model's inputs (needed when one has a symbolic dim)."""
+    return click.option("--input-shape", "input_shapes", multiple=True, metavar="[NAME=]DxDx...",
+                        help="ONNX input shape, e.g. 1x3x224x224 (NAME=... per input when there are several); "
+                             "needed when an input has symbolic dims other than the batch.")(fn)
+
+
 # ---- accelerator flags ---------------------------------------------------------------------------
+class _NamesType(click.ParamType):
+    """A string option whose help lists the names it knows, read lazily (only when help is shown).
+
+    Conversion stays a pass-through: the command resolves the value and a bad one ends in the
+    project's one-line error (click's own usage errors print several lines).
+    """
+
+    def __init__(self, name: str, names: Callable[[], list[str]], extra: str = "") -> None:
+        self.name = name
+        self._names = names
+        self._extra = extra
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        try:
+            names = self._names()
+        except Exception:  # a broken user template must not break --help
+            names = []
+        return "[" + "|".join([*names, *([self._extra] if self._extra else [])]) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+def template_names() -> list[str]:
+    """Names of the shipped templates and those in $COEXPLORE_TEMPLATES."""
+    from coexplore.dataflows.io import templates as all_templates
+
+    return sorted(all_templates())
+
+
+def profile_names() -> list[str]:
+    """Names of the timing profiles."""
+    from coexplore.dataflows.io import profiles
+
+    return sorted(profiles())
+
+
+TEMPLATE = _NamesType("template", template_names, "FILE.yaml")
+PROFILE = _NamesType("profile", profile_names)
+
+
 def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The flags that describe one accelerator, shared by evaluate, simulate and verify."""
 
@@ -112,8 +190,8 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
         opts = [
             click.option("--accelerator", "accelerator_yaml", type=str, default=None,
                          help="Accelerator YAML (overrides the flags below)."),
-            click.option("--template", default="systolic-ws", show_default=True,
-                         help="Dataflow template name or a template YAML file."),
+            click.option("--template", type=TEMPLATE, default="systolic-ws", show_default=True,
+                         help="Dataflow template: a shipped or $COEXPLORE_TEMPLATES name, or a template YAML file."),
             click.option("--rows", type=int, default=16, show_default=True, help="PE array rows."),
             click.option("--cols", type=int, default=16, show_default=True, help="PE array columns."),
             click.option("--sram-kb", type=float, default=64.0, show_default=True,
@@ -126,8 +204,8 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
             click.option("--bits", type=int, default=8, show_default=True, help="Operand bit width."),
             click.option("--node-nm", type=float, default=45.0, show_default=True, help="Technology node (nm)."),
             click.option("--clock-mhz", type=float, default=1000.0, show_default=True, help="Clock (MHz)."),
-            click.option("--profile", default=default_profile, show_default=True,
-                         help="Timing profile: scalesim, rtl or ideal."),
+            click.option("--profile", type=PROFILE, default=default_profile, show_default=True,
+                         help="Timing profile (dataflows/templates/profiles.yml)."),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -157,8 +235,79 @@ def build_accelerator(accelerator_yaml: str | None, template: str, rows: int, co
     )
 
 
-def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, default=_json_default))
+def coexplore_version() -> str:
+    """The installed distribution's version (``coexplore.__version__`` when metadata is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("coexplore")
+    except PackageNotFoundError:
+        import coexplore
+
+        return str(getattr(coexplore, "__version__", "unknown"))
+
+
+def versioned(payload: dict[str, Any], seeds: dict[str, int] | None = None) -> dict[str, Any]:
+    """``payload`` with ``coexplore_version`` first and, when given, the ``seeds`` of the inputs."""
+    out: dict[str, Any] = {"coexplore_version": coexplore_version()}
+    if seeds:
+        out["seeds"] = dict(seeds)
+    out.update((k, v) for k, v in payload.items() if k not in out)
+    return out
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` made plain and honest for JSON.
+
+    - Cycle counts (keys ``cycles`` or ``*_cycles``) become integers: a fractional count (the
+      analytical model divides bytes by bandwidth) is rounded up, since no operation ends within a
+      cycle; ``stall_cycles`` is then ``latency/total - compute`` so the three still add up.
+    - Non-finite floats (NaN, ±inf) become ``null``: JSON has no such numbers, and none of our
+      outputs means one (an unlimited bandwidth is already ``null``).
+    - numpy scalars and arrays, paths and tuples become their plain JSON forms.
+    """
+    return _ready(obj, None)
+
+
+def _ready(obj: Any, key: str | None) -> Any:
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        out = {str(k): _ready(v, str(k)) for k, v in obj.items()}
+        total = out.get("total_cycles", out.get("latency_cycles"))
+        if all(isinstance(out.get(k), int) for k in ("stall_cycles", "compute_cycles")) and isinstance(total, int) \
+                and total >= out["compute_cycles"] and abs(out["stall_cycles"] - (total - out["compute_cycles"])) <= 1:
+            out["stall_cycles"] = total - out["compute_cycles"]
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_ready(v, key) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_ready(v, key) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        obj = int(obj)
+    if isinstance(obj, (float, np.floating)):
+        obj = float(obj)
+        if not math.isfinite(obj):
+            return None
+        if key is not None and (key == "cycles" or key.endswith("_cycles")):
+            return int(math.ceil(obj - 1e-9))
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def emit_json(payload: Any, seeds: dict[str, int] | None = None) -> None:
+    """Print ``payload`` as JSON: versioned (a dict gains ``coexplore_version`` and ``seeds``), cycle
+    counts integral, no NaN/Infinity (``allow_nan=False`` is the guard; ``json_ready`` converts)."""
+    if not isinstance(payload, dict):
+        raise TypeError("emit_json takes a dict (wrap lists under a key) so it can carry coexplore_version")
+    text = json.dumps(json_ready(versioned(payload, seeds)), indent=2, default=_json_default, allow_nan=False)
+    click.echo(text)
 
 
 def _json_default(obj: Any) -> Any:

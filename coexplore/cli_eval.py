@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from coexplore.cli_common import (
-    accelerator_options, build_accelerator, emit_json, load_workload, user_errors,
+    accelerator_options, build_accelerator, emit_json, input_shape_option, load_workload, user_errors, PROFILE,
 )
 from coexplore.models.ir import CoexploreError
 
@@ -28,7 +28,7 @@ def templates(as_json: bool) -> None:
             "temporal": "*".join(d.value for d in m.temporal), "description": df.description,
         })
     if as_json:
-        emit_json(rows)
+        emit_json({"templates": rows})
         return
     from rich.console import Console
     from rich.table import Table
@@ -43,11 +43,12 @@ def templates(as_json: bool) -> None:
 
 @click.command()
 @click.argument("model")
+@input_shape_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @user_errors
-def layers(model: str, as_json: bool) -> None:
+def layers(model: str, input_shapes: tuple[str, ...], as_json: bool) -> None:
     """Print the layer table of MODEL (a zoo name, a .py file building an nn.Module, or a .onnx file)."""
-    net = load_workload(model)
+    net = load_workload(model, input_shapes=input_shapes)
     rows = [
         {"index": i, "name": l.name, "kind": l.kind.value, "shape": l.describe(), "macs": l.macs,
          "weights": l.weight_words if l.kind.has_weights else 0, "vector_ops": l.vector_ops,
@@ -74,14 +75,16 @@ def layers(model: str, as_json: bool) -> None:
 @click.option("--model", default=None, help="Zoo name, a .py file building an nn.Module, or a .onnx file.")
 @click.option("--layer", "layer_specs", multiple=True,
               help="Layer SPEC, e.g. conv:h=32,w=32,c=64,k=64,r=3,s=3,stride=1,pad=0 or gemm:m=256,k=512,n=128.")
+@input_shape_option
 @accelerator_options(default_profile="rtl")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {layers: [...], total: {...}}.")
 @user_errors
-def evaluate(model: str | None, layer_specs: tuple[str, ...], profile: str, as_json: bool, **acc_flags) -> None:
+def evaluate(model: str | None, layer_specs: tuple[str, ...], input_shapes: tuple[str, ...], profile: str,
+             as_json: bool, **acc_flags) -> None:
     """Latency, energy, area and utilization of a workload on one accelerator (analytical model)."""
     from coexplore.dataflows.io import get_profile
 
-    net = load_workload(model, layer_specs)
+    net = load_workload(model, layer_specs, input_shapes)
     acc = build_accelerator(profile=profile, **acc_flags)
     timing = get_profile(profile)
     from coexplore.sim.analytical import evaluate_network
@@ -122,6 +125,7 @@ def _parse_bw(item: str) -> float | None:
 @click.command()
 @click.option("--model", default=None, help="Workload (zoo name, .py or .onnx); default resnet18.")
 @click.option("--layer", "layer_specs", multiple=True, help="Layer SPEC instead of a model.")
+@input_shape_option
 @click.option("--templates", "template_list", default="systolic-os,systolic-ws,systolic-is,nvdla,shidiannao,eyeriss",
               show_default=True, help="Comma-separated template names.")
 @click.option("--sizes", default="8x8,16x16,32x32,64x64", show_default=True, help="Array sizes ROWSxCOLS.")
@@ -133,13 +137,29 @@ def _parse_bw(item: str) -> float | None:
               help="Comma-separated models: sweep heterogeneous systems (PE split, bandwidth, template pairs) instead.")
 @click.option("--pe-budget", type=int, default=4096, show_default=True, help="System sweep: total PEs.")
 @click.option("--bw-budget", type=float, default=64.0, show_default=True, help="System sweep: bytes/cycle in total.")
-@click.option("--profile", default="rtl", show_default=True, help="Timing profile.")
+@click.option("--profile", type=PROFILE, default="rtl", show_default=True, help="Timing profile.")
 @click.option("--out", "out_dir", default="sweep_out", show_default=True, help="Output folder.")
 @user_errors
-def sweep(model: str | None, layer_specs: tuple[str, ...], template_list: str, sizes: str, dram_bws: str,
-          sram_kbs: str, noc_bws: str, tasks: str | None, pe_budget: int, bw_budget: float, profile: str,
-          out_dir: str) -> None:
-    """What-if study: every combination of template, array size, bandwidth and buffer; CSV, JSON and plots."""
+def sweep(model: str | None, layer_specs: tuple[str, ...], input_shapes: tuple[str, ...], template_list: str,
+          sizes: str, dram_bws: str, sram_kbs: str, noc_bws: str, tasks: str | None, pe_budget: int,
+          bw_budget: float, profile: str, out_dir: str) -> None:
+    """What-if study: every combination of template, array size, bandwidth and buffer; CSV, JSON and plots.
+
+    With --tasks: heterogeneous systems instead (template pairs, PE and bandwidth splits); then
+    --model, --layer, --input-shape, --sizes, --dram-bw, --sram-kb and --noc-bw do not apply and are
+    refused, as --pe-budget and --bw-budget are without --tasks.
+    """
+    from coexplore.codesign.whatif import ACCELERATOR_SWEEP_ONLY, SYSTEM_SWEEP_ONLY
+
+    ctx = click.get_current_context()
+    explicit = {name for name in ctx.params
+                if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    ignored = ACCELERATOR_SWEEP_ONLY if tasks else SYSTEM_SWEEP_ONLY
+    for name, flag in ignored.items():
+        if name in explicit:
+            raise CoexploreError(f"sweep: {flag} does not apply "
+                                 + ("with --tasks (a system sweep uses --templates, --pe-budget, --bw-budget, "
+                                    "--profile, --out)" if tasks else "without --tasks (it sizes a system sweep)"))
     out = Path(out_dir)
     if tasks:
         from coexplore.codesign.whatif import run_system_sweep
@@ -161,7 +181,7 @@ def sweep(model: str | None, layer_specs: tuple[str, ...], template_list: str, s
     from coexplore.dataflows.io import get_profile, get_template
     from coexplore.report import run_accelerator_sweep
 
-    net = load_workload(model or ("resnet18" if not layer_specs else None), layer_specs)
+    net = load_workload(model or ("resnet18" if not layer_specs else None), layer_specs, input_shapes)
     summary = run_accelerator_sweep(
         net, out,
         templates=[get_template(t) for t in _parse_list(template_list, str, "--templates")],

@@ -30,6 +30,33 @@ def simulated_cycles(acc, layer) -> tuple[int | None, str]:
     return expected_cycles(params_from_accelerator(acc), layer), "rtl timing model (cycle simulator missing)"
 
 
+# accelerator flags with no effect on the generated hardware (the RTL has no NoC model and no
+# technology or clock parameter): refused rather than accepted silently
+NOT_HARDWARE = {"noc_bw": "--noc-bw", "node_nm": "--node-nm", "clock_mhz": "--clock-mhz"}
+ACCELERATOR_FLAGS = {"template": "--template", "rows": "--rows", "cols": "--cols", "sram_kb": "--sram-kb",
+                     "dram_bw": "--dram-bw", "dram_ports": "--dram-ports", "bits": "--bits", **NOT_HARDWARE}
+
+
+def _given(name: str) -> bool:
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
+def refuse_inert_flags(command: str, profile: str, design: bool = False, accelerator_yaml: str | None = None) -> None:
+    """One-line CoexploreError for a flag that would not change the hardware ``command`` builds."""
+    if profile != "rtl":
+        raise CoexploreError(f"--profile {profile!r}: coexplore {command} builds the hardware of profile 'rtl'")
+    for name, flag in NOT_HARDWARE.items():
+        if _given(name):
+            raise CoexploreError(f"{flag}: does not affect the generated hardware (not taken by coexplore {command})")
+    if design or accelerator_yaml:
+        source = "--design" if design else "--accelerator"
+        for name, flag in ACCELERATOR_FLAGS.items():
+            if _given(name):
+                raise CoexploreError(f"{flag}: ignored with {source} (the YAML describes the hardware); drop it")
+
+
 def _hardware_accelerator(acc):
     """The accelerator as built: unlimited DRAM bandwidth becomes the RTL's default stream width."""
     from coexplore.rtl.params import params_from_accelerator
@@ -56,6 +83,11 @@ def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache
     """Emit Verilog and a JSON manifest for an accelerator (or every sub-accelerator of a design)."""
     from coexplore.rtl.emit import emit_accelerator, emit_system
 
+    refuse_inert_flags("rtl", profile, design=bool(design_yaml), accelerator_yaml=acc_flags.get("accelerator_yaml"))
+    if design_yaml and acc_flags.get("accelerator_yaml"):
+        raise CoexploreError("--accelerator: ignored with --design (the design YAML describes every sub-accelerator)")
+    if no_ecp5 and not synth:
+        raise CoexploreError("--no-ecp5: only meaningful with --synth")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir else None
@@ -65,7 +97,7 @@ def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache
         acc = build_accelerator(**acc_flags)
         emitted = emit_accelerator(acc, cache)
         shutil.copy2(emitted.verilog_path, out / emitted.verilog_path.name)
-        shutil.copy2(emitted.manifest_path, out / "manifest.json")
+        emitted.write_manifest(out / "manifest.json")
         summary = {"modules": [{"module": emitted.params.module_name, "verilog": str(out / emitted.verilog_path.name),
                                 "manifest": str(out / "manifest.json"), "hash": emitted.params.digest(),
                                 "cached": emitted.cached, "memory_bits": emitted.params.memory_bits}]}
@@ -104,8 +136,7 @@ def verify(layer_spec: str, simulator: str, seed: int, pattern: str, work_dir: s
     the cycle-level simulator (profile rtl)."""
     from coexplore.rtl.verify import verify_layer
 
-    if profile != "rtl":
-        raise CoexploreError(f"--profile {profile!r}: the RTL is checked against profile 'rtl'")
+    refuse_inert_flags("verify", profile, accelerator_yaml=acc_flags.get("accelerator_yaml"))
     layer = parse_layer_spec(layer_spec)
     acc = _hardware_accelerator(build_accelerator(**acc_flags))
     expected, source = simulated_cycles(acc, layer)
@@ -121,14 +152,22 @@ def verify(layer_spec: str, simulator: str, seed: int, pattern: str, work_dir: s
             shutil.rmtree(tmp, ignore_errors=True)
     passed = bool(result.passed and result.mismatches == 0 and result.rtl_cycles == expected)
     payload = {"passed": passed, "rtl_cycles": result.rtl_cycles, "simulated_cycles": expected,
-               "mismatches": result.mismatches, "outputs": int(program.expected_out.size),
+               "mismatches": result.mismatches, "inputs_consumed": result.inputs_consumed,
+               "outputs": int(program.expected_out.size),
                "simulated_by": source, "simulator": simulator, "accelerator": acc.label,
                "stream_bytes_per_cycle": program.params.stream_bytes, "seed": seed, "pattern": pattern}
+    bw = acc.dram_bw_bytes_per_cycle
+    payload["dram_bw_bytes_per_cycle"] = bw
+    payload["dram_bw_source"] = "--dram-bw" if acc_flags.get("dram_bw") is not None or acc_flags.get(
+        "accelerator_yaml") else "the RTL stream width: no --dram-bw given (simulate's default is unlimited)"
     if as_json:
-        emit_json(payload)
+        emit_json(payload, seeds={"operands": seed})
     else:
         state = "PASSED" if passed else "FAILED"
+        ports = "per operand port" if acc.dram_ports == "per_operand" else "on one shared port"
         click.echo(f"{state}: {payload['mismatches']} of {payload['outputs']} outputs differ; "
-                   f"rtl {payload['rtl_cycles']} cycles vs simulated {expected} ({source})")
+                   f"rtl {payload['rtl_cycles']} cycles vs simulated {expected} ({source}); "
+                   f"DRAM {bw:g} B/cycle {ports} ({payload['dram_bw_source']}; "
+                   f"`coexplore simulate --dram-bw {bw:g}` gives the same cycles)")
     if not passed:
         raise SystemExit(1)

@@ -82,7 +82,8 @@ def _progress_factory(console_quiet: bool):
             best_text = "-" if best is None else f"{100 * best:.2f} %"
             progress.update(ids[label], completed=state.trained,
                             description=f"{label}: evaluated {len(state.records)}, pruned {state.pruned}, "
-                                        f"trained {state.trained}, best {best_text}")
+                                        f"trained {state.trained}, "
+                                        + (f"failed {state.failed}, " if state.failed else "") + f"best {best_text}")
         return update
 
     return progress, factory
@@ -101,8 +102,14 @@ def search_options(fn):
                      help="Trainings per run (pruned and repeated proposals are free)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--workers", type=int, default=1, show_default=True, help="Parallel candidate evaluations."),
-        click.option("--executor", type=click.Choice(["auto", "serial", "process"]), default="auto",
-                     show_default=True, help="auto: process when --workers > 1."),
+        click.option("--executor", type=click.Choice(["auto", "serial", "process", "ray"]), default="auto",
+                     show_default=True, help="auto: process when --workers > 1, else serial; ray: Ray tasks "
+                                             "(a local cluster of --workers CPUs, or --ray-address)."),
+        click.option("--ray-address", default=None, metavar="HOST:PORT",
+                     help="With --executor ray: join this running cluster (`ray start --head`) instead of "
+                          "starting a local one."),
+        click.option("--gpus-per-candidate", type=float, default=0.0, show_default=True,
+                     help="With --executor ray: GPUs each candidate's task asks for (fractions share one)."),
         click.option("--baselines/--no-baselines", default=False, show_default=True,
                      help="Also run NASAIC's baselines (NAS then ASIC; ASIC then hardware-aware NAS)."),
         click.option("--pe-budget", type=int, default=1024, show_default=True, help="PEs shared by all sub-accelerators."),
@@ -175,7 +182,8 @@ def build_config(tasks: str, spec_text: str, optimizer: str, budget: int, seed: 
 
 
 def run(out_dir: str, resume: bool, workers: int, executor: str, baselines: bool, quiet: bool,
-        sections: tuple = (), **options: Any) -> Any:
+        sections: tuple = (), *, ray_address: str | None = None, gpus_per_candidate: float = 0.0,
+        **options: Any) -> Any:
     """Build the configuration, run the campaign with a progress bar, return its result."""
     from coexplore.codesign.campaign import run_campaign
     from coexplore.codesign.executors import make_executor
@@ -183,7 +191,9 @@ def run(out_dir: str, resume: bool, workers: int, executor: str, baselines: bool
     config, names = build_config(**options)
     if workers < 1:
         raise CoexploreError(f"--workers {workers}: expected a positive integer")
-    ex = make_executor(executor, workers)
+    if not gpus_per_candidate >= 0:
+        raise CoexploreError(f"--gpus-per-candidate {gpus_per_candidate}: expected a number >= 0")
+    ex = make_executor(executor, workers, ray_address=ray_address, gpus_per_candidate=gpus_per_candidate)
     progress, factory = _progress_factory(quiet)
     try:
         with progress:

@@ -2,41 +2,123 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import click
 
-from coexplore.cli_common import accelerator_options, build_accelerator, emit_json, load_workload, user_errors
+from coexplore.cli_common import (
+    accelerator_options,
+    build_accelerator,
+    emit_json,
+    input_shape_option,
+    load_workload,
+    user_errors,
+)
 from coexplore.models.ir import CoexploreError
+
+# What the cycle simulator can hold. Its fold memory model keeps about a dozen int64/bool arrays with
+# one entry per fold and per pass: measured 130-150 peak bytes per fold pass as bounded below (eyeriss
+# and systolic-ws, 1.2 M fold passes: 155-186 MB, 1-2 s). SCALE-Sim's emulated buffers (profile
+# scalesim, a systolic template, a DRAM limit) take about 35 bytes and 1.3 us per fold x stream step.
+# The limits keep one layer under about 2.5 GB and 1.5 minutes.
+MAX_FOLD_PASSES = 16_777_216
+MAX_SCALESIM_STEPS = 67_108_864
+
+
+def simulation_size_problem(layer: Any, acc: Any, profile: Any) -> str | None:
+    """Why the cycle simulator cannot hold ``layer`` on ``acc`` in ``profile`` (a one-line reason naming
+    the layer, the fold count and the limit), or None.
+
+    Cheap: only the fold plan is computed (``dataflows.mapping.plan_folds``), never the schedule. The
+    pass count is an upper bound: a fold's streamed tile (at most T x max(rows, cols) words) split into
+    halves of the smallest scratchpad.
+    """
+    from coexplore.dataflows.mapping import plan_folds
+    from coexplore.models.ir import Dim
+    from coexplore.sim.cycle.simulator import scalesim_dataflow
+
+    if not layer.kind.has_macs:
+        return None
+    mapping = acc.dataflow.mapping_for(layer.kind)
+    dims = layer.dims()
+    event_model = profile.memory_model == "scalesim" and scalesim_dataflow(acc, layer) is not None
+    if event_model:
+        dims = {**dims, Dim.G: 1}  # SCALE-Sim runs one group and multiplies
+    plan = plan_folds(mapping, dims, acc.rows, acc.cols)
+    folds, steps = int(plan.folds), int(plan.temporal_steps)
+    if event_model:
+        if acc.dram_bw_bytes_per_cycle is None:
+            return None  # unlimited bandwidth: closed forms, nothing per step
+        work = folds * steps
+        if work > MAX_SCALESIM_STEPS:
+            return (f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds x {steps:,} steps = {work:,} "
+                    f"stream steps for SCALE-Sim's emulated buffers; the cycle simulator holds at most "
+                    f"{MAX_SCALESIM_STEPS:,} (use `coexplore evaluate`, a larger array or more bandwidth)")
+        return None
+    half_bytes = min(acc.ifmap_sram_kb, acc.filter_sram_kb, acc.ofmap_sram_kb) * 512.0
+    word_bytes = max(acc.input_bits, acc.weight_bits, acc.acc_bits) / 8
+    passes = max(1, math.ceil(steps * max(acc.rows, acc.cols) * word_bytes / half_bytes))
+    work = folds * passes
+    if work > MAX_FOLD_PASSES:
+        return (f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds"
+                + (f" x up to {passes:,} passes = {work:,} fold passes" if passes > 1 else "")
+                + f"; the cycle simulator holds at most {MAX_FOLD_PASSES:,} (use `coexplore evaluate`, "
+                f"a larger array or larger scratchpads)")
+    return None
+
+
+def check_simulable(net: Any, acc: Any, profile: Any) -> None:
+    """Raise CoexploreError for the first layer of ``net`` the cycle simulator cannot hold."""
+    for layer in net.layers:
+        problem = simulation_size_problem(layer, acc, profile)
+        if problem is not None:
+            raise CoexploreError(f"simulate: {problem}")
 
 
 @click.command()
 @click.option("--model", default=None, help="Zoo name, a .py file building an nn.Module, or a .onnx file.")
 @click.option("--layer", "layer_specs", multiple=True,
               help="Layer SPEC, e.g. conv:h=32,w=32,c=64,k=64,r=3,s=3,stride=1,pad=0 or gemm:m=256,k=512,n=128.")
+@input_shape_option
 @accelerator_options(default_profile="rtl")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False, writable=True),
               help="Stream every simulated event (pass, transfer, stalled row) to this CSV file.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"layers": [...], "total": {compute_cycles, stall_cycles, total_cycles, ...}}.')
 @user_errors
-def simulate(model: str | None, layer_specs: tuple[str, ...], profile: str, trace_path: str | None, as_json: bool,
-             **acc_flags) -> None:
+def simulate(model: str | None, layer_specs: tuple[str, ...], input_shapes: tuple[str, ...], profile: str,
+             trace_path: str | None, as_json: bool, **acc_flags: Any) -> None:
     """Cycle-level simulation of a workload on one accelerator: cycles, stalls, DRAM traffic.
 
     In profile scalesim the flags mean what SCALE-Sim means (--sram-kb per operand, --dram-bw words
     per cycle per operand port, none = unlimited) and compute_cycles counts stalls, as SCALE-Sim's.
+    The simulator models no NoC: --noc-bw is refused (the analytical model, `coexplore evaluate`,
+    bounds folds by it).
     """
     from coexplore.dataflows.io import get_profile
     from coexplore.sim.cycle import simulate_network
 
-    net = load_workload(model, layer_specs)
+    if acc_flags.get("noc_bw") is not None:
+        raise CoexploreError(f"simulate: --noc-bw {acc_flags['noc_bw']:g}: the cycle-level simulator does not model "
+                             f"the NoC (only DRAM ports and scratchpads); use `coexplore evaluate --noc-bw`")
+    net = load_workload(model, layer_specs, input_shapes)
     acc = build_accelerator(**acc_flags)
-    result = simulate_network(net, acc, get_profile(profile), trace=trace_path)
+    if acc.noc_bw_bytes_per_cycle is not None:
+        raise CoexploreError(f"simulate: {acc_flags.get('accelerator_yaml')}: noc_bw_bytes_per_cycle = "
+                             f"{acc.noc_bw_bytes_per_cycle:g}, but the cycle-level simulator does not model the NoC; "
+                             f"drop the field or use `coexplore evaluate`")
+    prof = get_profile(profile)
+    check_simulable(net, acc, prof)
+    result = simulate_network(net, acc, prof, trace=trace_path)
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "dram_bw_bytes_per_cycle": acc.dram_bw_bytes_per_cycle,
+                   "dram_ports": acc.dram_ports, "noc_modeled": False})
         return
     from rich.console import Console
     from rich.table import Table
 
+    bw = acc.dram_bw_bytes_per_cycle
     table = Table(title=f"{result.network} on {result.accelerator}, profile {result.profile}")
     for col in ("layer", "kind", "model", "compute", "stalls", "total", "DRAM rd kB", "DRAM wr kB", "util"):
         table.add_column(col, justify="left" if col in ("layer", "kind", "model") else "right")
@@ -46,12 +128,29 @@ def simulate(model: str | None, layer_specs: tuple[str, ...], profile: str, trac
                       f"{lay.utilization:.1%}")
     table.add_row("total", "", "", f"{result.compute_cycles:,}", f"{result.stall_cycles:,}", f"{result.total_cycles:,}",
                   f"{result.dram_reads / 1024:,.1f}", f"{result.dram_writes / 1024:,.1f}", f"{result.utilization:.1%}")
-    Console().print(table)
+    Console(width=max(Console().width, 140)).print(table)
+    port = "shared port" if acc.dram_ports == "shared" else "operand port"
+    click.echo("DRAM " + (f"{bw:g} B/cycle per {port}" if bw is not None else "unlimited")
+               + "; NoC not modeled (its bound: `coexplore evaluate --noc-bw`)")
+
+
+_SUITE_ONLY = {"template_list": "--templates", "models": "--models", "sizes": "--sizes", "limited_bw": "--limited-bw",
+               "sram_kb": "--sram-kb", "max_macs": "--max-macs", "limit": "--limit", "plot_path": "--plot",
+               "quiet": "--quiet"}
 
 
 @click.command()
+@click.option("--against", type=click.Choice(["maestro", "scalesim"]), default=None,
+              help="Instead of the suite: coexplore's cycles over MAESTRO's (shared/NASAIC.md) or SCALE-Sim's "
+                   "(REFERENCE_DIR/scalesim.json) per case, with a reason for every ratio beyond 1.25x.")
+@click.option("--reference-dir", default=None, type=click.Path(file_okay=False),
+              help="With --against scalesim: the folder holding scalesim.json (default: shared/reference beside "
+                   "the repository, or $COEXPLORE_REFERENCE_DIR).")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="With --against: write fidelity_<tool>.png (log-scale ratio per case) and .json here.")
 @click.option("--profile", "profiles", default="scalesim,rtl", show_default=True,
-              help="Comma-separated timing profiles to validate.")
+              help="Comma-separated timing profiles to validate (with --against: default rtl for maestro, "
+                   "scalesim for scalesim).")
 @click.option("--templates", "template_list", default=",".join(
     ("systolic-os", "systolic-ws", "systolic-is", "nvdla", "shidiannao", "eyeriss")), show_default=True,
     help="Comma-separated templates.")
@@ -68,16 +167,41 @@ def simulate(model: str | None, layer_specs: tuple[str, ...], profile: str, trac
 @click.option("--json", "as_json", is_flag=True, help="Print every case and the summaries as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the summaries.")
 @user_errors
-def validate(profiles: str, template_list: str, models: str, sizes: str, limited_bw: float, sram_kb: float,
-             max_macs: float, limit: int | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:
+def validate(against: str | None, reference_dir: str | None, out_dir: str | None, profiles: str, template_list: str,
+             models: str, sizes: str, limited_bw: float, sram_kb: float, max_macs: float, limit: int | None,
+             plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Analytical model vs cycle-level simulator on zoo layers x templates, compute- and bandwidth-bound.
 
-    Exits non-zero when a profile's error exceeds the bound (mean 2 %, max 5 %).
+    Exits non-zero when a profile's error exceeds the bound (mean 2 %, max 5 %). With --against
+    maestro|scalesim: a fidelity report against that tool instead (table, plot, reasons).
     """
     from coexplore.dataflows.io import get_profile, get_template
     from coexplore.sim.cycle import validate as v
 
+    ctx = click.get_current_context()
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT}
     names = [p.strip() for p in profiles.split(",") if p.strip()]
+    if against:
+        for param, flag in _SUITE_ONLY.items():
+            if param in given:
+                raise CoexploreError(f"validate: {flag} belongs to the analytical-vs-simulator suite, not to "
+                                     f"--against {against} (which takes --profile, --reference-dir, --out, --json)")
+        from coexplore.cli_validate import fidelity_report
+        from coexplore.sim.fidelity import DEFAULT_PROFILE
+
+        chosen = names if "profiles" in given else [DEFAULT_PROFILE[against]]
+        if not chosen:
+            raise CoexploreError("validate: --profile must name at least one profile")
+        for name in chosen:
+            get_profile(name)  # one-line error for an unknown name
+        if reference_dir is not None and against != "scalesim":
+            raise CoexploreError("validate: --reference-dir applies to --against scalesim (MAESTRO's figures are "
+                                 "built in, from shared/NASAIC.md)")
+        fidelity_report(against, chosen, reference_dir, out_dir, as_json)
+        return
+    for param, flag in (("reference_dir", "--reference-dir"), ("out_dir", "--out")):
+        if param in given:
+            raise CoexploreError(f"validate: {flag} applies only with --against maestro|scalesim")
     templates = [t.strip() for t in template_list.split(",") if t.strip()]
     for t in templates:
         get_template(t)  # one-line error for an unknown name

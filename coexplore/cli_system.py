@@ -40,6 +40,9 @@ def _floats(text: str, what: str) -> list[float]:
               help="Seconds for the solver; on expiry the best schedule found returns with its gap.")
 @click.option("--gap", "gap_limit", type=float, default=0.0, show_default=True,
               help="Exact solver: stop once the proven relative gap is at most this.")
+@click.option("--seed", type=int, default=None,
+              help="Reproducible run: the same schedule every time for a seed (exact: CP-SAT stops on its "
+                   "deterministic time, one worker; the wall clock only at 3x --time-limit, then reported).")
 @click.option("--objective", type=click.Choice(["makespan", "weighted"]), default="makespan", show_default=True,
               help="Minimize the makespan, or the weighted sum of task latencies (--weights).")
 @click.option("--weights", default=None, help="Task weights for --objective weighted (default 1 each).")
@@ -57,9 +60,9 @@ def _floats(text: str, what: str) -> list[float]:
 @click.option("--gantt", "gantt_path", default=None, help="Draw the schedule to this PNG file.")
 @user_errors
 def system(models: str, system_spec: str | None, allocate_templates: str | None, pe_budget: int, bw_budget: float,
-           solver: str, time_limit_s: float, gap_limit: float, objective: str, weights: str | None, max_units: int,
-           bw_modes: str, latency_cap: float | None, energy_cap: float | None, profile: str, cost_model: str,
-           as_json: bool, gantt_path: str | None) -> None:
+           solver: str, time_limit_s: float, gap_limit: float, seed: int | None, objective: str,
+           weights: str | None, max_units: int, bw_modes: str, latency_cap: float | None,
+           energy_cap: float | None, profile: str, cost_model: str, as_json: bool, gantt_path: str | None) -> None:
     """Map and schedule several networks (one per task) on a heterogeneous multi-accelerator system.
 
     Prints each task's latency, the makespan, energy, area and the schedule; with --json
@@ -103,7 +106,8 @@ def system(models: str, system_spec: str | None, allocate_templates: str | None,
 
             problem = replace(problem, task_weights=tuple(task_weights))
     res = solve(problem, solver, objective, time_limit_s=time_limit_s, gap_limit=gap_limit,
-                latency_cap_cycles=latency_cap, energy_cap_pj=energy_cap)
+                latency_cap_cycles=latency_cap, energy_cap_pj=energy_cap, seed=seed or 0,
+                deterministic=seed is not None)
     r = res.result
     fair = simulate(problem, res.schedule.assignment, r.orders(problem.n_accs), policy="fair")
     payload = _payload(problem, res, fair, system_to_dict(sys_), allocation)
@@ -150,7 +154,10 @@ def _payload(problem, res, fair, system_dict: dict, allocation) -> dict:
     if allocation is not None:
         payload["allocation"] = {"solver": allocation.solver, "status": allocation.status, "gap": allocation.gap,
                                  "seconds": round(allocation.seconds, 3),
-                                 "makespan_bound_cycles": allocation.makespan_bound_cycles}
+                                 "makespan_bound_cycles": allocation.makespan_bound_cycles,
+                                 "chosen": allocation.chosen,
+                                 "candidates": [{"design": name, "list_scheduled_makespan_cycles": value}
+                                                for name, value in allocation.candidates]}
     return payload
 
 
@@ -163,12 +170,19 @@ def _print_text(p: dict, gantt_path: str | None) -> None:
     gap = "n/a" if s["gap"] is None else f"{100 * s['gap']:.2f} %"
     console.print(f"system {p['system']['name']}: makespan {p['makespan_cycles']:,.0f} cycles, "
                   f"energy {p['energy_pj'] / 1e6:,.1f} uJ, area {p['area_um2'] / 1e6:.3f} mm2")
-    console.print(f"solver {s['name']}: {s['status']}, gap {gap}, {s['seconds']:.2f} s")
+    found = "" if s["schedule_from"] == s["name"] else \
+        f" (schedule from {s['schedule_from']}: CP-SAT found none better)"
+    if s["deterministic"]:
+        found += ", reproducible for its seed"
+    console.print(f"solver {s['name']}: {s['status']}, gap {gap}, {s['seconds']:.2f} s{found}")
     if "allocation" in p:
         a = p["allocation"]
         subs = ", ".join(f"{x['name']} {x['rows']}x{x['cols']} @ {x.get('dram_bw_bytes_per_cycle', 0):g} B/cycle"
                          for x in p["system"]["sub_accelerators"])
         console.print(f"allocation (HiGHS, {a['status']}, {a['seconds']:.1f} s): {subs}")
+        if a["candidates"]:
+            tried = ", ".join(f"{c['design']} {c['list_scheduled_makespan_cycles']:,.0f}" for c in a["candidates"])
+            console.print(f"designs list-scheduled (cycles): {tried}; kept {a['chosen']}")
     tasks = Table(title="tasks")
     for col in ("task", "latency (cycles)", "energy (uJ)", "units"):
         tasks.add_column(col, justify="left" if col == "task" else "right")

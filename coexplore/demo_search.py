@@ -71,11 +71,15 @@ def rtl_stage(best_yaml: Path, out: Path, networks: list[Any], final: dict[str, 
             continue
         shutil.copy2(emitted.verilog_path, rtl_dir / emitted.verilog_path.name)
         built[acc.name] = hw
-        lines.append(f"- {acc.name} ({acc.dataflow.name} {acc.rows}x{acc.cols}, {hw.dram_bw_bytes_per_cycle:g} "
-                     f"B/cycle per operand stream): `rtl/{emitted.verilog_path.name}`")
+        lines.append(
+            f"- {acc.name} ({acc.dataflow.name} {acc.rows}x{acc.cols}, {hw.dram_bw_bytes_per_cycle:g} "
+            f"B/cycle per operand stream): `rtl/{emitted.verilog_path.name}`"
+        )
     if missing:
-        lines.append(f"- no RTL generator yet for template(s) {', '.join(missing)} (generators exist for "
-                     f"{', '.join(sorted(TEMPLATE_KIND))}); those sub-accelerators are not emitted.")
+        lines.append(
+            f"- no RTL generator yet for template(s) {', '.join(missing)} (generators exist for "
+            f"{', '.join(sorted(TEMPLATE_KIND))}); those sub-accelerators are not emitted."
+        )
     if not built:
         return "\n".join(lines + ["", "No sub-accelerator of the chosen design has a generator: nothing verified."])
     if shutil.which("iverilog") is None:
@@ -101,17 +105,28 @@ def rtl_stage(best_yaml: Path, out: Path, networks: list[Any], final: dict[str, 
         finally:
             shutil.rmtree(work, ignore_errors=True)
         passed = result.passed and result.mismatches == 0 and result.rtl_cycles == expected
-        lines += ["", f"{'PASSED' if passed else 'FAILED'}: layer `{layer.name}` of the chosen network "
-                      f"({layer.describe()}), mapped to {acc_name}, run on its generated RTL in cocotb (Icarus, "
-                      f"{time.perf_counter() - t0:.0f} s): {result.mismatches} of {program.expected_out.size} outputs "
-                      f"differ from numpy; {result.rtl_cycles} cycles in the RTL vs {expected} from the cycle-level "
-                      f"simulator (profile rtl)."]
+        lines += [
+            "",
+            f"{'PASSED' if passed else 'FAILED'}: layer `{layer.name}` of the chosen network "
+            f"({layer.describe()}), mapped to {acc_name}, run on its generated RTL in cocotb (Icarus, "
+            f"{time.perf_counter() - t0:.0f} s): {result.mismatches} of {program.expected_out.size} outputs "
+            f"differ from numpy; {result.rtl_cycles} cycles in the RTL vs {expected} from the cycle-level "
+            f"simulator (profile rtl).",
+        ]
         if refused:
-            lines.append(f"({refused} smaller mapped layer(s) were refused by the generator: their inputs exceed "
-                         "what its scratchpads hold without input tiling, see issue 10.)")
+            lines.append(
+                f"({refused} smaller mapped layer(s) were refused by the generator: their inputs exceed "
+                "what its scratchpads hold without input tiling, see issue 10.)"
+            )
         return "\n".join(lines)
-    return "\n".join(lines + ["", f"None of the {len(candidates)} layers mapped to a generated sub-accelerator fits "
-                                  "the generator's scratchpads (no input tiling in the RTL yet): nothing verified."])
+    return "\n".join(
+        lines
+        + [
+            "",
+            f"None of the {len(candidates)} layers mapped to a generated sub-accelerator fits "
+            "the generator's scratchpads (no input tiling in the RTL yet): nothing verified.",
+        ]
+    )
 
 
 def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed: int = 0) -> Path:
@@ -124,9 +139,23 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    options = dict(tasks=DEMO_TASKS, spec_text=DEMO_SPEC, optimizer=DEMO_OPTIMIZERS, budget=budget, seed=seed,
-                   pe_budget=DEMO_PE_BUDGET, bw_budget=DEMO_BW_BUDGET, templates_text=None, max_accelerators=2,
-                   batch_size=4, max_proposals=None, weights=None, data=(), epochs=None, cache_dir=None)
+    options: dict[str, Any] = dict(
+        tasks=DEMO_TASKS,
+        spec_text=DEMO_SPEC,
+        optimizer=DEMO_OPTIMIZERS,
+        budget=budget,
+        seed=seed,
+        pe_budget=DEMO_PE_BUDGET,
+        bw_budget=DEMO_BW_BUDGET,
+        templates_text=None,
+        max_accelerators=2,
+        batch_size=4,
+        max_proposals=None,
+        weights=None,
+        data=(),
+        epochs=None,
+        cache_dir=None,
+    )
     config, _ = build_config(**options)
     resume = (out / "log.jsonl").exists()
     result = run(str(out), resume, workers, "auto", True, quiet=False, **options)
@@ -145,15 +174,28 @@ def run_demo_search(out: Path, workers: int = 2, budget: int = DEMO_BUDGET, seed
         sections.append(("RTL of the chosen design", text))
     else:
         sections.append(("RTL of the chosen design", "No design met the spec: nothing to generate."))
-    sections.append(("How this was produced", (
-        f"`coexplore demo` = `coexplore search --tasks {DEMO_TASKS} --spec {DEMO_SPEC} --optimizer {DEMO_OPTIMIZERS} "
-        f"--budget {budget} --seed {seed} --pe-budget {DEMO_PE_BUDGET} --bw-budget {DEMO_BW_BUDGET:g} --baselines "
-        f"--workers {workers} --out {out}`, then `coexplore rtl --design {out}/best.yaml` for the sub-accelerators "
-        f"with a generator and `coexplore verify` on one mapped layer. Search {search_s:.0f} s, in all "
-        f"{time.perf_counter() - t0:.0f} s. Trainings are cached on disk (a rerun trains nothing).")))
+    sections.append(
+        (
+            "How this was produced",
+            (
+                f"`coexplore demo` = `coexplore search --tasks {DEMO_TASKS} --spec {DEMO_SPEC} "
+                f"--optimizer {DEMO_OPTIMIZERS} --budget {budget} --seed {seed} --pe-budget {DEMO_PE_BUDGET} "
+                f"--bw-budget {DEMO_BW_BUDGET:g} --baselines --workers {workers} --out {out}`, then "
+                f"`coexplore rtl --design {out}/best.yaml` for the sub-accelerators "
+                f"with a generator and `coexplore verify` on one mapped layer. Search {search_s:.0f} s, in all "
+                f"{time.perf_counter() - t0:.0f} s. Trainings are cached on disk (a rerun trains nothing)."
+            ),
+        )
+    )
     from coexplore.codesign.results import write_report
 
     task_names = [t.task for t in config.tasks]
-    md, _html = write_report(out, result.runs, config.spec, task_names, sections=sections,
-                             plot="front.png" if (out / "front.png").exists() else None)
+    md, _html = write_report(
+        out,
+        result.runs,
+        config.spec,
+        task_names,
+        sections=sections,
+        plot="front.png" if (out / "front.png").exists() else None,
+    )
     return md

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import Network, conv
@@ -25,17 +25,27 @@ def simulator_crosscheck(net: Network, accs: Sequence[Accelerator]) -> str:
     for acc in accs:
         a = evaluate_network(net, acc, "rtl")
         s = simulate_network(net, acc, "rtl")
-        rows.append({"template": acc.dataflow.name, "analytical_cycles": a.latency_cycles,
-                     "simulated_cycles": s.total_cycles, "stall_cycles": s.stall_cycles,
-                     "error_pct": 100.0 * (a.latency_cycles / s.total_cycles - 1.0)})
-    return "\n".join([
-        f"{net.name}, every layer, analytical model vs cycle-level simulator (profile `rtl`, the generated "
-        "hardware's timing); `coexplore validate` runs the full suite.",
-        "",
-        markdown_table(rows, ["template", "analytical_cycles", "simulated_cycles", "stall_cycles", "error_pct"],
-                       {"analytical_cycles": ",.0f", "simulated_cycles": ",", "stall_cycles": ",",
-                        "error_pct": "+.2f"}),
-    ])
+        rows.append(
+            {
+                "template": acc.dataflow.name,
+                "analytical_cycles": a.latency_cycles,
+                "simulated_cycles": s.total_cycles,
+                "stall_cycles": s.stall_cycles,
+                "error_pct": 100.0 * (a.latency_cycles / s.total_cycles - 1.0),
+            }
+        )
+    return "\n".join(
+        [
+            f"{net.name}, every layer, analytical model vs cycle-level simulator (profile `rtl`, the generated "
+            "hardware's timing); `coexplore validate` runs the full suite.",
+            "",
+            markdown_table(
+                rows,
+                ["template", "analytical_cycles", "simulated_cycles", "stall_cycles", "error_pct"],
+                {"analytical_cycles": ",.0f", "simulated_cycles": ",", "stall_cycles": ",", "error_pct": "+.2f"},
+            ),
+        ]
+    )
 
 
 def system_schedule(networks: Sequence[Network], system_name: str, out: Path, time_limit_s: float = 10.0) -> str:
@@ -50,23 +60,34 @@ def system_schedule(networks: Sequence[Network], system_name: str, out: Path, ti
     res = solve(problem, "exact", time_limit_s=time_limit_s)
     greedy = solve(problem, "greedy", time_limit_s=2.0)
     r = res.result
-    plot_gantt(problem, r, out / "gantt.png", title=f"{', '.join(problem.task_names)} on {system.name}: makespan "
-                                                    f"{r.makespan_cycles:,.0f} cycles ({res.solver}, {res.status})")
-    rows = [{"task": name, "latency_cycles": r.task_latency_cycles[t], "energy_uj": r.task_energy_pj[t] / 1e6}
-            for t, name in enumerate(problem.task_names)]
+    plot_gantt(
+        problem,
+        r,
+        out / "gantt.png",
+        title=f"{', '.join(problem.task_names)} on {system.name}: makespan "
+        f"{r.makespan_cycles:,.0f} cycles ({res.solver}, {res.status})",
+    )
+    rows = [
+        {"task": name, "latency_cycles": r.task_latency_cycles[t], "energy_uj": r.task_energy_pj[t] / 1e6}
+        for t, name in enumerate(problem.task_names)
+    ]
     subs = ", ".join(f"{a.name} = {a.dataflow.name} {a.rows}x{a.cols}" for a in system.accelerators)
     gap = "unknown" if res.gap is None else f"{100 * res.gap:.2f} %"
-    return "\n".join([
-        f"{', '.join(n.name for n in networks)} running at once on `{system.name}`: {subs}. CP-SAT: "
-        f"{res.status}, gap {gap}, {res.seconds:.1f} s; makespan {r.makespan_cycles:,.0f} cycles, "
-        f"energy {r.energy_pj / 1e6:,.1f} uJ, area {r.area_um2 / 1e6:.2f} mm2. The Herald-like list scheduler "
-        f"reaches {greedy.result.makespan_cycles:,.0f} cycles "
-        f"({100 * (greedy.result.makespan_cycles / r.makespan_cycles - 1):+.2f} %).",
-        "",
-        markdown_table(rows, ["task", "latency_cycles", "energy_uj"], {"latency_cycles": ",.0f", "energy_uj": ",.1f"}),
-        "",
-        "![schedule](gantt.png)",
-    ])
+    return "\n".join(
+        [
+            f"{', '.join(n.name for n in networks)} running at once on `{system.name}`: {subs}. CP-SAT: "
+            f"{res.status}, gap {gap}, {res.seconds:.1f} s; makespan {r.makespan_cycles:,.0f} cycles, "
+            f"energy {r.energy_pj / 1e6:,.1f} uJ, area {r.area_um2 / 1e6:.2f} mm2. The Herald-like list scheduler "
+            f"reaches {greedy.result.makespan_cycles:,.0f} cycles "
+            f"({100 * (greedy.result.makespan_cycles / r.makespan_cycles - 1):+.2f} %).",
+            "",
+            markdown_table(
+                rows, ["task", "latency_cycles", "energy_uj"], {"latency_cycles": ",.0f", "energy_uj": ",.1f"}
+            ),
+            "",
+            "![schedule](gantt.png)",
+        ]
+    )
 
 
 def rtl_check(out: Path) -> str:
@@ -86,7 +107,9 @@ def rtl_check(out: Path) -> str:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     passed = result.passed and result.mismatches == 0 and result.rtl_cycles == expected
-    return (f"{'PASSED' if passed else 'FAILED'}: {layer.describe()} on the generated {acc.label} RTL "
-            f"(2-byte streams, so memory stalls): {result.mismatches} of {program.expected_out.size} int32 outputs "
-            f"differ from numpy; {result.rtl_cycles} cycles measured in the RTL vs {expected} from the cycle-level "
-            f"simulator. `coexplore verify` runs the same check for any layer and accelerator.")
+    return (
+        f"{'PASSED' if passed else 'FAILED'}: {layer.describe()} on the generated {acc.label} RTL "
+        f"(2-byte streams, so memory stalls): {result.mismatches} of {program.expected_out.size} int32 outputs "
+        f"differ from numpy; {result.rtl_cycles} cycles measured in the RTL vs {expected} from the cycle-level "
+        f"simulator. `coexplore verify` runs the same check for any layer and accelerator."
+    )

@@ -88,7 +88,9 @@ def write_rows(rows: Sequence[dict], csv_path: Path, json_path: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    json_path.write_text(json.dumps(list(rows), indent=1))
+    from coexplore.cli_common import json_ready
+
+    json_path.write_text(json.dumps(json_ready(list(rows)), indent=1, allow_nan=False))
 
 
 # ---- accelerator sweep ---------------------------------------------------------------------------

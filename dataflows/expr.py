@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -92,3 +93,48 @@ def _evaluate(node: ast.AST, values: dict[str, Any]) -> Any:
         assert isinstance(node.func, ast.Name)
         return _FUNCS[node.func.id](*(_evaluate(arg, values) for arg in node.args))
     raise ExprError(f"cannot evaluate {ast.dump(node)}")
+
+
+# ---- range check at load time --------------------------------------------------------------------
+# Array sides and fold lengths a formula must stay finite and non-negative on: every side a design
+# space here uses, and fold lengths from 1 to 4096 (all of 1..64, then powers of two and their
+# neighbours, where off-by-one formulas break).
+CHECK_SIDES: tuple[int, ...] = (1, 2, 3, 4, 8, 16, 32, 64, 128, 256)
+CHECK_T: tuple[int, ...] = tuple(sorted({*range(1, 65), *(t + d for t in (2 ** k for k in range(7, 13))
+                                                          for d in (-1, 0, 1) if t + d <= 4096)}))
+
+
+def range_problem(expr: Expr) -> str | None:
+    """Why ``expr`` is not a usable cycle count over ``CHECK_SIDES`` x ``CHECK_SIDES`` x ``CHECK_T``, or None.
+
+    Returns e.g. ``"negative (-3) at rows=1, cols=1, T=1"`` or ``"division by zero (inf) at rows=1, ..."``.
+    """
+    rows, cols, t = np.meshgrid(np.array(CHECK_SIDES, dtype=np.float64), np.array(CHECK_SIDES, dtype=np.float64),
+                                np.array(CHECK_T, dtype=np.float64), indexing="ij")
+    with np.errstate(all="ignore"):
+        value = np.broadcast_to(np.asarray(expr(rows=rows, cols=cols, T=t), dtype=np.float64), rows.shape)
+    bad = ~np.isfinite(value) | (value < 0)
+    if not bad.any():
+        return None
+    i = tuple(int(x) for x in np.argwhere(bad)[0])
+    v = float(value[i])
+    where = f"rows={int(rows[i])}, cols={int(cols[i])}, T={int(t[i])}"
+    if np.isnan(v):
+        return f"not a number (0/0 or inf-inf) at {where}"
+    if np.isinf(v):
+        return f"infinite (division by zero) at {where}"
+    return f"negative ({v:g}) at {where}"
+
+
+@lru_cache(maxsize=1024)
+def _cached_problem(text: str) -> str | None:
+    return range_problem(Expr(text))
+
+
+def check_range(text: str, where: str) -> None:
+    """Raise ExprError naming ``where`` (e.g. ``template 'x' field 'timing.fill'``) if ``text`` fails
+    :func:`range_problem`."""
+    problem = _cached_problem(str(text))
+    if problem is not None:
+        raise ExprError(f"{where} = {text!r} is {problem} (a cycle count must be finite and >= 0 for rows, cols "
+                        f"in {{{', '.join(map(str, CHECK_SIDES))}}} and T in 1..{CHECK_T[-1]})")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from coexplore.dataflows.expr import Expr, ExprError
+from coexplore.dataflows.expr import Expr, ExprError, check_range
 from coexplore.dataflows.spec import (
     Accelerator, Dataflow, FoldTiming, Interconnect, Mapping, Operand, Pack, SpatialAxis, SpecError,
     TimingProfile,
@@ -46,6 +46,10 @@ class MappingModel(_Strict):
         )
 
 
+class AlternativeModel(MappingModel):
+    kinds: list[OpKind] = []  # layer kinds it applies to (empty: every MAC layer)
+
+
 class TimingModel(_Strict):
     preload: str = "0"
     fill: str = "0"
@@ -71,6 +75,7 @@ class DataflowModel(_Strict):
     mapping: MappingModel
     timing: TimingModel = TimingModel()
     overrides: dict[OpKind, MappingModel] = {}
+    alternatives: list[AlternativeModel] = []  # more mappings the per-layer mapper may choose
     im2col: bool = False
     sliding_input: bool = False
     logic_area_scale: float = Field(1.0, gt=0, le=100)
@@ -84,6 +89,7 @@ class DataflowModel(_Strict):
             mapping=self.mapping.to_value(),
             timing=FoldTiming(*(Expr(getattr(self.timing, f)) for f in ("preload", "fill", "drain", "pipeline"))),
             overrides=tuple((k, m.to_value()) for k, m in self.overrides.items()),
+            alternatives=tuple((k, a.to_value()) for a in self.alternatives for k in (a.kinds or [None])),
             im2col=self.im2col,
             sliding_input=self.sliding_input,
             logic_area_scale=self.logic_area_scale,
@@ -102,6 +108,7 @@ class MemoryOverrideModel(_Strict):
     reuse_tiles: bool | None = None
     weight_line_words: int | None = Field(None, ge=0)
     whole_byte_words: bool | None = None
+    generated_hardware: bool | None = None
 
     @field_validator("first_fold_setup", mode="before")
     @classmethod
@@ -127,6 +134,7 @@ class ProfileModel(_Strict):
     reuse_tiles: bool = True
     weight_line_words: int = Field(0, ge=0)
     whole_byte_words: bool = False
+    generated_hardware: bool = False
     template_overrides: dict[str, MemoryOverrideModel] = {}
 
     @field_validator("first_fold_setup", mode="before")
@@ -202,12 +210,20 @@ def _load_yaml(path: Path) -> Any:
     return data
 
 
+_TIMING_FIELDS = ("preload", "fill", "drain", "pipeline")
+
+
 def parse_dataflow(data: dict[str, Any], source: str = "template") -> Dataflow:
+    """A template from its YAML fields; its timing formulas must be finite, non-negative cycle counts
+    over the checked range of rows, cols and T (``expr.check_range``)."""
     try:
-        return DataflowModel.model_validate(data).to_value()
+        model = DataflowModel.model_validate(data)
+        for field in _TIMING_FIELDS:
+            check_range(getattr(model.timing, field), f"template {model.name!r} field 'timing.{field}'")
+        return model.to_value()
     except ValidationError as exc:
         raise SpecError(format_validation_error(source, exc)) from None
-    except SpecError as exc:
+    except (SpecError, ExprError) as exc:
         raise SpecError(f"{source}: {exc}") from None
 
 
@@ -262,8 +278,15 @@ def profiles() -> dict[str, TimingProfile]:
     for name, body in data.items():
         try:
             model = ProfileModel.model_validate(body or {})
+            check_range(model.first_fold_setup, f"profile {name!r} field 'first_fold_setup'")
+            for tname, override in model.template_overrides.items():
+                if override.first_fold_setup is not None:
+                    check_range(override.first_fold_setup,
+                                f"profile {name!r} field 'template_overrides.{tname}.first_fold_setup'")
         except ValidationError as exc:
             raise SpecError(format_validation_error(f"{path} [{name}]", exc)) from None
+        except (SpecError, ExprError) as exc:
+            raise SpecError(f"{path}: {exc}") from None
         out[name] = TimingProfile(name=name, **model.to_fields())
     return out
 

@@ -95,6 +95,9 @@ class Dataflow:
     mapping: Mapping
     timing: FoldTiming
     overrides: tuple[tuple[OpKind, Mapping], ...] = ()
+    # More loop mappings the mapper may choose per layer (None: every MAC layer kind); the template's
+    # own mapping (``mapping_for``) is always the first candidate and is what generated hardware runs.
+    alternatives: tuple[tuple[OpKind | None, Mapping], ...] = ()
     im2col: bool = False  # inputs stored/streamed as the im2col matrix: a word used by R*S taps moves R*S times
     sliding_input: bool = False  # inputs reused across neighbouring windows inside the array: enter once
     logic_area_scale: float = 1.0  # array logic relative to the weight-stationary array the area model is fitted to
@@ -104,6 +107,14 @@ class Dataflow:
             if k is kind:
                 return m
         return self.mapping
+
+    def mappings_for(self, kind: OpKind) -> tuple[Mapping, ...]:
+        """The template's own mapping for ``kind`` first, then its alternatives for it (no repeats)."""
+        out = [self.mapping_for(kind)]
+        for k, m in self.alternatives:
+            if (k is None or k is kind) and m not in out:
+                out.append(m)
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +140,12 @@ class TimingProfile:
     reuse_tiles: bool = True  # keep a tile the next fold uses again (False: every fold reloads its tiles)
     weight_line_words: int = 0  # > 0: weights move as one line per array row, padded to this many words
     whole_byte_words: bool = False  # every operand and accumulator takes whole bytes (ceil(bits / 8))
+    # The template runs as coexplore's generated RTL: only the template's own mapping and residency
+    # rule, operands stored at the accelerator's widths (the mapper has no choice to make).
+    generated_hardware: bool = False
     template_overrides: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()  # per-template fields
 
-    def for_template(self, template: str) -> "TimingProfile":
+    def for_template(self, template: str) -> TimingProfile:
         """This profile with the overrides for ``template`` applied."""
         for name, fields in self.template_overrides:
             if name == template:

@@ -101,25 +101,32 @@ def _cifar_files(root: Path) -> tuple[list[Path], Path]:
         train = sorted(folder.glob("data_batch_*"))
         if train and (folder / "test_batch").is_file():
             return train, folder / "test_batch"
-    raise CoexploreError(f"task 'cifar10': no CIFAR-10 python batches (data_batch_1..5 and test_batch) in "
-                         f"{str(root)!r}; extract cifar-10-python.tar.gz there")
+    raise CoexploreError(
+        f"task 'cifar10': no CIFAR-10 python batches (data_batch_1..5 and test_batch) in "
+        f"{str(root)!r}; extract cifar-10-python.tar.gz there"
+    )
 
 
 def _folder_pairs(root: Path) -> list[tuple[Path, Path]]:
     images_dir, masks_dir = root / "images", root / "masks"
     for d in (images_dir, masks_dir):
         if not d.is_dir():
-            raise CoexploreError(f"task 'folder-seg': missing folder {str(d)!r} (expected images/ and masks/ "
-                                 "holding same-stem .png or .npy files)")
+            raise CoexploreError(
+                f"task 'folder-seg': missing folder {str(d)!r} (expected images/ and masks/ "
+                "holding same-stem .png or .npy files)"
+            )
     images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
     if len(images) < 2:
-        raise CoexploreError(f"task 'folder-seg': {str(images_dir)!r} holds {len(images)} .png/.npy images, "
-                             "expected at least 2")
+        raise CoexploreError(
+            f"task 'folder-seg': {str(images_dir)!r} holds {len(images)} .png/.npy images, expected at least 2"
+        )
     masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES}
     missing = [p.name for p in images if p.stem not in masks]
     if missing:
-        raise CoexploreError(f"task 'folder-seg': image {missing[0]!r} has no mask {Path(missing[0]).stem}.png|.npy "
-                             f"in {str(masks_dir)!r}")
+        raise CoexploreError(
+            f"task 'folder-seg': image {missing[0]!r} has no mask {Path(missing[0]).stem}.png|.npy "
+            f"in {str(masks_dir)!r}"
+        )
     return [(p, masks[p.stem]) for p in images]
 
 
@@ -129,8 +136,11 @@ def data_identity(name: str, data_dir: str | Path | None = None) -> str:
     every file read."""
     root = _check(name, data_dir)
     if root is None:
-        sizes = ((DIGITS_TRAIN, DIGITS_FRAME, DIGITS_SIZES, DIGITS_NOISE, DIGITS_STROKES, DIGITS_VAL_RENDERS)
-                 if name == "digits" else (SEG_SIZE, SEG_TRAIN, SEG_VAL))
+        sizes = (
+            (DIGITS_TRAIN, DIGITS_FRAME, DIGITS_SIZES, DIGITS_NOISE, DIGITS_STROKES, DIGITS_VAL_RENDERS)
+            if name == "digits"
+            else (SEG_SIZE, SEG_TRAIN, SEG_VAL)
+        )
         return f"{name}@generated-v{GENERATOR_VERSION}{sizes}"
     if name == "cifar10":
         train, test = _cifar_files(root)
@@ -185,7 +195,7 @@ def _as_mask(arr: np.ndarray) -> np.ndarray:
 def _first_image_shape(root: Path) -> tuple[int, int, int]:
     path = _folder_pairs(root)[0][0]
     chw = _as_chw(_read_array(path), path)
-    return chw.shape  # type: ignore[return-value]
+    return chw.shape
 
 
 # ---- public API ----------------------------------------------------------------------------------
@@ -224,11 +234,14 @@ def _standardize(x_train: np.ndarray, x_val: np.ndarray) -> tuple[torch.Tensor, 
     """Per-channel zero mean, unit variance with the training split's statistics."""
     mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
     std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
-    return (torch.from_numpy(((x_train - mean) / std).astype(np.float32)),
-            torch.from_numpy(((x_val - mean) / std).astype(np.float32)))
+    return (
+        torch.from_numpy(((x_train - mean) / std).astype(np.float32)),
+        torch.from_numpy(((x_val - mean) / std).astype(np.float32)),
+    )
 
 
 # ---- digits --------------------------------------------------------------------------------------
+
 
 def _render_digits(images: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
     """Each 8x8 digit (0..1) upsampled to a random size, at a random offset in the frame, with a random
@@ -241,7 +254,7 @@ def _render_digits(images: torch.Tensor, rng: np.random.Generator) -> np.ndarray
         scaled = F.interpolate(images[idx], size=(int(size), int(size)), mode="bilinear", align_corners=False)
         offsets = rng.integers(0, DIGITS_FRAME - size + 1, (len(idx), 2))
         for j, (dy, dx), digit in zip(idx, offsets, scaled.numpy()):
-            frames[j, :, dy:dy + size, dx:dx + size] = digit
+            frames[j, :, dy : dy + size, dx : dx + size] = digit
     frames *= rng.uniform(0.5, 1.0, (n, 1, 1, 1)).astype(np.float32)  # contrast
     # distractor strokes: short straight lines of random position, angle and brightness
     yy, xx = np.mgrid[0:DIGITS_FRAME, 0:DIGITS_FRAME].astype(np.float32)
@@ -267,11 +280,13 @@ def _digits(seed: int) -> TaskData:
     order = rng.permutation(len(labels))
     train, val = order[:DIGITS_TRAIN], np.tile(order[DIGITS_TRAIN:], DIGITS_VAL_RENDERS)
     x_train, x_val = _standardize(_render_digits(images[train], rng), _render_digits(images[val], rng))
-    return TaskData(_PROCEDURAL["digits"], x_train, torch.from_numpy(labels[train]), x_val,
-                    torch.from_numpy(labels[val]))
+    return TaskData(
+        _PROCEDURAL["digits"], x_train, torch.from_numpy(labels[train]), x_val, torch.from_numpy(labels[val])
+    )
 
 
 # ---- procedural segmentation ---------------------------------------------------------------------
+
 
 def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx: float, theta: float) -> np.ndarray:
     """Signed radius: < 1 inside the rotated ellipse."""
@@ -333,8 +348,10 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as exc:
-        raise CoexploreError(f"task 'cifar10': {str(path)!r} is not a CIFAR-10 python batch (a pickled dict "
-                             f"with b'data' N x 3072 uint8 and b'labels'): {type(exc).__name__}") from None
+        raise CoexploreError(
+            f"task 'cifar10': {str(path)!r} is not a CIFAR-10 python batch (a pickled dict "
+            f"with b'data' N x 3072 uint8 and b'labels'): {type(exc).__name__}"
+        ) from None
     if len(data) != len(labels):
         raise CoexploreError(f"task 'cifar10': {str(path)!r} has {len(data)} images but {len(labels)} labels")
     return data, labels
@@ -354,16 +371,20 @@ def _cifar10(root: Path, seed: int) -> TaskData:
 
 # ---- image/mask folders --------------------------------------------------------------------------
 def _folder_seg(root: Path, seed: int) -> TaskData:
-    images, masks = [], []
+    images: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
     for image_path, mask_path in _folder_pairs(root):
         image = _as_chw(_read_array(image_path), image_path)
         mask = _as_mask(_read_array(mask_path))
         if images and image.shape != images[0].shape:
-            raise CoexploreError(f"task 'folder-seg': image {image_path.name!r} is {image.shape} (C, H, W), "
-                                 f"expected {images[0].shape} like the first image")
+            raise CoexploreError(
+                f"task 'folder-seg': image {image_path.name!r} is {image.shape} (C, H, W), "
+                f"expected {images[0].shape} like the first image"
+            )
         if mask.shape != image.shape[1:]:
-            raise CoexploreError(f"task 'folder-seg': mask {mask_path.name!r} is {mask.shape}, expected "
-                                 f"{image.shape[1:]} like its image")
+            raise CoexploreError(
+                f"task 'folder-seg': mask {mask_path.name!r} is {mask.shape}, expected {image.shape[1:]} like its image"
+            )
         images.append(image)
         masks.append(mask[None])
     x, y = np.stack(images), torch.from_numpy(np.stack(masks))
@@ -371,5 +392,5 @@ def _folder_seg(root: Path, seed: int) -> TaskData:
     n_val = max(1, len(x) // 5)
     train, val = order[n_val:], order[:n_val]
     x_train, x_val = _standardize(x[train], x[val])
-    info = TaskInfo("folder-seg", SEGMENTATION, "iou", tuple(x.shape[1:]), 1, "unet")  # type: ignore[arg-type]
+    info = TaskInfo("folder-seg", SEGMENTATION, "iou", tuple(x.shape[1:]), 1, "unet")
     return TaskData(info, x_train, y[train], x_val, y[val])

@@ -2,13 +2,17 @@
 lowers the same operators (both go through ``coexplore.models.lowering``).
 
 Shapes come from ``onnx.shape_inference`` (with data propagation, so exporter-made Shape -> Concat ->
-Reshape chains resolve); symbolic input dims (a dynamic batch) are fixed to 1 first. The operator set is
+Reshape chains resolve). Symbolic input dims are resolved before inference: ``input_shapes`` fixes
+them; without it a symbolic leading dim of a rank >= 2 input (the dynamic batch) becomes 1, and any
+other symbolic dim (a spatial size, a sequence length) is an error naming the input and the dim,
+since guessing it would cost a different network. The operator set is
 closed: an op that is neither lowered nor known to be free (activation, normalization, data movement,
 shape arithmetic) raises :class:`UnsupportedOpError` naming it and its node. torch is not imported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +23,8 @@ from coexplore.models.lowering import (
     Value,
     adaptive_pool_layer,
     conv_layer,
-    eltwise_layer,
     einsum_dims,
+    eltwise_layer,
     is_eltwise,
     linear_layer,
     matmul_layer,
@@ -54,11 +58,15 @@ _FREE = frozenset({
 SUPPORTED = "Conv (1-D/2-D), Gemm, MatMul, Einsum, pooling, Add/Sub/Mul/Sum, ReduceMean and free ops (activations, norms, data movement)"
 
 
+InputShapes = Mapping[str, Sequence[int]] | Sequence[int] | None
+"""Shapes for the graph inputs: ``{name: dims}``, or one ``dims`` when the graph has a single input."""
+
+
 def _unsupported(op: str, node: str) -> UnsupportedOpError:
     return UnsupportedOpError(f"unsupported ONNX op {op!r} at node {node!r} (supported: {SUPPORTED})")
 
 
-def _load(path: str | Path) -> Any:
+def _load(path: str | Path, input_shapes: InputShapes = None) -> Any:
     import onnx
 
     p = Path(path)
@@ -71,18 +79,74 @@ def _load(path: str | Path) -> Any:
         raise CoexploreError(f"cannot read ONNX file {str(p)!r}: {type(exc).__name__}: {first}") from None
     if not model.graph.node:
         raise CoexploreError(f"ONNX file {str(p)!r} has no graph nodes (not an ONNX model?)")
-    initializers = {t.name for t in model.graph.initializer}
-    for inp in model.graph.input:  # a dynamic (symbolic) dim, usually the batch: fix it to 1
-        if inp.name in initializers:
-            continue
-        for dim in inp.type.tensor_type.shape.dim:
-            if not dim.HasField("dim_value"):
-                dim.dim_value = 1
+    _fix_input_dims(model, str(p), input_shapes)
     try:
         return onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise CoexploreError(f"ONNX file {str(p)!r}: shape inference failed: {first}") from None
+
+
+def _dims_text(dims: Any) -> str:
+    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
+
+
+def _example(dims: Any) -> str:
+    return "x".join(str(d.dim_value) if d.HasField("dim_value") else "N" for d in dims)
+
+
+def _fix_input_dims(model: Any, source: str, input_shapes: InputShapes) -> None:
+    """Write ``input_shapes`` into the graph inputs, check them, and resolve what is still symbolic."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [inp for inp in model.graph.input if inp.name not in initializers]
+    names = [inp.name for inp in inputs]
+    given: dict[str, tuple[int, ...]] = {}
+    if input_shapes is not None:
+        if isinstance(input_shapes, Mapping):
+            given = {str(k): tuple(v) for k, v in input_shapes.items()}
+        else:
+            if len(inputs) != 1:
+                raise CoexploreError(f"ONNX file {source!r} has {len(inputs)} inputs ({', '.join(names)}): "
+                                     f"name the one each --input-shape is for (NAME=1x3x224x224)")
+            given = {names[0]: tuple(input_shapes)}
+    for key, dims in given.items():
+        if key not in names:
+            raise CoexploreError(f"ONNX file {source!r}: --input-shape for {key!r}, which is not an input "
+                                 f"(expected one of {', '.join(names)})")
+        if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in dims):
+            raise CoexploreError(f"ONNX file {source!r}: input shape {'x'.join(map(str, dims))!r} for {key!r}: "
+                                 f"expected positive integers")
+    for inp in inputs:
+        tensor = inp.type.tensor_type
+        if not tensor.HasField("shape"):
+            if inp.name in given:
+                for d in given[inp.name]:
+                    tensor.shape.dim.add().dim_value = d
+            continue
+        dims = tensor.shape.dim
+        if inp.name in given:
+            want = given[inp.name]
+            if len(want) != len(dims):
+                raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} has rank {len(dims)} "
+                                     f"{_dims_text(dims)}, but --input-shape gives {len(want)} dims "
+                                     f"{'x'.join(map(str, want))}")
+            for i, (dim, value) in enumerate(zip(dims, want)):
+                if dim.HasField("dim_value") and dim.dim_value != value:
+                    raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} dim {i} is fixed at "
+                                         f"{dim.dim_value}, but --input-shape gives {value}")
+            for dim, value in zip(dims, want):
+                dim.dim_value = value
+            continue
+        for i, dim in enumerate(dims):
+            if dim.HasField("dim_value"):
+                continue
+            if i == 0 and len(dims) >= 2:  # a dynamic batch: cost one sample
+                dim.dim_value = 1
+                continue
+            label = dim.dim_param or "?"
+            raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} has symbolic dim {label!r} at "
+                                 f"position {i} of {_dims_text(dims)}; give its size with --input-shape "
+                                 f"(e.g. --input-shape {inp.name}={_example(dims)})")
 
 
 def _shape_of(type_proto: Any) -> tuple[int, ...] | None:
@@ -264,9 +328,14 @@ class _OnnxLowerer:
         return pads[:spatial], pads[spatial:]
 
 
-def from_onnx(path: str | Path, name: str | None = None, *, bits: int = 8) -> Network:
-    """Lower the ONNX model at ``path`` to a Network (every operand ``bits`` bits)."""
+def from_onnx(path: str | Path, name: str | None = None, *, bits: int = 8,
+              input_shapes: InputShapes = None) -> Network:
+    """Lower the ONNX model at ``path`` to a Network (every operand ``bits`` bits).
+
+    ``input_shapes`` gives the graph inputs' shapes (``{name: dims}``, or ``dims`` for a single input);
+    it is needed when an input has a symbolic dim other than a leading batch dim.
+    """
     if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
         raise CoexploreError(f"bits={bits!r} must be a positive integer")
-    model = _load(path)
+    model = _load(path, input_shapes)
     return _OnnxLowerer(model, GraphBuilder(name or Path(path).stem, bits)).run()

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,8 +37,8 @@ from coexplore.models.lowering import (
     Value,
     adaptive_pool_layer,
     conv_layer,
-    eltwise_layer,
     einsum_dims,
+    eltwise_layer,
     is_eltwise,
     linear_layer,
     matmul_layer,
@@ -59,31 +60,84 @@ SUPPORTED = (
 # ---- op vocabulary -------------------------------------------------------------------------------
 _REFLECTABLE = {"add", "sub", "mul", "matmul", "truediv", "floordiv", "div", "pow", "mod", "and", "or", "xor"}
 _POOLS = {"max_pool1d": 1, "max_pool2d": 2, "avg_pool1d": 1, "avg_pool2d": 2}
-_ADAPTIVE_POOLS = {"adaptive_avg_pool1d": 1, "adaptive_avg_pool2d": 2, "adaptive_max_pool1d": 1,
-                   "adaptive_max_pool2d": 2}
+_ADAPTIVE_POOLS = {
+    "adaptive_avg_pool1d": 1,
+    "adaptive_avg_pool2d": 2,
+    "adaptive_max_pool1d": 1,
+    "adaptive_max_pool2d": 2,
+}
 _PRODUCTS = {"matmul", "mm", "bmm", "mv", "dot", "vdot"}
 _BIASED_PRODUCTS = {"addmm", "baddbmm", "addbmm", "addmv"}
 _ELTWISE = {"add", "sub", "mul"}
 # Functions that do compute the IR cannot describe; every other unknown function is free (element-wise
 # math, creation, indexing, shape queries), because the compute-bearing ones are this finite family.
 _UNSUPPORTED_FUNCS = {
-    "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc", "convolution",
-    "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
-    "bilinear", "tensordot", "kron", "outer", "ger", "inner", "chain_matmul", "multi_dot", "cdist",
-    "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d",
-    "lp_pool3d", "fractional_max_pool2d", "fractional_max_pool3d", "multi_head_attention_forward",
-    "_native_multi_head_attention", "_transformer_encoder_layer_fwd", "_scaled_dot_product_flash_attention",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_tbc",
+    "convolution",
+    "lstm",
+    "gru",
+    "rnn_tanh",
+    "rnn_relu",
+    "lstm_cell",
+    "gru_cell",
+    "rnn_tanh_cell",
+    "rnn_relu_cell",
+    "bilinear",
+    "tensordot",
+    "kron",
+    "outer",
+    "ger",
+    "inner",
+    "chain_matmul",
+    "multi_dot",
+    "cdist",
+    "max_pool3d",
+    "avg_pool3d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "fractional_max_pool2d",
+    "fractional_max_pool3d",
+    "multi_head_attention_forward",
+    "_native_multi_head_attention",
+    "_transformer_encoder_layer_fwd",
+    "_scaled_dot_product_flash_attention",
 }
 _FREE_MODULE_PACKAGES = {
-    "torch.nn.modules.activation", "torch.nn.modules.dropout", "torch.nn.modules.normalization",
-    "torch.nn.modules.batchnorm", "torch.nn.modules.instancenorm", "torch.nn.modules.padding",
-    "torch.nn.modules.pixelshuffle", "torch.nn.modules.flatten", "torch.nn.modules.upsampling",
-    "torch.nn.modules.channelshuffle", "torch.nn.modules.sparse",
+    "torch.nn.modules.activation",
+    "torch.nn.modules.dropout",
+    "torch.nn.modules.normalization",
+    "torch.nn.modules.batchnorm",
+    "torch.nn.modules.instancenorm",
+    "torch.nn.modules.padding",
+    "torch.nn.modules.pixelshuffle",
+    "torch.nn.modules.flatten",
+    "torch.nn.modules.upsampling",
+    "torch.nn.modules.channelshuffle",
+    "torch.nn.modules.sparse",
 }
 _UNSUPPORTED_MODULES: tuple[type[nn.Module], ...] = (
-    nn.RNNBase, nn.RNNCellBase, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-    nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d, nn.LPPool1d, nn.LPPool2d,
-    nn.FractionalMaxPool2d, nn.FractionalMaxPool3d, nn.Bilinear,
+    nn.RNNBase,
+    nn.RNNCellBase,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.MaxPool3d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool3d,
+    nn.LPPool1d,
+    nn.LPPool2d,
+    nn.FractionalMaxPool2d,
+    nn.FractionalMaxPool3d,
+    nn.Bilinear,
 )
 _POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
 _ADAPTIVE_MODULES = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
@@ -146,6 +200,13 @@ def _tuple(value: Any, n: int) -> tuple[int, ...]:
     return value * n if len(value) == 1 else value
 
 
+def _known_shape(x: Value, where: str) -> tuple[int, ...]:
+    """``x``'s shape, or a one-line error naming the node whose input shape is unknown."""
+    if x.shape is None:
+        raise CoexploreError(f"node {where!r}: input shape unknown (shape propagation gave none)")
+    return x.shape
+
+
 def _values_in(obj: Any) -> list[Value]:
     if isinstance(obj, Value):
         return [obj]
@@ -170,8 +231,9 @@ class _Lowerer:
         self.b = builder
 
     # modules
-    def module(self, module: nn.Module, name: str, args: tuple, kwargs: dict,
-               out_shape: tuple[int, ...] | None) -> tuple[frozenset[int], bool]:
+    def module(
+        self, module: Any, name: str, args: tuple, kwargs: dict, out_shape: tuple[int, ...] | None
+    ) -> tuple[frozenset[int], bool]:
         rule = _module_rule(module)
         bits = self.b.bits
         if rule == "unsupported" or rule is None:
@@ -180,9 +242,18 @@ class _Lowerer:
             return union(_values_in((args, kwargs)))
         if rule == "mha":
             a = _bind(args, kwargs, ("query", "key", "value"))
-            return multihead_attention(self.b, self.b.unique(name), a["query"], a["key"], a["value"],
-                                       module.embed_dim, module.num_heads, module.kdim, module.vdim,
-                                       module.batch_first), False
+            return multihead_attention(
+                self.b,
+                self.b.unique(name),
+                a["query"],
+                a["key"],
+                a["value"],
+                module.embed_dim,
+                module.num_heads,
+                module.kdim,
+                module.vdim,
+                module.batch_first,
+            ), False
         x = _bind(args, kwargs, ("input",))["input"]
         if not isinstance(x, Value) or x.shape is None:
             raise CoexploreError(f"node {name!r}: {type(module).__name__} input is not a tensor")
@@ -190,27 +261,63 @@ class _Lowerer:
         if rule == "linear":
             return self.b.add(linear_layer(layer_name, x.shape, module.out_features, bits), x.frontier), False
         if rule == "conv":
-            return self._conv(layer_name, x, out_shape, module.out_channels, tuple(module.kernel_size),
-                              module.stride, module.padding, module.dilation, module.groups), False
-        spatial = 1 if isinstance(module, (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d,
-                                           nn.AdaptiveMaxPool1d)) else 2
+            return self._conv(
+                layer_name,
+                x,
+                out_shape,
+                module.out_channels,
+                tuple(module.kernel_size),
+                module.stride,
+                module.padding,
+                module.dilation,
+                module.groups,
+            ), False
+        spatial = (
+            1 if isinstance(module, (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)) else 2
+        )
         if rule == "adaptive":
             return self._adaptive(layer_name, x, out_shape, spatial), False
-        return self._pool(layer_name, x, out_shape, spatial, module.kernel_size, module.stride, module.padding,
-                          getattr(module, "dilation", 1)), False
+        return self._pool(
+            layer_name,
+            x,
+            out_shape,
+            spatial,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            getattr(module, "dilation", 1),
+        ), False
 
     # functions and methods
-    def function(self, op: str, reflected: bool, node: str, args: tuple, kwargs: dict,
-                 out_shape: tuple[int, ...] | None) -> tuple[frozenset[int], bool]:
+    def function(
+        self, op: str, reflected: bool, node: str, args: tuple, kwargs: dict, out_shape: tuple[int, ...] | None
+    ) -> tuple[frozenset[int], bool]:
         if op in _UNSUPPORTED_FUNCS:
             raise _unsupported(op, node)
         b, bits = self.b, self.b.bits
         if op in ("conv1d", "conv2d"):
-            a = _bind(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-                      stride=1, padding=0, dilation=1, groups=1)
+            a = _bind(
+                args,
+                kwargs,
+                ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+                stride=1,
+                padding=0,
+                dilation=1,
+                groups=1,
+            )
             w = a["weight"]
-            return self._conv(b.unique(node), a["input"], out_shape, w.shape[0], tuple(w.shape[2:]), a["stride"],
-                              a["padding"], a["dilation"], a["groups"], extra=w.frontier), False
+            return self._conv(
+                b.unique(node),
+                a["input"],
+                out_shape,
+                w.shape[0],
+                tuple(w.shape[2:]),
+                a["stride"],
+                a["padding"],
+                a["dilation"],
+                a["groups"],
+                extra=w.frontier,
+            ), False
         if op == "linear":
             a = _bind(args, kwargs, ("input", "weight", "bias"))
             x, w = a["input"], a["weight"]
@@ -219,16 +326,27 @@ class _Lowerer:
         if op in _POOLS:
             names = ("input", "kernel_size", "stride", "padding") + (("dilation",) if op.startswith("max") else ())
             a = _bind(args, kwargs, names, stride=None, padding=0, dilation=1)
-            return self._pool(b.unique(node), a["input"], out_shape, _POOLS[op], a["kernel_size"], a["stride"],
-                              a["padding"], a["dilation"]), False
+            return self._pool(
+                b.unique(node),
+                a["input"],
+                out_shape,
+                _POOLS[op],
+                a["kernel_size"],
+                a["stride"],
+                a["padding"],
+                a["dilation"],
+            ), False
         if op in _ADAPTIVE_POOLS:
             x = _bind(args, kwargs, ("input",))["input"]
             return self._adaptive(b.unique(node), x, out_shape, _ADAPTIVE_POOLS[op]), False
         if op in _PRODUCTS or op in _BIASED_PRODUCTS:
             tensors = [v for v in args if isinstance(v, Value)]
             if op in _BIASED_PRODUCTS:
-                lhs, rhs = (args[1], args[2]) if len(args) >= 3 else (kwargs.get("mat1", kwargs.get("batch1")),
-                                                                      kwargs.get("mat2", kwargs.get("batch2")))
+                lhs, rhs = (
+                    (args[1], args[2])
+                    if len(args) >= 3
+                    else (kwargs.get("mat1", kwargs.get("batch1")), kwargs.get("mat2", kwargs.get("batch2")))
+                )
             else:
                 lhs, rhs = args[0], args[1] if len(args) > 1 else kwargs.get("other", kwargs.get("mat2"))
             if reflected:
@@ -260,9 +378,19 @@ class _Lowerer:
         return union(_values_in((args, kwargs)))
 
     # shared pieces
-    def _conv(self, name: str, x: Value, out_shape: tuple[int, ...] | None, out_channels: int,
-              kernel: tuple[int, ...], stride: Any, padding: Any, dilation: Any, groups: int,
-              extra: frozenset[int] = frozenset()) -> frozenset[int]:
+    def _conv(
+        self,
+        name: str,
+        x: Value,
+        out_shape: tuple[int, ...] | None,
+        out_channels: int,
+        kernel: tuple[int, ...],
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: int,
+        extra: frozenset[int] = frozenset(),
+    ) -> frozenset[int]:
         spatial = len(kernel)
         if spatial not in (1, 2):
             raise _unsupported(f"conv{spatial}d", name)
@@ -276,23 +404,44 @@ class _Lowerer:
                 ends = tuple(t - t // 2 for t in totals)
         else:
             begins = ends = _tuple(padding, spatial)
-        layer = conv_layer(name, x.shape, out_shape, out_channels, kernel, stride, begins, ends, dilation, groups,
-                           self.b.bits)
+        layer = conv_layer(
+            name,
+            _known_shape(x, name),
+            out_shape,
+            out_channels,
+            kernel,
+            stride,
+            begins,
+            ends,
+            dilation,
+            groups,
+            self.b.bits,
+        )
         return self.b.add(layer, x.frontier | extra)
 
-    def _pool(self, name: str, x: Value, out_shape: tuple[int, ...] | None, spatial: int, kernel: Any,
-              stride: Any, padding: Any, dilation: Any) -> frozenset[int]:
+    def _pool(
+        self,
+        name: str,
+        x: Value,
+        out_shape: tuple[int, ...] | None,
+        spatial: int,
+        kernel: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+    ) -> frozenset[int]:
         kernel = _tuple(kernel, spatial)
         stride = _tuple(stride, spatial) or kernel  # stride None (or []) means the kernel size
         pads = _tuple(padding, spatial)
-        layer = pool_layer(name, x.shape, out_shape, kernel, stride, pads, pads, _tuple(dilation, spatial),
-                           self.b.bits)
+        layer = pool_layer(
+            name, _known_shape(x, name), out_shape, kernel, stride, pads, pads, _tuple(dilation, spatial), self.b.bits
+        )
         return self.b.add(layer, x.frontier)
 
     def _adaptive(self, name: str, x: Value, out_shape: tuple[int, ...] | None, spatial: int) -> frozenset[int]:
         if out_shape is None:
             raise CoexploreError(f"node {name!r}: output shape of adaptive pooling unknown")
-        layer = adaptive_pool_layer(name, x.shape, tuple(out_shape[-spatial:]), self.b.bits)
+        layer = adaptive_pool_layer(name, _known_shape(x, name), tuple(out_shape[-spatial:]), self.b.bits)
         return self.b.add(layer, x.frontier)
 
     def _einsum(self, node: str, args: tuple, kwargs: dict) -> tuple[frozenset[int], bool]:
@@ -302,7 +451,7 @@ class _Lowerer:
             return union(operands)
         dims = None
         if len(operands) == 2 and isinstance(equation, str):
-            dims = einsum_dims(equation, operands[0].shape, operands[1].shape)
+            dims = einsum_dims(equation, _known_shape(operands[0], node), _known_shape(operands[1], node))
         if dims is None:
             raise _unsupported(f"einsum {equation!r}", node)
         batch, m, k, n = dims
@@ -359,8 +508,8 @@ def _lower_fx(gm: torch.fx.GraphModule, builder: GraphBuilder) -> Network:
         if node.op in ("placeholder", "get_attr"):
             env[node] = Value(shape, frozenset(), node.op == "get_attr" or shape is None)
             continue
-        args = map_arg(node.args, env.__getitem__)
-        kwargs = map_arg(node.kwargs, env.__getitem__)
+        args: Any = map_arg(node.args, env.__getitem__)  # type: ignore[arg-type]  # Values stand in for Nodes
+        kwargs: Any = map_arg(node.kwargs, env.__getitem__)  # type: ignore[arg-type]
         if node.op == "call_module":
             frontier, static = low.module(gm.get_submodule(node.target), str(node.target), args, kwargs, shape)
         else:
@@ -449,9 +598,11 @@ def _lower_hooks(module: nn.Module, inputs: tuple, builder: GraphBuilder) -> Net
         def post_hook(mod: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             capture.depth -= 1
             if capture.depth == 0:
-                frontier, static = low.module(mod, qualname, capture.value(args), capture.value(kwargs),
-                                              _first_shape(output))
+                frontier, static = low.module(
+                    mod, qualname, capture.value(args), capture.value(kwargs), _first_shape(output)
+                )
                 capture.track(output, frontier, static)
+
         return post_hook
 
     seen: set[int] = set()
@@ -459,6 +610,7 @@ def _lower_hooks(module: nn.Module, inputs: tuple, builder: GraphBuilder) -> Net
     def make_enter(qualname: str) -> Callable:
         def enter(mod: nn.Module, args: tuple) -> None:
             capture.scopes.append(qualname)
+
         return enter
 
     def leave(mod: nn.Module, args: tuple, output: Any) -> None:
@@ -496,8 +648,9 @@ def _lower_hooks(module: nn.Module, inputs: tuple, builder: GraphBuilder) -> Net
 
 
 # ---- public API ----------------------------------------------------------------------------------
-def from_torch(module: nn.Module, example_input: Any, name: str | None = None, *, bits: int = 8,
-               method: str = "auto") -> Network:
+def from_torch(
+    module: nn.Module, example_input: Any, name: str | None = None, *, bits: int = 8, method: str = "auto"
+) -> Network:
     """Lower ``module`` run on ``example_input`` (a tensor or a tuple of positional inputs) to a Network.
 
     ``method``: ``"fx"`` (symbolic trace + shape propagation), ``"hooks"`` (run under forward hooks and a
@@ -509,7 +662,9 @@ def from_torch(module: nn.Module, example_input: Any, name: str | None = None, *
         raise CoexploreError(f"expected a torch nn.Module, got {type(module).__name__}")
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not any(isinstance(x, torch.Tensor) for x in inputs):
-        raise CoexploreError(f"example_input must be a tensor or a tuple of tensors, got {type(example_input).__name__}")
+        raise CoexploreError(
+            f"example_input must be a tensor or a tuple of tensors, got {type(example_input).__name__}"
+        )
     if method not in ("auto", "fx", "hooks"):
         raise CoexploreError(f"unknown trace method {method!r} (expected auto, fx or hooks)")
     if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
@@ -576,4 +731,3 @@ def from_python_file(path: str | Path, name: str | None = None, *, bits: int = 8
     if not isinstance(model, nn.Module):
         raise CoexploreError(f"model in {str(p)!r} is a {type(model).__name__}, expected a torch nn.Module")
     return from_torch(model, example, name=name or p.stem, bits=bits)
-

@@ -110,20 +110,33 @@ class Layer:
                 object.__setattr__(self, "kind", OpKind(self.kind))
             except ValueError:
                 kinds = ", ".join(k.value for k in OpKind)
-                raise IRError(f"layer {self.name!r}: unknown layer type {self.kind!r} (expected one of {kinds})") from None
+                raise IRError(
+                    f"layer {self.name!r}: unknown layer type {self.kind!r} (expected one of {kinds})"
+                ) from None
         _check_positive(
-            self.name, k=self.k, c=self.c, h=self.h, w=self.w, r=self.r, s=self.s, n=self.n,
-            stride_h=self.stride_h, stride_w=self.stride_w, dilation_h=self.dilation_h,
-            dilation_w=self.dilation_w, groups=self.groups, operands=self.operands,
-            input_bits=self.input_bits, weight_bits=self.weight_bits, output_bits=self.output_bits,
+            self.name,
+            k=self.k,
+            c=self.c,
+            h=self.h,
+            w=self.w,
+            r=self.r,
+            s=self.s,
+            n=self.n,
+            stride_h=self.stride_h,
+            stride_w=self.stride_w,
+            dilation_h=self.dilation_h,
+            dilation_w=self.dilation_w,
+            groups=self.groups,
+            operands=self.operands,
+            input_bits=self.input_bits,
+            weight_bits=self.weight_bits,
+            output_bits=self.output_bits,
             acc_bits=self.acc_bits,
         )
         if self.pad_h < 0 or self.pad_w < 0:
             raise IRError(f"layer {self.name!r}: padding ({self.pad_h}, {self.pad_w}) must be >= 0")
         if self.c % self.groups or self.k % self.groups:
-            raise IRError(
-                f"layer {self.name!r}: groups={self.groups} must divide c={self.c} and k={self.k}"
-            )
+            raise IRError(f"layer {self.name!r}: groups={self.groups} must divide c={self.c} and k={self.k}")
         eff_r = (self.r - 1) * self.dilation_h + 1
         eff_s = (self.s - 1) * self.dilation_w + 1
         span_h, span_w = self.h + 2 * self.pad_h, self.w + 2 * self.pad_w
@@ -163,8 +176,14 @@ class Layer:
     def dims(self) -> dict[Dim, int]:
         """Loop bounds of the canonical nest (K, C per group)."""
         return {
-            Dim.G: self.groups, Dim.N: self.n, Dim.K: self.k_per_group, Dim.C: self.c_per_group,
-            Dim.P: self.p, Dim.Q: self.q, Dim.R: self.r, Dim.S: self.s,
+            Dim.G: self.groups,
+            Dim.N: self.n,
+            Dim.K: self.k_per_group,
+            Dim.C: self.c_per_group,
+            Dim.P: self.p,
+            Dim.Q: self.q,
+            Dim.R: self.r,
+            Dim.S: self.s,
         }
 
     def gemm_view(self) -> tuple[int, int, int, int]:
@@ -202,13 +221,44 @@ class Layer:
         )
 
 
-def conv(name: str, c: int, k: int, h: int, w: int | None = None, r: int = 3, s: int | None = None,
-         stride: int = 1, pad: int = 0, groups: int = 1, n: int = 1, dilation: int = 1, bits: int = 8) -> Layer:
+def conv(
+    name: str,
+    c: int,
+    k: int,
+    h: int,
+    w: int | None = None,
+    r: int = 3,
+    s: int | None = None,
+    stride: int = 1,
+    pad: int = 0,
+    groups: int = 1,
+    n: int = 1,
+    dilation: int = 1,
+    bits: int = 8,
+) -> Layer:
     """A square-stride 2-D convolution; groups == c == k gives a depthwise layer."""
     kind = OpKind.DEPTHWISE if groups > 1 and groups == c else OpKind.CONV
-    return Layer(name, kind, k=k, c=c, h=h, w=h if w is None else w, r=r, s=r if s is None else s, n=n,
-                 stride_h=stride, stride_w=stride, pad_h=pad, pad_w=pad, dilation_h=dilation,
-                 dilation_w=dilation, groups=groups, input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        kind,
+        k=k,
+        c=c,
+        h=h,
+        w=h if w is None else w,
+        r=r,
+        s=r if s is None else s,
+        n=n,
+        stride_h=stride,
+        stride_w=stride,
+        pad_h=pad,
+        pad_w=pad,
+        dilation_h=dilation,
+        dilation_w=dilation,
+        groups=groups,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 def gemm(name: str, m: int, k: int, n: int, bits: int = 8) -> Layer:
@@ -218,8 +268,18 @@ def gemm(name: str, m: int, k: int, n: int, bits: int = 8) -> Layer:
 
 def matmul(name: str, m: int, k: int, n: int, batch: int = 1, bits: int = 8) -> Layer:
     """Batched activation x activation product (attention scores or context), ``batch`` independent GEMMs."""
-    return Layer(name, OpKind.MATMUL, k=n * batch, c=k * batch, h=m, w=1, groups=batch,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        OpKind.MATMUL,
+        k=n * batch,
+        c=k * batch,
+        h=m,
+        w=1,
+        groups=batch,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +299,7 @@ class Network:
                 raise IRError(f"network {self.name!r}: edge ({a}, {b}) must go forward between layers 0..{n - 1}")
 
     @classmethod
-    def chain(cls, name: str, layers: list[Layer] | tuple[Layer, ...]) -> "Network":
+    def chain(cls, name: str, layers: list[Layer] | tuple[Layer, ...]) -> Network:
         layers = tuple(layers)
         return cls(name, layers, tuple((i, i + 1) for i in range(len(layers) - 1)))
 

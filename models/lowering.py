@@ -22,8 +22,8 @@ Conventions (kept identical in both front ends):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from coexplore.models.ir import CoexploreError, Layer, Network, OpKind
 
@@ -85,9 +85,7 @@ class GraphBuilder:
 
     def network(self) -> Network:
         if not self.layers:
-            raise CoexploreError(
-                f"model {self.name!r} has no compute, pooling or element-wise layers to map"
-            )
+            raise CoexploreError(f"model {self.name!r} has no compute, pooling or element-wise layers to map")
         return Network(self.name, tuple(self.layers), tuple(sorted(self.edges)))
 
 
@@ -99,8 +97,9 @@ def _pair(value: int | Sequence[int], n: int) -> tuple[int, ...]:
     return value * n if len(value) == 1 else value
 
 
-def _fit_extent(name: str, size: int, out: int | None, kernel: int, stride: int, pad_begin: int,
-                pad_end: int, dilation: int) -> tuple[int, int]:
+def _fit_extent(
+    name: str, size: int, out: int | None, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int
+) -> tuple[int, int]:
     """(input extent, symmetric pad) for the IR so that its output size equals the framework's ``out``."""
     pad = min(pad_begin, pad_end)
     extent = size + pad_begin + pad_end - 2 * pad
@@ -135,41 +134,97 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int, upper: bool = 
 
 
 # ---- layer builders ------------------------------------------------------------------------------
-def conv_layer(name: str, x_shape: Shape, out_shape: Shape | None, out_channels: int,
-               kernel: Sequence[int], stride: Sequence[int], pads_begin: Sequence[int],
-               pads_end: Sequence[int], dilation: Sequence[int], groups: int, bits: int = 8) -> Layer:
+def conv_layer(
+    name: str,
+    x_shape: Shape,
+    out_shape: Shape | None,
+    out_channels: int,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pads_begin: Sequence[int],
+    pads_end: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    bits: int = 8,
+) -> Layer:
     """A 1-D or 2-D convolution (1-D as H x 1); DEPTHWISE when groups == in == out channels > 1."""
     spatial = len(kernel)
     n, c, sizes = _split_batch(name, x_shape, spatial)
     outs = tuple(out_shape[-spatial:]) if out_shape is not None else (None,) * spatial
-    geo = [_fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
-           for i in range(spatial)]
+    geo = [
+        _fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
+        for i in range(spatial)
+    ]
     if spatial == 1:
         geo.append((1, 0))
         kernel, stride, dilation = (*kernel, 1), (*stride, 1), (*dilation, 1)
     kind = OpKind.DEPTHWISE if groups > 1 and groups == c == out_channels else OpKind.CONV
-    return Layer(name, kind, k=out_channels, c=c, h=geo[0][0], w=geo[1][0], r=kernel[0], s=kernel[1], n=n,
-                 stride_h=stride[0], stride_w=stride[1], pad_h=geo[0][1], pad_w=geo[1][1],
-                 dilation_h=dilation[0], dilation_w=dilation[1], groups=groups,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        kind,
+        k=out_channels,
+        c=c,
+        h=geo[0][0],
+        w=geo[1][0],
+        r=kernel[0],
+        s=kernel[1],
+        n=n,
+        stride_h=stride[0],
+        stride_w=stride[1],
+        pad_h=geo[0][1],
+        pad_w=geo[1][1],
+        dilation_h=dilation[0],
+        dilation_w=dilation[1],
+        groups=groups,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
-def pool_layer(name: str, x_shape: Shape, out_shape: Shape | None, kernel: Sequence[int],
-               stride: Sequence[int], pads_begin: Sequence[int], pads_end: Sequence[int],
-               dilation: Sequence[int], bits: int = 8) -> Layer:
+def pool_layer(
+    name: str,
+    x_shape: Shape,
+    out_shape: Shape | None,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pads_begin: Sequence[int],
+    pads_end: Sequence[int],
+    dilation: Sequence[int],
+    bits: int = 8,
+) -> Layer:
     """Max/average pooling over 1 or 2 spatial dims: a POOL layer with one group per channel."""
     spatial = len(kernel)
     n, c, sizes = _split_batch(name, x_shape, spatial)
     outs = tuple(out_shape[-spatial:]) if out_shape is not None else (None,) * spatial
-    geo = [_fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
-           for i in range(spatial)]
+    geo = [
+        _fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
+        for i in range(spatial)
+    ]
     if spatial == 1:
         geo.append((1, 0))
         kernel, stride, dilation = (*kernel, 1), (*stride, 1), (*dilation, 1)
-    return Layer(name, OpKind.POOL, k=c, c=c, h=geo[0][0], w=geo[1][0], r=kernel[0], s=kernel[1], n=n,
-                 stride_h=stride[0], stride_w=stride[1], pad_h=geo[0][1], pad_w=geo[1][1],
-                 dilation_h=dilation[0], dilation_w=dilation[1], groups=c,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        OpKind.POOL,
+        k=c,
+        c=c,
+        h=geo[0][0],
+        w=geo[1][0],
+        r=kernel[0],
+        s=kernel[1],
+        n=n,
+        stride_h=stride[0],
+        stride_w=stride[1],
+        pad_h=geo[0][1],
+        pad_w=geo[1][1],
+        dilation_h=dilation[0],
+        dilation_w=dilation[1],
+        groups=c,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 def adaptive_pool_layer(name: str, x_shape: Shape, out_sizes: Sequence[int], bits: int = 8) -> Layer:
@@ -180,8 +235,9 @@ def adaptive_pool_layer(name: str, x_shape: Shape, out_sizes: Sequence[int], bit
     strides = [max(1, size // out) for size, out in zip(sizes, out_sizes)]
     kernels = [size - (out - 1) * st for size, out, st in zip(sizes, out_sizes, strides)]
     zeros = (0,) * spatial
-    return pool_layer(name, x_shape, (*x_shape[:-spatial], *out_sizes), kernels, strides, zeros, zeros,
-                      (1,) * spatial, bits)
+    return pool_layer(
+        name, x_shape, (*x_shape[:-spatial], *out_sizes), kernels, strides, zeros, zeros, (1,) * spatial, bits
+    )
 
 
 def reduce_mean_layer(name: str, x_shape: Shape, axes: Iterable[int] | None, bits: int = 8) -> Layer | None:
@@ -202,8 +258,17 @@ def reduce_mean_layer(name: str, x_shape: Shape, axes: Iterable[int] | None, bit
 def linear_layer(name: str, x_shape: Shape, out_features: int, bits: int = 8) -> Layer:
     """``x @ W^T`` with W stored: every leading dim of x becomes a row (tokens x batch)."""
     rows = math.prod(x_shape[:-1]) if len(x_shape) > 1 else 1
-    return Layer(name, OpKind.LINEAR, k=out_features, c=x_shape[-1], h=rows, w=1,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        OpKind.LINEAR,
+        k=out_features,
+        c=x_shape[-1],
+        h=rows,
+        w=1,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 def _broadcast(a: Shape, b: Shape) -> Shape:
@@ -225,8 +290,18 @@ def matmul_dims(a_shape: Shape, b_shape: Shape) -> tuple[int, int, int, int]:
 
 def matmul_layer(name: str, batch: int, m: int, k: int, n: int, bits: int = 8) -> Layer:
     """Activation x activation product, ``batch`` independent GEMMs (built like ``ir.matmul``)."""
-    return Layer(name, OpKind.MATMUL, k=n * batch, c=k * batch, h=m, w=1, groups=batch,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        OpKind.MATMUL,
+        k=n * batch,
+        c=k * batch,
+        h=m,
+        w=1,
+        groups=batch,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 def product_layer(name: str, a: Value, b: Value, bits: int = 8) -> Layer:
@@ -258,8 +333,19 @@ def is_eltwise(operands: Sequence[Value]) -> bool:
 
 def eltwise_layer(name: str, out_shape: Shape, operands: int = 2, bits: int = 8) -> Layer:
     n, c, h, w = _nchw(tuple(out_shape))
-    return Layer(name, OpKind.ELTWISE, k=c, c=c, h=h, w=w, n=n, operands=operands,
-                 input_bits=bits, weight_bits=bits, output_bits=bits)
+    return Layer(
+        name,
+        OpKind.ELTWISE,
+        k=c,
+        c=c,
+        h=h,
+        w=w,
+        n=n,
+        operands=operands,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
 
 
 def einsum_dims(equation: str, a_shape: Shape, b_shape: Shape) -> tuple[int, int, int, int] | None:
@@ -289,15 +375,28 @@ def einsum_dims(equation: str, a_shape: Shape, b_shape: Shape) -> tuple[int, int
 
 
 # ---- attention -----------------------------------------------------------------------------------
-def attention(builder: GraphBuilder, name: str, q: Value, k: Value, v: Value, batch: int, heads: int,
-              q_len: int, kv_len: int, head_dim: int, v_head_dim: int) -> frozenset[int]:
+def attention(
+    builder: GraphBuilder,
+    name: str,
+    q: Value,
+    k: Value,
+    v: Value,
+    batch: int,
+    heads: int,
+    q_len: int,
+    kv_len: int,
+    head_dim: int,
+    v_head_dim: int,
+) -> frozenset[int]:
     """Scores ``q @ k^T`` and context ``softmax(scores) @ v`` as two MATMULs with batch*heads groups."""
     g = batch * heads
     bits = builder.bits
-    scores = builder.add(matmul_layer(builder.unique(f"{name}.scores"), g, q_len, head_dim, kv_len, bits),
-                         q.frontier | k.frontier)
-    return builder.add(matmul_layer(builder.unique(f"{name}.context"), g, q_len, kv_len, v_head_dim, bits),
-                       scores | v.frontier)
+    scores = builder.add(
+        matmul_layer(builder.unique(f"{name}.scores"), g, q_len, head_dim, kv_len, bits), q.frontier | k.frontier
+    )
+    return builder.add(
+        matmul_layer(builder.unique(f"{name}.context"), g, q_len, kv_len, v_head_dim, bits), scores | v.frontier
+    )
 
 
 def sdpa(builder: GraphBuilder, name: str, q: Value, k: Value, v: Value) -> frozenset[int]:
@@ -308,8 +407,18 @@ def sdpa(builder: GraphBuilder, name: str, q: Value, k: Value, v: Value) -> froz
     return attention(builder, name, q, k, v, batch, 1, q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1])
 
 
-def multihead_attention(builder: GraphBuilder, name: str, q: Value, k: Value, v: Value, embed_dim: int,
-                        heads: int, kdim: int, vdim: int, batch_first: bool) -> frozenset[int]:
+def multihead_attention(
+    builder: GraphBuilder,
+    name: str,
+    q: Value,
+    k: Value,
+    v: Value,
+    embed_dim: int,
+    heads: int,
+    kdim: int,
+    vdim: int,
+    batch_first: bool,
+) -> frozenset[int]:
     """``nn.MultiheadAttention``: Q, K, V projections (LINEAR), scores and context (MATMUL with
     batch*heads groups), output projection (LINEAR)."""
     if q.shape is None or k.shape is None or v.shape is None:
@@ -323,14 +432,29 @@ def multihead_attention(builder: GraphBuilder, name: str, q: Value, k: Value, v:
     q_len, batch = seq_batch(q.shape)
     kv_len, _ = seq_batch(k.shape)
     bits = builder.bits
-    qp = builder.add(linear_layer(builder.unique(f"{name}.q_proj"), (q_len * batch, embed_dim), embed_dim, bits),
-                     q.frontier)
-    kp = builder.add(linear_layer(builder.unique(f"{name}.k_proj"), (kv_len * batch, kdim), embed_dim, bits),
-                     k.frontier)
-    vp = builder.add(linear_layer(builder.unique(f"{name}.v_proj"), (kv_len * batch, vdim), embed_dim, bits),
-                     v.frontier)
+    qp = builder.add(
+        linear_layer(builder.unique(f"{name}.q_proj"), (q_len * batch, embed_dim), embed_dim, bits), q.frontier
+    )
+    kp = builder.add(
+        linear_layer(builder.unique(f"{name}.k_proj"), (kv_len * batch, kdim), embed_dim, bits), k.frontier
+    )
+    vp = builder.add(
+        linear_layer(builder.unique(f"{name}.v_proj"), (kv_len * batch, vdim), embed_dim, bits), v.frontier
+    )
     head_dim = embed_dim // heads
-    ctx = attention(builder, name, Value(None, qp), Value(None, kp), Value(None, vp), batch, heads,
-                    q_len, kv_len, head_dim, head_dim)
-    return builder.add(linear_layer(builder.unique(f"{name}.out_proj"), (q_len * batch, embed_dim), embed_dim,
-                                    bits), ctx)
+    ctx = attention(
+        builder,
+        name,
+        Value(None, qp),
+        Value(None, kp),
+        Value(None, vp),
+        batch,
+        heads,
+        q_len,
+        kv_len,
+        head_dim,
+        head_dim,
+    )
+    return builder.add(
+        linear_layer(builder.unique(f"{name}.out_proj"), (q_len * batch, embed_dim), embed_dim, bits), ctx
+    )

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,10 +73,13 @@ _KERNEL = "an odd kernel size 1, 3, 5 or 7"
 
 
 # ---- building blocks -----------------------------------------------------------------------------
-def _conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1, groups: int = 1,
-             act: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(c_out)]
+def _conv_bn(
+    c_in: int, c_out: int, k: int = 3, stride: int = 1, groups: int = 1, act: type[nn.Module] | None = nn.ReLU
+) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
@@ -117,8 +121,12 @@ def _need_size(family: str, shape: tuple[int, int, int], multiple: int, exact: b
 
 # ---- resnet: ResNet-9-like (Page 2018), 3 stages of conv + pool (+ residual pair) -----------------
 _RESNET = {
-    "c1": _Param(16, _width, _WIDTH), "c2": _Param(32, _width, _WIDTH), "c3": _Param(64, _width, _WIDTH),
-    "res1": _Param(1, _flag, _FLAG), "res2": _Param(0, _flag, _FLAG), "res3": _Param(1, _flag, _FLAG),
+    "c1": _Param(16, _width, _WIDTH),
+    "c2": _Param(32, _width, _WIDTH),
+    "c3": _Param(64, _width, _WIDTH),
+    "res1": _Param(1, _flag, _FLAG),
+    "res2": _Param(0, _flag, _FLAG),
+    "res3": _Param(1, _flag, _FLAG),
     "k": _Param(3, _kernel, _KERNEL),
 }
 
@@ -139,15 +147,19 @@ def _build_resnet(cfg: Mapping[str, Any], shape: tuple[int, int, int], num_outpu
 
 
 def _describe_resnet(cfg: Mapping[str, Any]) -> str:
-    return (f"c={cfg['c1']}-{cfg['c2']}-{cfg['c3']} res={int(cfg['res1'])}-{int(cfg['res2'])}-{int(cfg['res3'])}"
-            f" k={cfg['k']}")
+    return (
+        f"c={cfg['c1']}-{cfg['c2']}-{cfg['c3']} res={int(cfg['res1'])}-{int(cfg['res2'])}-{int(cfg['res3'])}"
+        f" k={cfg['k']}"
+    )
 
 
 # ---- unet: U-Net (Ronneberger 2015) with searched depth and widths --------------------------------
 _UNET = {
     "depth": _Param(2, _count(2, 4), "a depth 2..4"),
-    "c1": _Param(8, _width, _WIDTH), "c2": _Param(16, _width, _WIDTH),
-    "c3": _Param(32, _width, _WIDTH), "c4": _Param(64, _width, _WIDTH),
+    "c1": _Param(8, _width, _WIDTH),
+    "c2": _Param(16, _width, _WIDTH),
+    "c3": _Param(32, _width, _WIDTH),
+    "c4": _Param(64, _width, _WIDTH),
     "convs": _Param(2, _count(1, 3), "1..3 convs per level"),
     "k": _Param(3, _kernel, _KERNEL),
 }
@@ -208,8 +220,11 @@ def _describe_unet(cfg: Mapping[str, Any]) -> str:
 _MOBILENET = {
     "stem": _Param(8, _width, _WIDTH),
     "t": _Param(4, _count(1, 8), "an expansion ratio 1..8"),
-    "c1": _Param(8, _width, _WIDTH), "c2": _Param(16, _width, _WIDTH), "c3": _Param(32, _width, _WIDTH),
-    "n1": _Param(1, _count(1, 4), "1..4 blocks"), "n2": _Param(1, _count(1, 4), "1..4 blocks"),
+    "c1": _Param(8, _width, _WIDTH),
+    "c2": _Param(16, _width, _WIDTH),
+    "c3": _Param(32, _width, _WIDTH),
+    "n1": _Param(1, _count(1, 4), "1..4 blocks"),
+    "n2": _Param(1, _count(1, 4), "1..4 blocks"),
     "n3": _Param(1, _count(1, 4), "1..4 blocks"),
 }
 
@@ -219,8 +234,10 @@ class _InvertedResidual(nn.Module):
         super().__init__()
         hidden = c_in * expand
         layers: list[nn.Module] = [_conv_bn(c_in, hidden, 1, act=nn.ReLU6)] if expand != 1 else []
-        layers += [_conv_bn(hidden, hidden, 3, stride, groups=hidden, act=nn.ReLU6),  # depthwise
-                   _conv_bn(hidden, c_out, 1, act=None)]  # linear bottleneck
+        layers += [
+            _conv_bn(hidden, hidden, 3, stride, groups=hidden, act=nn.ReLU6),  # depthwise
+            _conv_bn(hidden, c_out, 1, act=None),
+        ]  # linear bottleneck
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
 
@@ -242,8 +259,7 @@ def _build_mobilenet(cfg: Mapping[str, Any], shape: tuple[int, int, int], num_ou
 
 
 def _describe_mobilenet(cfg: Mapping[str, Any]) -> str:
-    return (f"t={cfg['t']} c={cfg['stem']}/{cfg['c1']}-{cfg['c2']}-{cfg['c3']}"
-            f" n={cfg['n1']}-{cfg['n2']}-{cfg['n3']}")
+    return f"t={cfg['t']} c={cfg['stem']}/{cfg['c1']}-{cfg['c2']}-{cfg['c3']} n={cfg['n1']}-{cfg['n2']}-{cfg['n3']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,16 +305,17 @@ class SearchSpace:
     def __post_init__(self) -> None:
         where = f"space {self.name!r}"
         if self.family not in _FAMILIES:
-            raise CoexploreError(
-                f"{where}: unknown family {self.family!r} (expected one of {', '.join(_FAMILIES)})")
+            raise CoexploreError(f"{where}: unknown family {self.family!r} (expected one of {', '.join(_FAMILIES)})")
         if not self.choices:
             raise CoexploreError(f"{where}: no choices (a space needs at least one)")
         params = _FAMILIES[self.family].params
         seen: set[str] = set()
         for choice in self.choices:
             if choice.name not in params:
-                raise CoexploreError(f"{where}: choice {choice.name!r} is not a parameter of family "
-                                     f"{self.family!r} (expected one of {', '.join(params)})")
+                raise CoexploreError(
+                    f"{where}: choice {choice.name!r} is not a parameter of family "
+                    f"{self.family!r} (expected one of {', '.join(params)})"
+                )
             if choice.name in seen:
                 raise CoexploreError(f"{where}: choice {choice.name!r} appears twice")
             seen.add(choice.name)
@@ -306,8 +323,9 @@ class SearchSpace:
                 raise CoexploreError(f"{where}: choice {choice.name!r} has no options")
             for option in choice.options:
                 if not params[choice.name].check(option):
-                    raise CoexploreError(f"{where}: option {option!r} of choice {choice.name!r} must be "
-                                         f"{params[choice.name].expected}")
+                    raise CoexploreError(
+                        f"{where}: option {option!r} of choice {choice.name!r} must be {params[choice.name].expected}"
+                    )
 
     @property
     def kind(self) -> str:
@@ -328,14 +346,18 @@ class SearchSpace:
             values = tuple(operator.index(v) for v in vector)
         except TypeError:
             raise CoexploreError(
-                f"space {self.name!r}: choice vector {vector!r} must be a sequence of integers ({names})") from None
+                f"space {self.name!r}: choice vector {vector!r} must be a sequence of integers ({names})"
+            ) from None
         if len(values) != len(self.choices):
-            raise CoexploreError(f"space {self.name!r}: choice vector has {len(values)} entries, expected "
-                                 f"{len(self.choices)} ({names})")
+            raise CoexploreError(
+                f"space {self.name!r}: choice vector has {len(values)} entries, expected {len(self.choices)} ({names})"
+            )
         for i, (v, choice) in enumerate(zip(values, self.choices)):
             if not 0 <= v < len(choice.options):
-                raise CoexploreError(f"space {self.name!r}: vector[{i}]={v} is out of range for choice "
-                                     f"{choice.name!r} (expected 0..{len(choice.options) - 1})")
+                raise CoexploreError(
+                    f"space {self.name!r}: vector[{i}]={v} is out of range for choice "
+                    f"{choice.name!r} (expected 0..{len(choice.options) - 1})"
+                )
         return values
 
     def decode(self, vector: Sequence[int]) -> dict[str, Any]:
@@ -378,7 +400,7 @@ def _check_shape(input_shape: Sequence[int], num_outputs: int) -> tuple[int, int
         raise CoexploreError(f"input_shape={input_shape!r} must be three positive integers (channels, height, width)")
     if not _is_int(num_outputs) or num_outputs <= 0:
         raise CoexploreError(f"num_outputs={num_outputs!r} must be a positive integer")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 @lru_cache(maxsize=1024)
@@ -405,29 +427,35 @@ def _frozen(value: Any) -> Any:
 def parse_space(data: Any, source: str) -> SearchSpace:
     """A :class:`SearchSpace` from the mapping a YAML file holds; errors name ``source`` and the field."""
     if not isinstance(data, dict):
-        raise CoexploreError(f"space file {source}: expected a mapping with fields {', '.join(_TOP_FIELDS)}, "
-                             f"got {type(data).__name__}")
+        raise CoexploreError(
+            f"space file {source}: expected a mapping with fields {', '.join(_TOP_FIELDS)}, got {type(data).__name__}"
+        )
     unknown = [k for k in data if k not in _TOP_FIELDS]
     if unknown:
         raise CoexploreError(f"space file {source}: unknown field {unknown[0]!r} (expected {', '.join(_TOP_FIELDS)})")
     for field in ("name", "family"):
         if not isinstance(data.get(field), str) or not data[field]:
-            raise CoexploreError(f"space file {source}: field {field!r} must be a non-empty string, "
-                                 f"got {data.get(field)!r}")
+            raise CoexploreError(
+                f"space file {source}: field {field!r} must be a non-empty string, got {data.get(field)!r}"
+            )
     if not isinstance(data.get("description", ""), str):
         raise CoexploreError(f"space file {source}: field 'description' must be a string")
     if data["family"] not in _FAMILIES:
-        raise CoexploreError(f"space file {source}: field 'family' is {data['family']!r} "
-                             f"(expected one of {', '.join(_FAMILIES)})")
+        raise CoexploreError(
+            f"space file {source}: field 'family' is {data['family']!r} (expected one of {', '.join(_FAMILIES)})"
+        )
     choices = data.get("choices")
     if not isinstance(choices, dict) or not choices:
-        raise CoexploreError(f"space file {source}: field 'choices' must be a non-empty mapping of name -> "
-                             f"list of options, got {choices!r}")
+        raise CoexploreError(
+            f"space file {source}: field 'choices' must be a non-empty mapping of name -> "
+            f"list of options, got {choices!r}"
+        )
     parsed = []
     for key, options in choices.items():
         if not isinstance(options, list) or not options:
-            raise CoexploreError(f"space file {source}: field 'choices.{key}' must be a non-empty list of "
-                                 f"options, got {options!r}")
+            raise CoexploreError(
+                f"space file {source}: field 'choices.{key}' must be a non-empty list of options, got {options!r}"
+            )
         parsed.append(Choice(str(key), tuple(_frozen(o) for o in options)))
     try:
         return SearchSpace(data["name"], data["family"], tuple(parsed), data.get("description", ""))
@@ -442,8 +470,9 @@ def _load(path: str, mtime_ns: int, size: int) -> SearchSpace:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise CoexploreError(f"space file {path!r} is not valid YAML{where}: "
-                             f"{getattr(exc, 'problem', None) or exc}") from None
+        raise CoexploreError(
+            f"space file {path!r} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"
+        ) from None
     return parse_space(data, repr(path))
 
 
@@ -457,8 +486,9 @@ def space_path(name_or_path: str | Path) -> Path:
         if not path.is_file():
             raise CoexploreError(f"space file {text!r} not found")
         return path
-    raise CoexploreError(f"unknown search space {text!r} (expected one of {', '.join(builtin_spaces())}, "
-                         "or a path to a .yaml file)")
+    raise CoexploreError(
+        f"unknown search space {text!r} (expected one of {', '.join(builtin_spaces())}, or a path to a .yaml file)"
+    )
 
 
 def get_space(name_or_path: str | Path) -> SearchSpace:

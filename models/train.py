@@ -27,7 +27,8 @@ from coexplore.models.data import CLASSIFICATION, TaskData, data_identity, load_
 from coexplore.models.ir import CoexploreError
 from coexplore.models.spaces import BUILDER_VERSION, SearchSpace, get_space
 
-__all__ = ["Recipe", "TrainResult", "candidate_key", "default_cache_dir", "default_recipe", "evaluate", "train_candidate"]
+__all__ = ["Recipe", "TrainResult", "candidate_key", "default_cache_dir", "default_recipe", "device_name", "evaluate",
+           "train_candidate"]
 
 TRAIN_VERSION = 2  # bump when the training loop changes what a recipe yields (invalidates the cache)
 _EVAL_BATCH = 512
@@ -169,6 +170,11 @@ def _resolve_device(device: str | None) -> torch.device:
     return dev
 
 
+def device_name(dev: torch.device) -> str:
+    """What a run reports as its device: ``"cpu"``, or the CUDA device's name (e.g. ``"NVIDIA H100"``)."""
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
 def _loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy; for segmentation binary cross-entropy plus soft Dice, so that a network does not
     settle on "all background" (most pixels) before it finds the foreground."""
@@ -293,8 +299,8 @@ def train_candidate(space: str, vector: Sequence[int], task: str, recipe: Recipe
         cudnn.deterministic, cudnn.benchmark = flags
     seconds = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
-    entry = {"metric": metric, "metric_name": info.metric, "seconds": round(seconds, 4), "device": str(dev),
+    entry = {"metric": metric, "metric_name": info.metric, "seconds": round(seconds, 4), "device": device_name(dev),
              "params": params, "space": sp.name, "vector": [int(v) for v in vector],
              "describe": sp.describe(vector), "task": task, "recipe": asdict(recipe)}
     _write_cache(path, entry)
-    return TrainResult(metric, info.metric, seconds, False, str(dev), params, key)
+    return TrainResult(metric, info.metric, seconds, False, device_name(dev), params, key)

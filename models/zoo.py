@@ -23,7 +23,7 @@ MAC totals (conv + linear + matmul multiply-accumulates, batch 1), checked by te
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import nn
@@ -54,11 +54,13 @@ class ResNet9(nn.Module):
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.prep = _conv_bn(3, 64)
-        self.layer1 = nn.Sequential(_conv_bn(64, 128), nn.MaxPool2d(2),
-                                    _Residual(_conv_bn(128, 128), _conv_bn(128, 128)))
+        self.layer1 = nn.Sequential(
+            _conv_bn(64, 128), nn.MaxPool2d(2), _Residual(_conv_bn(128, 128), _conv_bn(128, 128))
+        )
         self.layer2 = nn.Sequential(_conv_bn(128, 256), nn.MaxPool2d(2))
-        self.layer3 = nn.Sequential(_conv_bn(256, 512), nn.MaxPool2d(2),
-                                    _Residual(_conv_bn(512, 512), _conv_bn(512, 512)))
+        self.layer3 = nn.Sequential(
+            _conv_bn(256, 512), nn.MaxPool2d(2), _Residual(_conv_bn(512, 512), _conv_bn(512, 512))
+        )
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(512, num_classes, bias=False)
 
@@ -116,8 +118,11 @@ class _InvertedResidual(nn.Module):
         if expand != 1:
             layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
         layers += [
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
-            nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out),  # linear bottleneck: no activation
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),  # linear bottleneck: no activation
         ]
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
@@ -128,8 +133,15 @@ class _InvertedResidual(nn.Module):
 
 class MobileNetV2(nn.Module):
     # (expansion t, channels c, repeats n, first stride s): Sandler et al. 2018, Table 2
-    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1))
+    SETTINGS = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    )
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -221,8 +233,16 @@ class _EncoderBlock(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, image: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 4,
-                 mlp_ratio: int = 2, num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        image: int = 32,
+        patch: int = 4,
+        dim: int = 192,
+        depth: int = 6,
+        heads: int = 4,
+        mlp_ratio: int = 2,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         tokens = (image // patch) ** 2
         self.patch_embed = nn.Conv2d(3, dim, patch, patch)
@@ -266,7 +286,7 @@ def build_module(name: str, batch: int = 1) -> tuple[nn.Module, torch.Tensor]:
     return module, example
 
 
-@lru_cache(maxsize=None)
+@cache
 def _network(name: str, batch: int) -> Network:
     from coexplore.models.from_torch import from_torch
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from amaranth import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
 from coexplore.rtl.pe import OsPE, WsPE
 
 

@@ -8,12 +8,12 @@ sequencer needs; the timing they give is the one docs/rtl.md states.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib.memory import Memory
-
 from coexplore.rtl.params import CFG_BITS
 
 

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from coexplore.dataflows.io import get_template
 from coexplore.dataflows.spec import Accelerator
 from coexplore.rtl.emit import emit_accelerator
@@ -116,7 +115,9 @@ def calibrate_buffers(work: Path, rows: int = 4, cols: int = 4, kbs: tuple[float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2,3,4,6,8", help="square array sizes, comma-separated (or RxC)")
-    ap.add_argument("--template", default="systolic-ws", help="systolic-ws, systolic-os or eyeriss")
+    ap.add_argument("--template", default="systolic-ws", help="a template with an RTL generator (rtl.kinds)")
+    ap.add_argument("--kb", type=float, default=1.0,
+                    help="scratchpad kB per operand (the shipped eyeriss fit used 4: one ifmap replica per PE)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("area_calibration.json")))
     ap.add_argument("--work", default=".coexplore_cache/calibrate")
     ap.add_argument("--refit", default=None, help="refit the samples of an earlier output file, no synthesis")
@@ -139,7 +140,7 @@ def main() -> None:
     for item in args.sizes.split(","):
         r, _, c = item.partition("x")
         sizes.append((int(r), int(c or r)))
-    result = calibrate(sizes, Path(args.work), template=args.template, kb=4.0 if args.template == "eyeriss" else 1.0)
+    result = calibrate(sizes, Path(args.work), template=args.template, kb=args.kb)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("fit", "fit_error", "pe_only_fit", "analytical_pe_only_error")}))
 

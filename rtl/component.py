@@ -10,17 +10,18 @@ from __future__ import annotations
 from amaranth import unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
 
 
 class StreamAccelerator(wiring.Component):
-    """Base of the WS, OS and RS accelerators; subclasses set ``CFG`` and write ``elaborate``."""
-
-    CFG: tuple[str, ...] = ()
+    """Base of every generated accelerator; subclasses write ``elaborate``. The ``cfg_*`` registers
+    are the kind's (``rtl.kinds``: its host module's ``CFG``)."""
 
     def __init__(self, params: RtlParams) -> None:
+        from coexplore.rtl.kinds import kind_of
+
         self.params = params
+        self.CFG: tuple[str, ...] = kind_of(params).cfg
         bw = params.stream_bytes * 8
         members = {
             "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),

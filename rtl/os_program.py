@@ -1,31 +1,48 @@
-"""Host side of the output-stationary systolic accelerator: configuration, stream layouts, timing.
+"""Host side of the output-stationary systolic accelerator (kind ``os``, template systolic-os):
+scratchpad sizes, configuration registers, weight layout, output decoding and timing model.
 
 Layouts (each stream ``stream_bytes`` wide, byte 0 in the low bits):
-- ifmap: as the WS array (``in[c][h][w]``, unpadded).
 - weights: for each column fold fc, for each reduction step ``red = (c*R + r)*S + s``, the ``cols``
   weights ``w[fc*cols + j][red]`` (zero beyond K), padded to whole beats.
 - ofmap: for each fold (column fold outer, pixel fold inner), for each array row i (pixel
-  ``m = fr*rows + i``), the ``cols`` accumulators, padded to whole beats.
+  ``m = fr*rows + i``), one line of ``cols`` accumulators.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import Layer
-from coexplore.rtl.params import RtlError, RtlParams
+from coexplore.rtl.params import RtlError, RtlParams, Scratchpads
+from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
+
+CFG = CONV_CFG
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
+    """One ifmap replica per array row; output banks of ``rows`` lines (one fold); weight banks of
+    as many reduction steps as half the filter budget holds."""
+    out_bytes = -(-acc.acc_bits // 8)
+    line = cdiv(acc.cols, stream_bytes) * stream_bytes
+    if acc.rows * 2 * acc.cols * out_bytes > acc.ofmap_sram_kb * 1024:
+        raise RtlError(f"ofmap_sram_kb={acc.ofmap_sram_kb}: two output tiles need "
+                       f"{acc.rows * 2 * acc.cols * out_bytes} bytes")
+    return Scratchpads(ifmap_replicas=acc.rows, weight_line_bytes=acc.cols, ofmap_depth=acc.rows,
+                       weight_depth=int(acc.filter_sram_kb * 1024) // (2 * line))
 
 
-def out_beats(params: RtlParams, geo) -> int:
-    folds = _cdiv(geo.t, params.rows) * _cdiv(geo.k, params.cols)
-    return folds * params.rows * params.out_row_beats
+def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int]:
+    """(pixel folds over P*Q, column folds over K)."""
+    return cdiv(geo.t, params.rows), cdiv(geo.k, params.cols)
 
 
-def os_cycles(params: RtlParams, geo) -> int:
+def out_beats(params: RtlParams, geo: LayerGeometry) -> int:
+    fr_n, fc_n = folds(params, geo)
+    return fr_n * fc_n * params.rows * params.out_row_beats
+
+
+def cycles(params: RtlParams, geo: LayerGeometry) -> int:
     """Start->done cycles of the OS accelerator (memory always ready); see docs/rtl.md.
 
     Per fold: compute ``L = T + rows + cols - 2`` cycles (T = C*R*S steps) then ``rows`` drain
@@ -33,11 +50,11 @@ def os_cycles(params: RtlParams, geo) -> int:
     fold's pixels). Cycles numbered from 1.
     """
     ra, ca = params.rows, params.cols
-    li = _cdiv(geo.c * geo.h * geo.w, params.stream_bytes)
+    li = cdiv(geo.input_bytes, params.stream_bytes)
     lw = geo.red * params.weight_row_beats
     length = geo.red + ra + ca - 2
     dl = ra * params.out_row_beats
-    fr_n, fc_n = _cdiv(geo.t, ra), _cdiv(geo.k, ca)
+    fr_n, fc_n = folds(params, geo)
     a: list[int] = []
     s: list[int] = []
     se: list[int] = []
@@ -59,53 +76,36 @@ def os_cycles(params: RtlParams, geo) -> int:
     return se[-1]
 
 
-def prepare(params: RtlParams, layer: Layer, geo, ifmap: np.ndarray, weights: np.ndarray, expected: np.ndarray):
-    from coexplore.rtl.program import Program, _check_cfg, _pack_beats
+os_cycles = cycles
 
+
+def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
     if params.rows < 2:
         raise RtlError("the output-stationary RTL needs at least 2 array rows")
-    if geo.c * geo.h * geo.w > params.ifmap_bytes:
-        raise RtlError(f"layer {layer.name!r}: ifmap of {geo.c * geo.h * geo.w} bytes exceeds the "
-                       f"{params.ifmap_bytes}-byte ifmap scratchpad")
     if geo.red > params.weight_depth:
         raise RtlError(f"layer {layer.name!r}: C*R*S = {geo.red} exceeds the weight bank depth {params.weight_depth}")
-    ra, ca, bw = params.rows, params.cols, params.stream_bytes
-    fr_n, fc_n = _cdiv(geo.t, ra), _cdiv(geo.k, ca)
-    cfg = dict(
-        h=geo.h, w=geo.w, hw=geo.h * geo.w, r=geo.r, s=geo.s, stride=geo.stride, pad=geo.pad,
-        stride_w=geo.stride * geo.w, p=geo.p, q=geo.q, t=geo.t, red=geo.red, n_rf=fr_n, n_cf=fc_n,
-        if_beats=_cdiv(geo.c * geo.h * geo.w, bw), pad_w=geo.pad * geo.w + geo.pad, n_folds=fr_n * fc_n,
-    )
-    _check_cfg(cfg)
+
+
+def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
+    """(configuration registers, weight-stream beats)."""
+    ca = params.cols
+    fr_n, fc_n = folds(params, geo)
+    cfg = conv_cfg(geo, params.stream_bytes, fr_n, fc_n, fr_n * fc_n)
     wmat = np.zeros((fc_n * ca, geo.red), dtype=np.int64)
     wmat[: geo.k] = weights.reshape(geo.k, geo.red)
-    row_bytes = params.weight_row_beats * bw
-    chunks = []
+    row_bytes = params.weight_row_beats * params.stream_bytes
+    tiles = []
     for fc in range(fc_n):
         tile = np.zeros((geo.red, row_bytes), dtype=np.int64)
         tile[:, :ca] = wmat[fc * ca:(fc + 1) * ca].T
-        chunks.append(_pack_beats((tile & 0xFF).astype(np.uint8), bw))
-    w_beats = [b for chunk in chunks for b in chunk]
-    if_beats = _pack_beats((ifmap & 0xFF).astype(np.uint8), bw)
-    return Program(params=params, geo=geo, cfg=cfg, ifmap_beats=if_beats, weight_beats=w_beats,
-                   expected_out=expected, expected_cycles=os_cycles(params, geo))
+        tiles.append(tile)
+    return cfg, pack_lines(tiles, params.stream_bytes)
 
 
-def decode_output(params: RtlParams, geo, beats: list[int]) -> np.ndarray:
-    from coexplore.rtl.program import wrap
-
-    ob, bw, ra, ca = params.out_bytes, params.stream_bytes, params.rows, params.cols
-    row_bytes = params.out_row_beats * bw
-    fr_n, fc_n = _cdiv(geo.t, ra), _cdiv(geo.k, ca)
-    raw = b"".join(int(b).to_bytes(bw, "little") for b in beats)
-    if len(raw) != fc_n * fr_n * ra * row_bytes:
-        raise RtlError(f"output stream has {len(raw)} bytes, expected {fc_n * fr_n * ra * row_bytes}")
-    arr = np.frombuffer(raw, dtype=np.uint8).reshape(fc_n, fr_n, ra, row_bytes)[..., : ca * ob]
-    arr = arr.reshape(fc_n, fr_n, ra, ca, ob).astype(np.int64)
-    vals = np.zeros((fc_n, fr_n, ra, ca), dtype=np.int64)
-    for b in range(ob):
-        vals |= arr[..., b] << (8 * b)
+def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np.ndarray:
+    ra, ca = params.rows, params.cols
+    fr_n, fc_n = folds(params, geo)
+    vals = unpack_lines(params, beats, fc_n * fr_n * ra).reshape(fc_n, fr_n, ra, ca)
     # [fc][fr][i][j] -> out[k = fc*ca + j][m = fr*ra + i]
     full = vals.transpose(0, 3, 1, 2).reshape(fc_n * ca, fr_n * ra)
-    out = wrap(full[: geo.k, : geo.t], params.acc_bits)
-    return out.reshape(geo.k, geo.p, geo.q)
+    return wrap(full[: geo.k, : geo.t], params.acc_bits).reshape(geo.k, geo.p, geo.q)

@@ -1,4 +1,5 @@
-"""Host side of the row-stationary (Eyeriss-like) accelerator: configuration, layouts, timing.
+"""Host side of the row-stationary (Eyeriss-like) accelerator (kind ``rs``, template eyeriss):
+scratchpad sizes, configuration registers, layouts, output decoding and timing model.
 
 Mapping (the ``eyeriss`` template): array rows hold filter rows R, replicated over input channels
 C where R is smaller than the array (``er = min(R, rows)`` filter rows, ``ec = min(C, rows // er)``
@@ -19,12 +20,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import Layer
-from coexplore.rtl.params import RS_MAX_S, RtlError, RtlParams
+from coexplore.rtl.params import RS_MAX_S, RtlError, RtlParams, Scratchpads
+from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
+
+_cdiv = cdiv
+CFG = CONV_CFG + ("er", "ec", "er_w", "ec_hw", "n_fp", "n_k", "ca_stride", "ca_stride_w", "n_tiles")
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
+    """One ifmap replica per PE; weight banks of ``rows`` filter rows of ``RS_MAX_S`` bytes; output
+    banks of as many output columns (Q) as half the ofmap budget holds per array column."""
+    out_bytes = -(-acc.acc_bits // 8)
+    return Scratchpads(ifmap_replicas=acc.rows * acc.cols, weight_line_bytes=RS_MAX_S,
+                       ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes), weight_depth=acc.rows)
 
 
 def split(params: RtlParams, geo) -> tuple[int, int]:
@@ -40,21 +50,17 @@ def fold_counts(params: RtlParams, geo) -> tuple[int, int, int, int]:
     return geo.k, _cdiv(geo.p, params.cols), _cdiv(geo.c, ec), _cdiv(geo.r, er)
 
 
-def weight_row_beats(params: RtlParams) -> int:
-    return _cdiv(RS_MAX_S, params.stream_bytes)
-
-
 def out_beats(params: RtlParams, geo) -> int:
     k, fp, _, _ = fold_counts(params, geo)
     return k * fp * geo.q * params.out_row_beats
 
 
-def rs_cycles(params: RtlParams, geo) -> int:
+def cycles(params: RtlParams, geo) -> int:
     """Start->done cycles (memory always ready): per fold ``rows`` preload + ``Q*S`` steps + ``rows``
     fill (template eyeriss: preload rows, fill rows); see docs/rtl.md."""
     ra = params.rows
     li = _cdiv(geo.c * geo.h * geo.w, params.stream_bytes)
-    lw = ra * weight_row_beats(params)
+    lw = ra * params.weight_row_beats
     t = geo.q * geo.s
     fold = 2 * ra + t
     dl = geo.q * params.out_row_beats
@@ -80,28 +86,26 @@ def rs_cycles(params: RtlParams, geo) -> int:
     return e[-1]
 
 
-def prepare(params: RtlParams, layer: Layer, geo, ifmap: np.ndarray, weights: np.ndarray, expected: np.ndarray):
-    from coexplore.rtl.program import Program, _check_cfg, _pack_beats
+rs_cycles = cycles
 
+
+def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
     if geo.s > RS_MAX_S:
         raise RtlError(f"layer {layer.name!r}: filter width S={geo.s} exceeds the row-stationary PE's {RS_MAX_S}")
-    if geo.c * geo.h * geo.w > params.ifmap_bytes:
-        raise RtlError(f"layer {layer.name!r}: ifmap of {geo.c * geo.h * geo.w} bytes exceeds the "
-                       f"{params.ifmap_bytes}-byte ifmap scratchpad")
     if geo.q > params.ofmap_depth:
         raise RtlError(f"layer {layer.name!r}: Q={geo.q} exceeds the ofmap bank depth {params.ofmap_depth}")
-    ra, ca, bw = params.rows, params.cols, params.stream_bytes
+
+
+def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
+    """(configuration registers, weight-stream beats)."""
+    ra, ca = params.rows, params.cols
     er, ec = split(params, geo)
     k, n_fp, n_ct, n_rt = fold_counts(params, geo)
-    cfg = dict(
-        h=geo.h, w=geo.w, hw=geo.h * geo.w, r=geo.r, s=geo.s, stride=geo.stride, pad=geo.pad,
-        stride_w=geo.stride * geo.w, p=geo.p, q=geo.q, t=geo.q * geo.s, red=geo.c, n_rf=n_rt, n_cf=n_ct,
-        if_beats=_cdiv(geo.c * geo.h * geo.w, bw), pad_w=geo.pad * geo.w, n_folds=k * n_fp * n_ct * n_rt,
-        er=er, ec=ec, er_w=er * geo.w, ec_hw=ec * geo.h * geo.w, n_fp=n_fp, n_k=k,
-        ca_stride=ca * geo.stride, ca_stride_w=ca * geo.stride * geo.w, n_tiles=k * n_fp,
-    )
-    _check_cfg(cfg)
-    row_bytes = weight_row_beats(params) * bw
+    cfg = conv_cfg(geo, params.stream_bytes, n_rt, n_ct, k * n_fp * n_ct * n_rt,
+                   er=er, ec=ec, er_w=er * geo.w, ec_hw=ec * geo.h * geo.w, n_fp=n_fp, n_k=k,
+                   ca_stride=ca * geo.stride, ca_stride_w=ca * geo.stride * geo.w, n_tiles=k * n_fp,
+                   t=geo.q * geo.s, red=geo.c, pad_w=geo.pad * geo.w)  # the RS meaning of t, red, pad_w
+    row_bytes = params.weight_row_beats * params.stream_bytes
     tiles = []
     for kk in range(k):
         for _fp in range(n_fp):
@@ -112,26 +116,13 @@ def prepare(params: RtlParams, layer: Layer, geo, ifmap: np.ndarray, weights: np
                         r, c = rt * er + i % er, ct * ec + i // er
                         if r < geo.r and c < geo.c:
                             tile[i, : geo.s] = weights[kk, c, r, :]
-                    tiles.append(tile & 0xFF)
-    w_beats = _pack_beats(np.concatenate([t.reshape(-1) for t in tiles]).astype(np.uint8), bw)
-    if_beats = _pack_beats((ifmap & 0xFF).astype(np.uint8), bw)
-    return Program(params=params, geo=geo, cfg=cfg, ifmap_beats=if_beats, weight_beats=w_beats,
-                   expected_out=expected, expected_cycles=rs_cycles(params, geo))
+                    tiles.append(tile)
+    return cfg, pack_lines(tiles, params.stream_bytes)
 
 
-def decode_output(params: RtlParams, geo, beats: list[int]) -> np.ndarray:
-    from coexplore.rtl.program import wrap
-
-    ob, bw, ca = params.out_bytes, params.stream_bytes, params.cols
-    row_bytes = params.out_row_beats * bw
+def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np.ndarray:
+    ca = params.cols
     k, n_fp, _, _ = fold_counts(params, geo)
-    raw = b"".join(int(b).to_bytes(bw, "little") for b in beats)
-    if len(raw) != k * n_fp * geo.q * row_bytes:
-        raise RtlError(f"output stream has {len(raw)} bytes, expected {k * n_fp * geo.q * row_bytes}")
-    arr = np.frombuffer(raw, dtype=np.uint8).reshape(k, n_fp, geo.q, row_bytes)[..., : ca * ob]
-    arr = arr.reshape(k, n_fp, geo.q, ca, ob).astype(np.int64)
-    vals = np.zeros((k, n_fp, geo.q, ca), dtype=np.int64)
-    for b in range(ob):
-        vals |= arr[..., b] << (8 * b)
+    vals = unpack_lines(params, beats, k * n_fp * geo.q).reshape(k, n_fp, geo.q, ca)
     full = vals.transpose(0, 1, 3, 2).reshape(k, n_fp * ca, geo.q)[:, : geo.p, :]
     return wrap(full, params.acc_bits)

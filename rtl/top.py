@@ -24,20 +24,13 @@ from pathlib import Path
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
+from coexplore.rtl.kinds import kind_of
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlError, RtlParams
-from coexplore.rtl.ws import WS_CFG
 
 
 def cfg_names(params: RtlParams) -> tuple[str, ...]:
-    """The ``cfg_*`` registers of a sub-accelerator kind."""
-    from coexplore.rtl.params import ArrayKind
-
-    if params.kind is ArrayKind.RS:
-        from coexplore.rtl.rs import RS_CFG
-
-        return RS_CFG
-    return WS_CFG
+    """The ``cfg_*`` registers of a sub-accelerator (its kind's)."""
+    return kind_of(params).cfg
 
 
 class RoundRobin(wiring.Component):
@@ -86,13 +79,11 @@ class HeteroTop(wiring.Component):
         super().__init__(members)
 
     def elaborate(self, platform):
-        from coexplore.rtl.emit import build_component
-
         m = Module()
         n = len(self.subs)
         accs = []
         for i, p in enumerate(self.subs):
-            acc = build_component(p)
+            acc = p.component()
             m.submodules[f"sub{i}"] = acc
             accs.append(acc)
             m.d.comb += [acc.start.eq(getattr(self, f"s{i}_start")), getattr(self, f"s{i}_busy").eq(acc.busy),
@@ -140,7 +131,6 @@ def design_params(system) -> list[RtlParams]:
 def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> dict:
     """Verilog + manifest for every sub-accelerator of the system in ``design_yaml`` and for its top."""
     from amaranth.back import verilog
-
     from coexplore.dataflows.io import accelerator_to_dict
     from coexplore.dataflows.system import get_system
     from coexplore.rtl.emit import emit
@@ -152,8 +142,7 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
         e = emit(p, cache_dir, acc)
         target = out / e.verilog_path.name
         shutil.copy2(e.verilog_path, target)
-        mpath = out / f"{p.module_name}.manifest.json"
-        shutil.copy2(e.manifest_path, mpath)
+        mpath = e.write_manifest(out / f"{p.module_name}.manifest.json")
         modules.append({"module": p.module_name, "verilog": str(target), "manifest": str(mpath), "hash": p.digest(),
                         "cached": e.cached, "memory_bits": p.memory_bits, "sub_accelerator": acc.label})
     top_name = f"coexplore_top_{system.name.replace('-', '_')}"

@@ -1,8 +1,10 @@
 """Run one layer on a generated accelerator in a cocotb bench (Icarus or Verilator).
 
-The bench itself (it imports cocotb) lives in ``tests/rtl/benches/accel_bench.py`` of the
-repository; this module writes its job file, builds and runs it through ``cocotb_tools.runner``
-and reads back its result file, so tests, ``coexplore verify`` and the benchmark share one path.
+The benches themselves (they import cocotb) ship in this package, ``rtl/benches/`` (package data:
+library code never reads from tests/); this module writes a bench's job file, builds and runs it
+through ``cocotb_tools.runner`` and reads back its result file, so tests, ``coexplore verify`` and
+the benchmark share one path. A run passes only when the outputs are bit-exact, the cycle counter
+agrees with the bench, every input beat was consumed and (when given) the expected cycles hold.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from coexplore.rtl.emit import emit
 from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
 from coexplore.rtl.program import Program, prepare
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH_DIR = REPO / "tests" / "rtl" / "benches"
+BENCH_DIR = Path(__file__).resolve().parent / "benches"
 BENCH_MODULE = "accel_bench"
 
 
@@ -35,6 +36,7 @@ class BenchResult:
     expected_cycles: int | None
     mismatches: int | None
     out_beats: int | None
+    inputs_consumed: bool  # the accelerator took every ifmap and weight beat it was given
     wall_s: float
     build_s: float
     simulator: str
@@ -43,7 +45,7 @@ class BenchResult:
 
 def _bench_dir() -> Path:
     if not (BENCH_DIR / f"{BENCH_MODULE}.py").exists():
-        raise RtlError(f"cocotb bench {BENCH_DIR}/{BENCH_MODULE}.py not found (verify needs the repository checkout)")
+        raise RtlError(f"cocotb bench {BENCH_DIR}/{BENCH_MODULE}.py not found (a broken installation)")
     return BENCH_DIR
 
 
@@ -131,9 +133,11 @@ def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: n
     except (RuntimeError, FileNotFoundError):
         failed = 1
     raw = json.loads(result_path.read_text()) if result_path.exists() else {}
-    return BenchResult(passed=failed == 0 and bool(raw), rtl_cycles=raw.get("rtl_cycles"),
+    consumed = raw.get("inputs_consumed") == [len(program.ifmap_beats), len(program.weight_beats)]
+    return BenchResult(passed=failed == 0 and bool(raw) and consumed, rtl_cycles=raw.get("rtl_cycles"),
                        expected_cycles=expected_cycles, mismatches=raw.get("mismatches"),
-                       out_beats=raw.get("out_beats"), wall_s=wall, build_s=build_s, simulator=simulator, raw=raw)
+                       out_beats=raw.get("out_beats"), inputs_consumed=consumed, wall_s=wall, build_s=build_s,
+                       simulator=simulator, raw=raw)
 
 
 def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, simulator: str = "icarus") -> dict:
@@ -199,10 +203,11 @@ def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pa
 
 def verify_layer(acc: Accelerator, layer: Layer, work_dir: Path, simulator: str = "icarus", seed: int = 0,
                  pattern: str = "random", gaps: dict[str, float] | None = None, expected_cycles: int | None = None,
-                 fault: str = "", cache_dir: Path | None = None) -> tuple[BenchResult, Program]:
+                 cache_dir: Path | None = None, params: RtlParams | None = None) -> tuple[BenchResult, Program]:
     """Random operands for ``layer`` through the RTL of ``acc``; bit-exact check against numpy and,
-    when ``expected_cycles`` is given, a cycle-exact check."""
-    params = params_from_accelerator(acc, fault=fault)
+    when ``expected_cycles`` is given, a cycle-exact check. ``params`` overrides the hardware built
+    for ``acc`` (tests pass ``rtl.faults.faulty(...)`` parameters to show the check failing)."""
+    params = params if params is not None else params_from_accelerator(acc)
     rng = np.random.default_rng(seed)
     x, w = random_tensors(params, layer, rng, pattern)
     program = prepare(params, layer, ifmap=x, weights=w)

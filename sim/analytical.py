@@ -1,8 +1,17 @@
 """Analytical model: latency, energy, area and utilization of layers on accelerators, as arrays.
 
 One vectorized core serves every entry point: ``evaluate_batch`` evaluates designs x layers as numpy
-arrays (designs grouped by template, layers by the mapping they take), and ``evaluate_layer`` /
-``evaluate_network`` are that core on a 1 x 1 (or 1 x L) batch, so single and batch results are equal.
+arrays (designs grouped by template, layers by the candidate mappings they take), and
+``evaluate_layer`` / ``evaluate_network`` are that core on a 1 x 1 (or 1 x L) batch, so single and
+batch results are equal.
+
+The mapper: every candidate of ``dataflows.mapping.candidate_mappings`` (the template's own mapping
+and its YAML ``alternatives``, each with the input resident when it fits or streamed) is evaluated
+over all designs at once, and per (design, layer) the one with the least latency, then energy, is
+kept (``BatchResult.mapping_index``; ``choose_mapping`` for one pair, which the cycle-level simulator
+runs). A layer runs at its own operand widths (traffic, buffer words, MAC energy), which must not
+exceed the accelerator's, except on generated hardware (profile ``rtl``), which stores operands at
+its own widths.
 
 Latency of a compute layer (F folds, see ``coexplore.dataflows.mapping``):
     fold_time, once = fold_timing(template timing, profile)          # stall-free, per fold
@@ -10,8 +19,10 @@ Latency of a compute layer (F folds, see ``coexplore.dataflows.mapping``):
     dram = bytes each DRAM port moves per fold / port bytes per cycle  (per operand port, or shared)
     double-buffered: F * max(fold_time, noc, dram) + once + first fold's load + last fold's store
     otherwise:       F * (max(fold_time, noc) + dram) + once
-with DRAM bytes from ``coexplore.sim.traffic`` (tiles, buffer capacity, re-fetch under the fold
-order). Unlimited bandwidth (None) gives no stalls, so in profile ``scalesim`` the systolic templates
+with DRAM bytes from the fold-level memory model (``_fold_dram``, a closed form of the simulator's
+``coexplore.sim.cycle.foldmem``: folds in the order outer dims > column folds > row folds), or in
+profile ``scalesim`` on SCALE-Sim's own arrays from ``coexplore.sim.traffic`` (re-fetch under the
+fold order with the least DRAM time, as SCALE-Sim picks it). Unlimited bandwidth (None) gives no stalls, so in profile ``scalesim`` the systolic templates
 reproduce SCALE-Sim's stall-free cycles exactly.
 
 Pooling and element-wise layers run as vector ops, one per array column per cycle, streaming their
@@ -20,41 +31,48 @@ input and output through DRAM: latency = max(ops / cols, DRAM time, NoC time).
 Energy = access counts x per-access energies of ``coexplore.sim.tech``: MACs; register file (two
 operand reads and a partial-sum read and write per MAC); buffer reads and writes per operand (array
 deliveries, DRAM fills and drains, partial sums); NoC (values received by busy PEs); DRAM bytes.
-Word widths: inputs and outputs at the accelerator's ``input_bits``, weights at ``weight_bits``,
-partial sums (held across reduction folds or spilled) at ``acc_bits``.
+Word widths: inputs and outputs at the layer's ``input_bits``, weights at its ``weight_bits``
+(the accelerator's on generated hardware), partial sums (held across reduction folds or spilled) at
+the accelerator's ``acc_bits``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import product
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from coexplore.dataflows.mapping import fold_timing, plan_folds
-from coexplore.dataflows.spec import Accelerator, Dataflow, Mapping, Operand, Pack, TimingProfile
+from coexplore.dataflows.mapping import (
+    LayerMapping,
+    candidate_mappings,
+    fold_timing,
+    plan_folds,
+    resolve_profile,
+    scalesim_shape,
+)
+from coexplore.dataflows.spec import Accelerator, Dataflow, Mapping, Operand, Pack, SpecError, TimingProfile
 from coexplore.models.ir import CoexploreError, Dim, Layer, Network, OpKind
 from coexplore.sim.metrics import AREA_KEYS, ENERGY_KEYS, BatchResult, LayerMetrics, NetworkMetrics
 from coexplore.sim.tech import DEFAULT_TECH, TechTable, tech_for
 from coexplore.sim.traffic import (
-    OUTPUT_DIMS, dram_fetches, fold_extents, fold_orders, fold_traffic, operand_dims, traits_for,
+    OUTPUT_DIMS,
+    dram_fetches,
+    fold_extents,
+    fold_orders,
+    fold_traffic,
+    operand_dims,
+    traits_for,
 )
 
-__all__ = ["BatchResult", "area", "evaluate_batch", "evaluate_layer", "evaluate_network"]
+__all__ = ["BatchResult", "area", "choose_mapping", "evaluate_batch", "evaluate_layer", "evaluate_network"]
 
 CHUNK_ELEMENTS = 1 << 15  # (designs x layers) elements per pass: keeps temporaries cache-resident
 _DETAIL_KEYS = tuple(f"energy_{k}_pj" for k in ENERGY_KEYS) + (
     "dram_read_bytes", "dram_write_bytes", "buffer_read_words", "buffer_write_words")
-
-
-def _profile(profile: TimingProfile | str) -> TimingProfile:
-    if isinstance(profile, TimingProfile):
-        return profile
-    from coexplore.dataflows.io import get_profile
-
-    return get_profile(profile)
 
 
 # ---- area ----------------------------------------------------------------------------------------
@@ -84,11 +102,13 @@ def _energies_of(tech: TechTable, node: float, kbs: tuple[float, float, float], 
     t = tech_for(node, tech)
     # A double-buffered scratchpad is two banks of half its size; each access touches one bank.
     return (t.mac_pj(ib, wb, accb), t.rf_pj_per_bit, t.noc_pj_per_bit, t.sram_pj_per_bit(kbs[0] / 2),
-            t.sram_pj_per_bit(kbs[1] / 2), t.sram_pj_per_bit(kbs[2] / 2), t.dram_pj_per_bit, t.add_pj(ib))
+            t.sram_pj_per_bit(kbs[1] / 2), t.sram_pj_per_bit(kbs[2] / 2), t.dram_pj_per_bit, t.add_pj(ib),
+            t.mult_8x8_pj, t.add_32b_pj, t.add_8b_pj)
 
 
 _DESIGN_FIELDS = ("rows", "cols", "cap_in", "cap_w", "cap_out", "noc_bw", "dram_bw", "shared", "ib", "wb", "accb",
-                  "e_mac", "e_rf", "e_noc", "e_sram_in", "e_sram_w", "e_sram_out", "e_dram", "e_vec")
+                  "e_mac", "e_rf", "e_noc", "e_sram_in", "e_sram_w", "e_sram_out", "e_dram", "e_vec",
+                  "e_mult8", "e_add32", "e_add8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +134,20 @@ class _Designs:
     e_sram_out: np.ndarray
     e_dram: np.ndarray
     e_vec: np.ndarray
+    e_mult8: np.ndarray  # 8x8 multiply (pJ), 32-bit add, 8-bit add at the design's node: MAC energy at any width
+    e_add32: np.ndarray
+    e_add8: np.ndarray
 
-    def take(self, sl: slice) -> "_Designs":
+    def take(self, sl: slice) -> _Designs:
         return _Designs(*(getattr(self, f)[sl] for f in _DESIGN_FIELDS))
+
+    def at_widths(self, ib: int, wb: int) -> _Designs:
+        """The designs running a layer of ``ib``-bit inputs and ``wb``-bit weights (at most their own):
+        words move and are stored at the layer's widths, and the MAC's energy scales with them
+        (``TechTable.mac_pj``: multiplier ~ input x weight bits, accumulator add ~ acc bits)."""
+        e_mac = self.e_mult8 * (ib * wb) / 64.0 + self.e_add32 * self.accb / 32.0
+        return replace(self, ib=np.full_like(self.ib, ib), wb=np.full_like(self.wb, wb), e_mac=e_mac,
+                       e_vec=self.e_add8 * ib / 8.0)
 
 
 def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
@@ -214,8 +245,28 @@ def _span(e_out, e_k, stride, dilation, limit):
     return np.minimum((e_out - 1) * stride + (e_k - 1) * dilation + 1, limit)
 
 
+@dataclass(frozen=True, slots=True)
+class FoldMemory:
+    """What the fold-level memory model gives one mapping, as (designs, layers) arrays."""
+
+    latency_cycles: Any
+    dram_read_input_bytes: Any
+    dram_read_weight_bytes: Any
+    dram_read_output_bytes: Any  # spilled partial sums read back
+    dram_write_output_bytes: Any  # finished outputs and spilled partial sums
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupDrain:
+    """One accumulation group (a column fold whose row folds accumulate): compute + drain cycles."""
+
+    count: Any
+    last_column: bool
+    cycles: Any
+
+
 def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: TimingProfile, plan,
-               weight_by_n: bool, fold_time, once) -> dict[str, Any]:
+               weight_by_n: bool, fold_time, once, resident_input: bool) -> FoldMemory:
     """Latency and DRAM traffic of the fold-level memory model, summed over fold shapes."""
     prof = profile.for_template(df.name)
     drain_part = 0.0
@@ -271,7 +322,7 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         return np.where(inf_bw, 0.0, b)
 
     in_total = L.in_words * ib / 8
-    resident = (np.full_like(in_total + rows, bool(prof.resident_input and stationary is not Operand.INPUT), dtype=bool)
+    resident = (np.full_like(in_total + rows, bool(resident_input), dtype=bool)
                 & (in_total <= half[Operand.INPUT]))
     loaded = (Operand.INPUT, Operand.WEIGHT)
     # runs of the innermost outer loop that indexes an operand not indexed by the array axes
@@ -283,8 +334,12 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             if d in op_dims[op]:
                 runs = prod_
         outer_runs[op] = runs
-    acc = {k: 0.0 for k in ("rd_in", "rd_w", "rd_out", "wr_out", "b_in", "b_w", "b_out",
-                            "first_in", "first_w", "last_out", "n_first")}
+    # sums over fold shapes: DRAM bytes and port beats per operand, the first fold's loads, the last
+    # fold's drain, and the spill chain of accumulation groups whose partial sums leave the chip
+    acc: dict[str, Any] = {k: 0.0 for k in ("rd_in", "rd_w", "rd_out", "wr_out", "b_in", "b_w", "b_out",
+                                            "first_in", "first_w", "last_out", "spill_chain", "spill_first")}
+    group_cd: list[_GroupDrain] = []
+    any_spill: Any = False
     rows_out = bool(row_dims & OUTPUT_DIMS) or stationary is Operand.OUTPUT
     row_shapes = _axis_shapes(mapping.rows, plan.rows, dims, rows)
     col_shapes = _axis_shapes(mapping.cols, plan.cols, dims, cols)
@@ -392,13 +447,13 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                 keep * np.where(chunked, fin + (n - 1) * setup_d, fin))
             seg["out"] = seg["out"] + np.where(spill, 0.0, rc * g * fin)
             if rlast and not rows_out:  # one accumulation group per column fold: C_g + D_g
-                acc["group_cd"] = acc.get("group_cd", []) + [(cc, clast, rf * fold_time + prof.drain_latency_cycles + fin)]
+                group_cd.append(_GroupDrain(cc, clast, rf * fold_time + prof.drain_latency_cycles + fin))
             if rlast:  # once per column shape: its column folds, when some column shape spills
                 one = np.maximum(np.maximum(rf * fold_time, seg["in"]), np.maximum(seg["w"], seg["out"]))
-                acc["spill_chain"] = acc.get("spill_chain", 0.0) + cc * outer * np.where(
+                acc["spill_chain"] = acc["spill_chain"] + cc * outer * np.where(
                     spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one)
-                acc["spill_first"] = acc.get("spill_first", 0.0) + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
-                acc["any_spill"] = acc.get("any_spill", False) | spill
+                acc["spill_first"] = acc["spill_first"] + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
+                any_spill = any_spill | spill
             if last:
                 acc["last_out"] = acc["last_out"] + np.where(chunked, fin / n, fin)
     acc["b_in"] = acc["b_in"] + idle[Operand.INPUT]
@@ -425,10 +480,10 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                   np.where(acc["b_w"] > 2 * fw, start + uses[Operand.WEIGHT] + acc["b_w"] - 2 * fw
                            + tails[Operand.WEIGHT] + lat + lo, 0.0),
                   start + first_group + lat + acc["b_out"]]
-        if acc.get("group_cd") and not profile.drain_during_next_fold:
+        if group_cd and not profile.drain_during_next_fold:
             # The output tile is double-buffered: group g+2 starts after group g has drained, so
             # every other group chains compute + drain (start + the larger parity sum bounds it).
-            (c_full, _, cd_full), (_, _, cd_edge) = acc["group_cd"][0], acc["group_cd"][-1]
+            cd_full, cd_edge = group_cd[0].cycles, group_cd[-1].cycles
             total = plan_cf * outer
             even_edge = np.where(plan_cf % 2 == 0, 0.0, np.floor(outer / 2))  # edge groups at even places
             odd_edge = outer - even_edge
@@ -436,15 +491,36 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             par_even = (n_even - even_edge) * cd_full + even_edge * cd_edge
             par_odd = (n_odd - odd_edge) * cd_full + odd_edge * cd_edge
             chains.append(np.where(plan_cf > 1, start + np.maximum(par_even, par_odd) - lat, 0.0))
-        chains.append(np.where(acc.get("any_spill", False),
-                               start + acc.get("spill_chain", 0.0) - acc.get("spill_first", 0.0) + lat + lo, 0.0))
+        chains.append(np.where(any_spill, start + acc["spill_chain"] - acc["spill_first"] + lat + lo, 0.0))
         shared_chain = np.where(D.shared, acc["b_in"] + acc["b_w"] + acc["b_out"] + lat, 0.0)
         latency = np.maximum(np.maximum.reduce(np.broadcast_arrays(*chains)), shared_chain) + once
     else:
         latency = compute + acc["b_in"] + acc["b_w"] + acc["b_out"] + lat + once
     latency = np.where(inf_bw, compute + once, latency)
-    return {"latency": latency, "rd_in": acc["rd_in"], "rd_w": acc["rd_w"], "rd_out": acc["rd_out"],
-            "wr_out": acc["wr_out"]}
+    return FoldMemory(latency, acc["rd_in"], acc["rd_w"], acc["rd_out"], acc["wr_out"])
+
+
+_MEMORY_FIELDS = ("rows", "cols", "cap_in", "cap_w", "cap_out", "dram_bw", "shared", "ib", "wb", "accb")
+
+
+def _fold_dram_unique(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: TimingProfile,
+                      weight_by_n: bool, resident_input: bool) -> FoldMemory:
+    """``_fold_dram`` once per distinct memory-relevant design (array, scratchpads, DRAM, widths):
+    designs that differ only in NoC bandwidth, node or energies share it (evaluate_batch sorts
+    designs so that those sit next to each other in a chunk)."""
+    keys = np.hstack([np.asarray(getattr(D, f), dtype=np.float64) for f in _MEMORY_FIELDS])
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    Du = D if len(first) == len(keys) else D.take(first)  # type: ignore[arg-type]
+    plan = plan_folds(mapping, L.dims, Du.rows, Du.cols)
+    fold_time, once = fold_timing(df.timing, profile, Du.rows, Du.cols, plan.temporal_steps)
+    once = once + profile.end_offset_cycles
+    fd = _fold_dram(L, Du, df, mapping, profile, plan, weight_by_n, fold_time, once, resident_input)
+    if Du is D:
+        return fd
+    shape = (len(first), L.macs.shape[1])
+    inv = inverse.reshape(-1)
+    return FoldMemory(*(np.broadcast_to(np.asarray(getattr(fd, f), dtype=np.float64), shape)[inv]
+                        for f in FoldMemory.__slots__))
 
 
 def _spill_group(fold_time, n, rf, psum, fin, setup):
@@ -471,23 +547,16 @@ def _spill_group(fold_time, n, rf, psum, fin, setup):
     return sum(c * np.maximum(pt, w + r) for c, w, r in terms)
 
 
-def _scalesim_shaped(df: Dataflow, mapping: Mapping) -> bool:
-    """Whether SCALE-Sim's own buffers run this mapping (its os/ws/is systolic arrays)."""
-    if df.interconnect.value != "systolic":
-        return False
-    shape = ({d.value for d in mapping.rows.dims}, {d.value for d in mapping.cols.dims})
-    return shape in ((set("NPQ"), {"K"}), (set("CRS"), {"K"}), (set("CRS"), set("NPQ")))
-
-
-def _mac_core(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: TimingProfile,
+def _mac_core(L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: TimingProfile,
               weight_by_n: bool, detail: bool) -> dict[str, np.ndarray]:
     traits = traits_for(df)
+    mapping = lm.loops
     dims = L.dims
     plan = plan_folds(mapping, dims, D.rows, D.cols)
     folds = plan.folds.astype(np.float64)
     fold_time, once = fold_timing(df.timing, profile, D.rows, D.cols, plan.temporal_steps)
     once = once + profile.end_offset_cycles
-    if profile.memory_model == "scalesim" and _scalesim_shaped(df, mapping):
+    if profile.memory_model == "scalesim" and scalesim_shape(df, mapping) is not None:
         once = once + (dims[Dim.G] - 1) * profile.end_offset_cycles  # SCALE-Sim counts each group from 0
     compute = folds * fold_time + once
 
@@ -504,7 +573,7 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: 
     cap_in, cap_w, cap_out = D.cap_in * 8 / ib, D.cap_w * 8 / wb, D.cap_out * 8 / accb
     w_out = L.out_words
     best: list[Any] = []
-    use_fold = profile.memory_model == "fold" or not _scalesim_shaped(df, mapping)
+    use_fold = profile.memory_model == "fold" or scalesim_shape(df, mapping) is None
     orders = [] if use_fold else fold_orders(mapping, plan, dims, weight_by_n)  # the fold model sets its own
     if use_fold:
         zero = np.zeros_like(folds)
@@ -542,9 +611,10 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: 
         latency = folds * (busy + dram_per_fold) + once
     if use_fold:
         # The generated hardware's memory (see _fold_dram); a NoC slower than the fold adds its excess.
-        fd = _fold_dram(L, D, df, mapping, profile, plan, weight_by_n, fold_time, once)
-        latency = fd["latency"] + folds * np.maximum(noc_per_fold - fold_time, 0.0)
-        rd_in, rd_w, out_rd, out_wr = fd["rd_in"], fd["rd_w"], fd["rd_out"], fd["wr_out"]
+        fd = _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input)
+        latency = fd.latency_cycles + folds * np.maximum(noc_per_fold - fold_time, 0.0)
+        rd_in, rd_w = fd.dram_read_input_bytes, fd.dram_read_weight_bytes
+        out_rd, out_wr = fd.dram_read_output_bytes, fd.dram_write_output_bytes
         spill = out_rd * 8 / accb
         dram_bytes = rd_in + rd_w + out_rd + out_wr
     out = {"latency_cycles": latency, "compute_cycles": compute, "dram_bytes": dram_bytes,
@@ -617,13 +687,68 @@ def _group_designs(accs: Sequence[Accelerator]) -> list[tuple[Dataflow, list[int
     return [(df, sorted(idx)) for df, idx in merged.items()]
 
 
-def _group_layers(layers: Sequence[Layer], df: Dataflow) -> list[tuple[Mapping | None, bool, list[int]]]:
-    """Layer indices by the mapping they take on ``df`` (None: vector layers) and matmul-ness."""
-    groups: dict[tuple[Mapping | None, bool], list[int]] = {}
+@dataclass(frozen=True, slots=True)
+class _LayerGroup:
+    """Layers that take the same candidate mappings at the same operand widths."""
+
+    candidates: tuple[LayerMapping, ...]  # empty: vector layers
+    weight_by_n: bool  # matmul: the second operand is an activation indexed by N
+    widths: tuple[int, int] | None  # (input bits, weight bits) the layer runs at; None: the accelerator's
+    indices: list[int]
+
+
+def _group_layers(layers: Sequence[Layer], df: Dataflow, prof: TimingProfile) -> list[_LayerGroup]:
+    """Layer indices by the mappings the mapper may choose on ``df``, matmul-ness and operand widths."""
+    hardware = prof.for_template(df.name).generated_hardware
+    groups: dict[tuple, list[int]] = {}
     for j, layer in enumerate(layers):
-        key = (df.mapping_for(layer.kind), layer.kind is OpKind.MATMUL) if layer.kind.has_macs else (None, False)
-        groups.setdefault(key, []).append(j)
-    return [(m, mm, idx) for (m, mm), idx in groups.items()]
+        cands = candidate_mappings(df, layer.kind, prof) if layer.kind.has_macs else ()
+        wb = layer.weight_bits if layer.kind.has_weights else layer.input_bits
+        widths = None if hardware else (layer.input_bits, wb)
+        groups.setdefault((cands, layer.kind is OpKind.MATMUL, widths), []).append(j)
+    return [_LayerGroup(c, mm, w, idx) for (c, mm, w), idx in groups.items()]
+
+
+def _check_widths(layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Accelerator]) -> None:
+    """A layer wider than an accelerator's operand widths is refused (one line naming both)."""
+    if group.widths is None:
+        return
+    ib, wb = group.widths
+    for a in accs:
+        if a.input_bits < ib or a.weight_bits < wb:
+            name = layers[group.indices[0]].name
+            raise SpecError(f"layer {name!r} needs {ib}-bit inputs and {wb}-bit weights; accelerator {a.label!r} "
+                            f"takes at most {a.input_bits}-bit inputs and {a.weight_bits}-bit weights")
+
+
+def _candidate_parts(lay: _Layers, D: _Designs, df: Dataflow, group: _LayerGroup, prof: TimingProfile,
+                     detail: bool) -> list[dict[str, Any]]:
+    """Every candidate's results; a streamed twin of a resident candidate is the same evaluation
+    when no input of the block fits half its scratchpad, so it is reused, not recomputed."""
+    fits = bool(np.any(lay.in_words * D.ib / 8 <= D.cap_in))
+    done: dict[Mapping, dict[str, Any]] = {}
+    parts = []
+    for lm in group.candidates:
+        part = None if fits else done.get(lm.loops)
+        if part is None:
+            part = _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail)
+            done.setdefault(lm.loops, part)
+        parts.append(part)
+    return parts
+
+
+def _choose(parts: list[dict[str, Any]], keys: Sequence[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """Per element, the candidate with the least latency, then the least energy (first on ties)."""
+    best = parts[0]
+    pick = np.zeros(np.broadcast(best["latency_cycles"], best["energy_pj"]).shape, dtype=np.int8)
+    for i, part in enumerate(parts[1:], start=1):
+        lat, en = part["latency_cycles"], part["energy_pj"]
+        take = (lat < best["latency_cycles"]) | ((lat == best["latency_cycles"]) & (en < best["energy_pj"]))
+        if not np.any(take):
+            continue
+        best = {k: np.where(take, part[k], best[k]) for k in keys}
+        pick = np.where(take, np.int8(i), pick)
+    return best, pick
 
 
 def _select(lay: _Layers, idx: np.ndarray) -> _Layers:
@@ -637,48 +762,61 @@ def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile
                    tech: TechTable = DEFAULT_TECH, detail: bool = False) -> BatchResult:
     """Every layer on every accelerator: arrays of shape (len(accs), len(layers)).
 
-    Designs are grouped by template and layers by the mapping they take; each group is evaluated as
-    arrays in cache-sized chunks of designs, so no Python loop runs over (layer, design) pairs.
+    Designs are grouped by template and layers by the candidate mappings they take; each candidate is
+    evaluated as arrays in cache-sized chunks of designs and the mapper keeps, per (design, layer),
+    the one with the least latency, then energy (``BatchResult.mapping_index``, see
+    ``choose_mapping``). No Python loop runs over (layer, design) pairs.
     """
     layers, accs = tuple(layers), tuple(accs)
     if not layers:
         raise CoexploreError("evaluate_batch: no layers given (expected at least one Layer)")
     if not accs:
         raise CoexploreError("evaluate_batch: no accelerators given (expected at least one Accelerator)")
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     n_d, n_l = len(accs), len(layers)
     keys = ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj", "noc_excess_cycles") + (
         _DETAIL_KEYS if detail else ())
     res = {k: np.empty((n_d, n_l)) for k in keys}
+    chosen = np.zeros((n_d, n_l), dtype=np.int8)
     area_um2 = np.empty(n_d)
     all_layers = _layers(layers)
     for df, d_idx in _group_designs(accs):
+        designs = _designs([accs[i] for i in d_idx], tech)
+        # designs with equal memory-relevant fields next to each other: chunks share _fold_dram work
+        order_d = np.lexsort([np.asarray(getattr(designs, f))[:, 0] for f in reversed(_MEMORY_FIELDS)])
+        designs = designs.take(order_d)  # type: ignore[arg-type]
+        d_idx = [d_idx[k] for k in order_d]
         group_accs = [accs[i] for i in d_idx]
-        designs = _designs(group_accs, tech)
         n_g = len(d_idx)
-        rows_sel: Any = slice(d_idx[0], d_idx[-1] + 1) if d_idx[-1] - d_idx[0] + 1 == n_g else np.asarray(d_idx)
+        rows_sel: Any = np.asarray(d_idx)
         area_um2[rows_sel] = [area(a, tech)[0] for a in group_accs]
         # Columns in group order, so every layer group is one contiguous block; un-permuted at the end.
-        l_groups = _group_layers(layers, df)
-        order = np.concatenate([np.asarray(idx, dtype=np.intp) for _, _, idx in l_groups])
+        l_groups = _group_layers(layers, df, prof)
+        order = np.concatenate([np.asarray(g.indices, dtype=np.intp) for g in l_groups])
         block = {k: np.empty((n_g, n_l)) for k in keys}
+        pick_block = np.zeros((n_g, n_l), dtype=np.int8)
         lo = 0
-        for mapping, weight_by_n, l_idx in l_groups:
-            hi = lo + len(l_idx)
+        for group in l_groups:
+            _check_widths(layers, group, group_accs)
+            hi = lo + len(group.indices)
             lay = _select(all_layers, order[lo:hi])
-            step = max(1, CHUNK_ELEMENTS // len(l_idx))
+            at_widths = designs if group.widths is None else designs.at_widths(*group.widths)
+            step = max(1, CHUNK_ELEMENTS // len(group.indices))
             for start in range(0, n_g, step):
-                chunk = designs.take(slice(start, start + step))
-                if mapping is None:
+                chunk = at_widths.take(slice(start, start + step))
+                if not group.candidates:
                     part = _vector_core(lay, chunk, prof, detail)
                 else:
-                    part = _mac_core(lay, chunk, df, mapping, prof, weight_by_n, detail)
+                    parts = _candidate_parts(lay, chunk, df, group, prof, detail)
+                    part, pick = _choose(parts, keys)
+                    pick_block[start:start + step, lo:hi] = pick
                 for k in keys:
                     block[k][start:start + step, lo:hi] = part[k]
             lo = hi
         inverse = np.argsort(order)
         for k in keys:
             res[k][rows_sel] = np.take(block[k], inverse, axis=1)
+        chosen[rows_sel] = np.take(pick_block, inverse, axis=1)
     if prof.memory_model == "scalesim":
         _scalesim_buffers(layers, accs, prof, res, tech)
     macs = all_layers.macs
@@ -689,7 +827,20 @@ def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile
     return BatchResult(latency_cycles=latency, compute_cycles=res["compute_cycles"],
                        stall_cycles=latency - res["compute_cycles"], energy_pj=res["energy_pj"], utilization=util,
                        dram_bytes=res["dram_bytes"], area_um2=area_um2, macs=macs[0].copy(),
-                       detail={k: res[k] for k in _DETAIL_KEYS if k in res})
+                       detail={k: res[k] for k in _DETAIL_KEYS if k in res}, mapping_index=chosen)
+
+
+def choose_mapping(layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl",
+                   tech: TechTable = DEFAULT_TECH) -> LayerMapping | None:
+    """The mapping the mapper picks for ``layer`` on ``acc`` (None for vector layers): the candidate of
+    ``candidate_mappings`` with the least latency, then energy, under this model."""
+    if not layer.kind.has_macs:
+        return None
+    prof = resolve_profile(profile)
+    cands = candidate_mappings(acc.dataflow, layer.kind, prof)
+    if len(cands) == 1:
+        return cands[0]
+    return cands[int(evaluate_batch([layer], [acc], prof, tech).mapping_index[0, 0])]
 
 
 def _scalesim_buffers(layers: Sequence[Layer], accs: Sequence[Accelerator], prof: TimingProfile,
@@ -725,8 +876,12 @@ def _scalesim_buffers(layers: Sequence[Layer], accs: Sequence[Accelerator], prof
                 res["energy_dram_pj"][i, j] += delta_pj
 
 
-def _layer_metrics(layer: Layer, batch: BatchResult, i: int, j: int) -> LayerMetrics:
+def _layer_metrics(layer: Layer, acc: Accelerator, prof: TimingProfile, batch: BatchResult, i: int,
+                   j: int) -> LayerMetrics:
     d = batch.detail
+    mapping = ""
+    if layer.kind.has_macs and batch.mapping_index is not None:
+        mapping = candidate_mappings(acc.dataflow, layer.kind, prof)[int(batch.mapping_index[i, j])].describe()
     return LayerMetrics(
         name=layer.name, kind=layer.kind.value, macs=layer.macs,
         latency_cycles=float(batch.latency_cycles[i, j]), compute_cycles=float(batch.compute_cycles[i, j]),
@@ -735,23 +890,25 @@ def _layer_metrics(layer: Layer, batch: BatchResult, i: int, j: int) -> LayerMet
         energy_breakdown_pj={k: float(d[f"energy_{k}_pj"][i, j]) for k in ENERGY_KEYS},
         dram_read_bytes=float(d["dram_read_bytes"][i, j]), dram_write_bytes=float(d["dram_write_bytes"][i, j]),
         buffer_read_words=float(d["buffer_read_words"][i, j]), buffer_write_words=float(d["buffer_write_words"][i, j]),
+        mapping=mapping,
     )
 
 
 def evaluate_layer(layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl",
                    tech: TechTable = DEFAULT_TECH) -> LayerMetrics:
     """One layer on one accelerator (the batch core on a 1 x 1 batch)."""
-    return _layer_metrics(layer, evaluate_batch([layer], [acc], profile, tech, detail=True), 0, 0)
+    prof = resolve_profile(profile)
+    return _layer_metrics(layer, acc, prof, evaluate_batch([layer], [acc], prof, tech, detail=True), 0, 0)
 
 
 def evaluate_network(net: Network, acc: Accelerator, profile: TimingProfile | str = "rtl",
                      tech: TechTable = DEFAULT_TECH) -> NetworkMetrics:
     """Every layer of ``net`` on ``acc``, run one after another; totals are sums."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     batch = evaluate_batch(net.layers, [acc], prof, tech, detail=True)
     total, breakdown = area(acc, tech)
     return NetworkMetrics(
         network=net.name, accelerator=acc.label, profile=prof.name,
-        layers=tuple(_layer_metrics(layer, batch, 0, j) for j, layer in enumerate(net.layers)),
+        layers=tuple(_layer_metrics(layer, acc, prof, batch, 0, j) for j, layer in enumerate(net.layers)),
         area_um2=total, area_breakdown_um2=breakdown, pes=acc.pes,
     )

@@ -37,6 +37,7 @@ class LayerMetrics:
     dram_write_bytes: float
     buffer_read_words: float
     buffer_write_words: float
+    mapping: str = ""  # the mapping the mapper chose (``LayerMapping.describe``); "" for vector layers
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "energy_breakdown_pj", _frozen(self.energy_breakdown_pj))
@@ -53,6 +54,7 @@ class LayerMetrics:
             "energy_breakdown_pj": dict(self.energy_breakdown_pj),
             "dram_read_bytes": self.dram_read_bytes, "dram_write_bytes": self.dram_write_bytes,
             "buffer_read_words": self.buffer_read_words, "buffer_write_words": self.buffer_write_words,
+            "mapping": self.mapping,
         }
 
 
@@ -142,6 +144,8 @@ class BatchResult:
     area_um2: np.ndarray
     macs: np.ndarray  # shape (layers,)
     detail: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # which of ``dataflows.mapping.candidate_mappings(template, layer kind, profile)`` the mapper chose
+    mapping_index: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

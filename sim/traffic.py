@@ -20,8 +20,10 @@ Template traits, stated in the template YAML, that change data movement:
   inputs between neighbouring PEs; Eyeriss slides a window over an input row kept in the PE's register
   file), so each input word of a fold's tile enters the array once. Template field ``sliding_input: true``.
 
-DRAM traffic follows a fold loop nest over row folds, col folds and the outer dims. The controller
-takes, per layer and design, the order that moves the fewest DRAM bytes (``fold_orders`` lists the
+DRAM traffic (used by profile ``scalesim`` on SCALE-Sim's own arrays; every other case takes the
+fold-level model of ``coexplore.sim.analytical._fold_dram``, whose fold order is fixed) follows a
+fold loop nest over row folds, col folds and the outer dims. There the controller takes, per layer
+and design, the order with the least DRAM time (``fold_orders`` lists the
 candidates; with no outer dims and equal traffic it keeps SCALE-Sim's: col folds outside row folds).
 An operand's tile is re-fetched at every iteration of a loop that does not index it, except what stays
 resident: everything when the data it touched inside that loop fits in half of its scratchpad (the

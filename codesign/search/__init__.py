@@ -14,7 +14,8 @@ that needs them.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from coexplore.codesign.search.base import FeasibleFn, Optimizer, Outcome, Vector, fitness
 from coexplore.models.ir import CoexploreError
@@ -50,5 +51,18 @@ def __getattr__(attr: str) -> Any:  # the classes themselves, imported on first 
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["OPTIMIZERS", "FeasibleFn", "Optimizer", "Outcome", "Vector", "fitness", "make_optimizer",
-           "optimizer_class", "RandomSearch", "RegularizedEvolution", "Reinforce", "NSGA2", "PredictorSearch"]
+__all__ = [
+    "OPTIMIZERS",
+    "FeasibleFn",
+    "Optimizer",
+    "Outcome",
+    "Vector",
+    "fitness",
+    "make_optimizer",
+    "optimizer_class",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Reinforce",
+    "NSGA2",
+    "PredictorSearch",
+]

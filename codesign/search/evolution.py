@@ -14,8 +14,8 @@ already proposed or the ``feasible`` oracle rejects it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from coexplore.codesign.search.base import Optimizer, Outcome, Vector, fitness, positive
 

@@ -23,8 +23,9 @@ pymoo asks a generation at a time; this wrapper buffers it so ``ask(n)`` works f
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,8 +48,9 @@ class NSGA2Options:
         if self.pop_size < 2:
             raise CoexploreError(f"optimizer 'nsga2': option pop_size={self.pop_size}: expected >= 2")
         if self.n_objectives is not None and (not isinstance(self.n_objectives, int) or self.n_objectives < 0):
-            raise CoexploreError(f"optimizer 'nsga2': option n_objectives={self.n_objectives!r}: "
-                                 "expected an integer >= 0")
+            raise CoexploreError(
+                f"optimizer 'nsga2': option n_objectives={self.n_objectives!r}: expected an integer >= 0"
+            )
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
@@ -68,7 +70,7 @@ class NSGA2(Optimizer):
     def __init__(self, cardinalities: Sequence[int], seed: int, **options: object) -> None:
         super().__init__(cardinalities, seed, **options)
         self._free = [i for i, c in enumerate(self.cardinalities) if c > 1]  # pymoo sees only these
-        self._algorithm = None
+        self._algorithm: Any = None  # pymoo's NSGA2, built once the first population is known
         self._n_obj: int | None = self.options.n_objectives
         self._buffer: deque[Vector] = deque()
         self._unsent: dict[Vector, Outcome] = {}  # told (or oracle-rejected), not yet told to pymoo
@@ -136,24 +138,32 @@ class NSGA2(Optimizer):
     def _setup(self) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2 as PymooNSGA2
         from pymoo.core.problem import Problem
+        from pymoo.core.termination import NoTermination
         from pymoo.operators.crossover.sbx import SBX
         from pymoo.operators.mutation.pm import PM
         from pymoo.operators.repair.rounding import RoundingRepair
-        from pymoo.core.termination import NoTermination
 
         if self._n_obj is None:
             trained = [len(o.objectives) for o in self._known.values() if o.feasible]
             self._n_obj = max(trained or [len(o.objectives) for o in self._known.values()])
         highs = np.array([self.cardinalities[i] - 1 for i in self._free], dtype=float)
-        self._problem = Problem(n_var=max(len(self._free), 1), n_obj=1 + self._n_obj, n_ieq_constr=1,
-                                xl=np.zeros_like(highs), xu=highs, vtype=int)
+        self._problem = Problem(
+            n_var=max(len(self._free), 1),
+            n_obj=1 + self._n_obj,
+            n_ieq_constr=1,
+            xl=np.zeros_like(highs),
+            xu=highs,
+            vtype=int,
+        )
         initial = self._population(self._take_unsent())
         o = self.options
         self._algorithm = PymooNSGA2(
-            pop_size=o.pop_size, sampling=initial,
+            pop_size=o.pop_size,
+            sampling=initial,
             crossover=SBX(eta=o.crossover_eta, prob=0.9, vtype=float, repair=RoundingRepair()),
             mutation=PM(eta=o.mutation_eta, vtype=float, repair=RoundingRepair()),
-            eliminate_duplicates=True)
+            eliminate_duplicates=True,
+        )
         self._algorithm.setup(self._problem, termination=NoTermination(), seed=int(self.rng.integers(2**31 - 1)))
         self._algorithm.tell(infills=self._algorithm.ask())
 
@@ -183,8 +193,10 @@ class NSGA2(Optimizer):
         if not o.feasible and len(costs) != k:  # unknown costs of a pruned vector: the constraint ranks it
             costs = [1.0 + o.violation] * k
         if len(costs) != k:
-            raise CoexploreError(f"nsga2: an outcome has {len(costs)} objectives, expected {k} "
-                                 "(pass n_objectives, or tell every trained outcome with the same costs)")
+            raise CoexploreError(
+                f"nsga2: an outcome has {len(costs)} objectives, expected {k} "
+                "(pass n_objectives, or tell every trained outcome with the same costs)"
+            )
         score = o.score if (o.feasible and o.score is not None) else 0.0
         return [-float(score), *map(float, costs)]
 
@@ -206,5 +218,7 @@ class NSGA2(Optimizer):
         if not trained:
             return []
         k = max(len(o.objectives) for _, o in trained)
-        pts = np.array([[-o.score, *(list(o.objectives) + [0.0] * (k - len(o.objectives)))] for _, o in trained])
+        pts = np.array(
+            [[-float(o.score or 0.0), *(list(o.objectives) + [0.0] * (k - len(o.objectives)))] for _, o in trained]
+        )
         return [t for t, keep in zip(trained, non_dominated(pts)) if keep]

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,15 +43,15 @@ class PredictorOptions:
     min_distance: int | None = None  # positions by which picks of one batch differ (None: min(3, ceil(n/2)))
 
     def __post_init__(self) -> None:
-        positive("predictor", warmup=self.warmup, parents=self.parents, neighbours=self.neighbours,
-                 alpha=self.alpha)
+        positive("predictor", warmup=self.warmup, parents=self.parents, neighbours=self.neighbours, alpha=self.alpha)
         if self.pool < 0:
             raise CoexploreError(f"optimizer 'predictor': option pool={self.pool}: expected >= 0")
         if not 0.0 <= self.clip_quantile <= 1.0:
             raise CoexploreError(f"optimizer 'predictor': option clip_quantile={self.clip_quantile}: expected 0..1")
         if self.min_distance is not None and (not isinstance(self.min_distance, int) or self.min_distance < 1):
-            raise CoexploreError(f"optimizer 'predictor': option min_distance={self.min_distance!r}: "
-                                 "expected a positive integer or None")
+            raise CoexploreError(
+                f"optimizer 'predictor': option min_distance={self.min_distance!r}: expected a positive integer or None"
+            )
 
 
 _THREADPOOLS: Any = None
@@ -61,9 +62,8 @@ def _one_thread() -> Iterator[None]:
     """BLAS/OpenMP on one thread for these tiny fits: with another process busy, two threads ran the
     fake-problem tests 5x slower here. threadpoolctl comes with scikit-learn."""
     global _THREADPOOLS
-    from threadpoolctl import ThreadpoolController
-
     import sklearn.linear_model  # noqa: F401  (load its libraries before the controller lists them)
+    from threadpoolctl import ThreadpoolController
 
     if _THREADPOOLS is None:
         _THREADPOOLS = ThreadpoolController()

@@ -7,7 +7,7 @@ the loop prunes infeasible vectors before training anyway.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from coexplore.codesign.search.base import Optimizer, Outcome
 

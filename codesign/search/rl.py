@@ -20,9 +20,9 @@ The ``feasible`` oracle is not used: NASAIC's controller learns feasibility from
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -76,13 +76,15 @@ class Policy(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(hidden, c) for c in self.cardinalities)
         self.hidden = hidden
 
-    def forward(self, n: int, *, actions: torch.Tensor | None = None, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, n: int, *, actions: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample ``n`` vectors (or score the given ``actions``): (actions, log-probs, entropies)."""
         inp = self.embed(torch.zeros(n, dtype=torch.long))
         h = torch.zeros(n, self.hidden)
-        state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor = (h, torch.zeros(n, self.hidden)) \
-            if isinstance(self.cell, nn.LSTMCell) else h
+        state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor = (
+            (h, torch.zeros(n, self.hidden)) if isinstance(self.cell, nn.LSTMCell) else h
+        )
         taken, logp, ent = [], torch.zeros(n), torch.zeros(n)
         for t, head in enumerate(self.heads):
             state = self.cell(inp, state)

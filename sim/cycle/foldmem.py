@@ -28,8 +28,8 @@ The hardware (docs/timing.md states it for a hardware designer; docs/rtl.md is t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -81,9 +81,12 @@ def memory_params(profile: TimingProfile, template: str, rows: int, cols: int, s
 
 
 def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: FoldSchedule,
-              on_event: Callable[[str, int, int, int], None] | None = None) -> FoldRun:
+              on_event: Callable[[str, int, int, int], None] | None = None,
+              resident_input: bool | None = None) -> FoldRun:
     """Cycles and traffic of ``sched`` on ``acc`` under ``profile``'s fold-level memory model.
 
+    ``resident_input`` (default: the profile's rule) is the mapping's choice: a layer input that fits
+    half its scratchpad is loaded whole first (True) or streamed tile by tile (False).
     ``on_event(kind, index, start, end)`` (optional) receives every pass ("pass", fold) and
     transfer ("load-input", "load-weight", "readback", "drain"; pass index) as it is scheduled.
     """
@@ -112,7 +115,11 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
 
     # ---- per fold: residency, passes, spills, new tiles -----------------------------------------
     in_total_bytes = sched.total_words[Operand.INPUT] * bits[Operand.INPUT] / 8
-    resident = mp.resident_input and stationary is not Operand.INPUT and in_total_bytes <= half[Operand.INPUT]
+    # An explicit choice (the mapping's) is honoured even for a stationary input: the generated
+    # input-stationary array keeps its input resident and gathers each fold's tile from it.
+    default_resident = mp.resident_input and stationary is not Operand.INPUT
+    resident = ((default_resident if resident_input is None else resident_input)
+                and in_total_bytes <= half[Operand.INPUT])
     loaded = [op for op in (Operand.INPUT, Operand.WEIGHT) if not (op is Operand.INPUT and resident)]
     streamed = [op for op in loaded if op is not stationary]
     same_out = np.zeros(F, dtype=bool)

@@ -1,6 +1,7 @@
 """Fold schedule of a layer on an accelerator: the folds in execution order and each fold's tiles.
 
-The folds are those of ``coexplore.dataflows.mapping.plan_folds`` (the shared definition), run in a
+The folds are those of ``coexplore.dataflows.mapping.plan_folds`` (the shared definition) under the
+layer's loop mapping (the mapper's ``LayerMapping.loops``; by default the template's), run in a
 fixed order: outer dims outermost (in ``Mapping.outer`` order), then column folds, then row folds
 innermost (SCALE-Sim's and the RTL's order). For every fold this module gives, per operand, the
 *tile*: the distinct words the fold reads (input, weight) or writes (output), as exact per-fold
@@ -106,9 +107,10 @@ def _span(e_out: np.ndarray, e_k: np.ndarray, stride: int, dilation: int, limit:
     return np.minimum((e_out - 1) * stride + (e_k - 1) * dilation + 1, limit)
 
 
-def build_schedule(layer: Layer, acc: Accelerator) -> FoldSchedule:
-    """The fold schedule of a MAC layer (conv, depthwise, linear, matmul) on ``acc``."""
-    mapping = acc.dataflow.mapping_for(layer.kind)
+def build_schedule(layer: Layer, acc: Accelerator, mapping: Mapping | None = None) -> FoldSchedule:
+    """The fold schedule of a MAC layer (conv, depthwise, linear, matmul) on ``acc`` under ``mapping``
+    (default: the template's own mapping for the layer's kind)."""
+    mapping = acc.dataflow.mapping_for(layer.kind) if mapping is None else mapping
     dims = layer.dims()
     plan = plan_folds(mapping, dims, acc.rows, acc.cols)
     rf, cf = int(plan.rows.folds), int(plan.cols.folds)

@@ -1,6 +1,8 @@
 """The cycle-level simulator's entry points: one layer, or a network layer after layer.
 
-Each MAC layer goes to the memory model its profile names (``TimingProfile.memory_model``):
+Each MAC layer runs under the mapping the mapper picks (``coexplore.sim.analytical.choose_mapping``,
+or one passed in), at the layer's operand widths (``layer_accelerator``), in the memory model its
+profile names (``TimingProfile.memory_model``):
 
 * ``scalesim`` on a SCALE-Sim-shaped systolic template (systolic-os/ws/is or any template with the
   same mapping): ``coexplore.sim.cycle.scalesim_mem``, SCALE-Sim v3's buffers emulated event by event;
@@ -19,67 +21,76 @@ memory adds, ``total_cycles = busy + stall``. ``compute_cycles`` is ``busy_cycle
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
-from coexplore.dataflows.spec import Accelerator, Interconnect, TimingProfile
-from coexplore.models.ir import CoexploreError, Dim, Layer, Network
+from coexplore.dataflows.mapping import LayerMapping, candidate_mappings, resolve_profile, scalesim_shape
+from coexplore.dataflows.spec import Accelerator, SpecError, TimingProfile
+from coexplore.models.ir import CoexploreError, Layer, Network
 from coexplore.sim.cycle.foldmem import run_folds
 from coexplore.sim.cycle.result import LayerSim, NetworkSim
 from coexplore.sim.cycle.scalesim_mem import Buffers, ConvGeometry, TraceEvent, run_layer
 from coexplore.sim.cycle.schedule import build_schedule
-
-_SCALESIM_SHAPES = {
-    "os": ({Dim.N, Dim.P, Dim.Q}, {Dim.K}),
-    "ws": ({Dim.C, Dim.R, Dim.S}, {Dim.K}),
-    "is": ({Dim.C, Dim.R, Dim.S}, {Dim.N, Dim.P, Dim.Q}),
-}
 
 Tracer = Callable[[str, str, int, int, int], None]  # (layer, event, index, start, end)
 
 
 def scalesim_dataflow(acc: Accelerator, layer: Layer) -> str | None:
     """"os", "ws" or "is" when the template maps ``layer`` as SCALE-Sim's array does, else None."""
-    df = acc.dataflow
-    if df.interconnect is not Interconnect.SYSTOLIC:
-        return None
-    m = df.mapping_for(layer.kind)
-    shape = (set(m.rows.dims), set(m.cols.dims))
-    for name, (r, c) in _SCALESIM_SHAPES.items():
-        if shape == (r, c):
-            return name
-    return None
+    return scalesim_shape(acc.dataflow, acc.dataflow.mapping_for(layer.kind))
 
 
-def _resolve_profile(profile: TimingProfile | str) -> TimingProfile:
-    if isinstance(profile, TimingProfile):
-        return profile
-    from coexplore.dataflows.io import get_profile
-
-    return get_profile(profile)
+def layer_accelerator(layer: Layer, acc: Accelerator, prof: TimingProfile) -> Accelerator:
+    """``acc`` running ``layer``: operands at the layer's widths (a layer wider than the accelerator is
+    refused in one line), except on generated hardware, which stores them at its own widths."""
+    if prof.for_template(acc.dataflow.name).generated_hardware or not layer.kind.has_macs:
+        return acc
+    wb = layer.weight_bits
+    if acc.input_bits < layer.input_bits or acc.weight_bits < wb:
+        raise SpecError(f"layer {layer.name!r} needs {layer.input_bits}-bit inputs and {wb}-bit weights; accelerator "
+                        f"{acc.label!r} takes at most {acc.input_bits}-bit inputs and {acc.weight_bits}-bit weights")
+    if (acc.input_bits, acc.weight_bits) == (layer.input_bits, wb):
+        return acc
+    return replace(acc, input_bits=layer.input_bits, weight_bits=wb)
 
 
 def simulate_layer(layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl",
-                   tracer: Tracer | None = None) -> LayerSim:
-    """Cycles, stalls and traffic of one layer on one accelerator."""
-    prof = _resolve_profile(profile)
+                   tracer: Tracer | None = None, mapping: LayerMapping | None = None) -> LayerSim:
+    """Cycles, stalls and traffic of one layer on one accelerator.
+
+    ``mapping``: the layer's mapping; by default the one the mapper picks
+    (``coexplore.sim.analytical.choose_mapping``), so both tiers cost the same choice.
+    """
+    prof = resolve_profile(profile)
     if not isinstance(layer, Layer):
         raise CoexploreError(f"simulate_layer: expected a Layer, got {type(layer).__name__}")
     if not layer.kind.has_macs:
         return _vector_layer(layer, acc, prof)
-    kind = scalesim_dataflow(acc, layer) if prof.memory_model == "scalesim" else None
+    if mapping is None:
+        cands = candidate_mappings(acc.dataflow, layer.kind, prof)
+        if len(cands) == 1:
+            mapping = cands[0]
+        else:
+            from coexplore.sim.analytical import choose_mapping
+
+            mapping = choose_mapping(layer, acc, prof)
+    assert mapping is not None
+    run_acc = layer_accelerator(layer, acc, prof)
+    kind = scalesim_shape(acc.dataflow, mapping.loops) if prof.memory_model == "scalesim" else None
     if kind is not None:
-        return _scalesim_layer(layer, acc, prof, kind, tracer)
-    return _fold_layer(layer, acc, prof, tracer)
+        return _scalesim_layer(layer, run_acc, prof, kind, tracer)
+    return _fold_layer(layer, run_acc, prof, mapping, tracer)
 
 
 def simulate_network(net: Network, acc: Accelerator, profile: TimingProfile | str = "rtl",
                      trace: str | Path | TextIO | None = None) -> NetworkSim:
     """Every layer of ``net`` on ``acc`` one after another; ``trace`` streams events to a CSV file."""
-    prof = _resolve_profile(profile)
+    prof = resolve_profile(profile)
     with _trace_sink(trace) as tracer:
         layers = tuple(simulate_layer(layer, acc, prof, tracer) for layer in net.layers)
     return NetworkSim(network=net.name, accelerator=acc.label, profile=prof.name, pes=acc.pes, layers=layers)
@@ -106,13 +117,14 @@ def _trace_sink(trace: str | Path | TextIO | None) -> Iterator[Tracer | None]:
 
 
 # ---- the three kinds of layer -----------------------------------------------------------------------
-def _fold_layer(layer: Layer, acc: Accelerator, prof: TimingProfile, tracer: Tracer | None) -> LayerSim:
-    sched = build_schedule(layer, acc)
+def _fold_layer(layer: Layer, acc: Accelerator, prof: TimingProfile, mapping: LayerMapping,
+                tracer: Tracer | None) -> LayerSim:
+    sched = build_schedule(layer, acc, mapping.loops)
     hook = None
     if tracer is not None:
         def hook(event: str, index: int, start: int, end: int) -> None:
             tracer(layer.name, event, index, start, end)
-    run = run_folds(layer, acc, prof, sched, hook)
+    run = run_folds(layer, acc, prof, sched, hook, resident_input=mapping.resident_input)
     busy = run.stall_free_cycles
     stall = run.total_cycles - busy
     t = run.traffic

@@ -14,11 +14,24 @@ from coexplore.dataflows.system import BandwidthSharing, array_shape, get_system
 from coexplore.models.ir import CoexploreError, Layer, Network, OpKind, conv, gemm
 from coexplore.sim.system import analytical_costs, build_problem, simulate
 
-TINY = HardwareSpace(pe_budget=256, dram_bw_budget_bytes_per_cycle=8.0,
-                     templates=("nvdla", "shidiannao", "systolic-ws"), pe_splits=(0.5,), bw_splits=(0.5,),
-                     aspect_ratios=(1,), sram_kb=(16.0,))
-SMALL = HardwareSpace(pe_budget=256, dram_bw_budget_bytes_per_cycle=8.0, templates=("nvdla", "shidiannao", "eyeriss"),
-                      pe_splits=(0.25, 0.5), bw_splits=(0.25, 0.5), aspect_ratios=(1, 4), sram_kb=(16.0,))
+TINY = HardwareSpace(
+    pe_budget=256,
+    dram_bw_budget_bytes_per_cycle=8.0,
+    templates=("nvdla", "shidiannao", "systolic-ws"),
+    pe_splits=(0.5,),
+    bw_splits=(0.5,),
+    aspect_ratios=(1,),
+    sram_kb=(16.0,),
+)
+SMALL = HardwareSpace(
+    pe_budget=256,
+    dram_bw_budget_bytes_per_cycle=8.0,
+    templates=("nvdla", "shidiannao", "eyeriss"),
+    pe_splits=(0.25, 0.5),
+    bw_splits=(0.25, 0.5),
+    aspect_ratios=(1, 4),
+    sram_kb=(16.0,),
+)
 NAMES = ["a", "b"]
 
 
@@ -69,20 +82,29 @@ def test_space_enumerates_distinct_systems_within_budget() -> None:
         assert sum(a.dram_bw_bytes_per_cycle for a in s.accelerators) <= space.dram_bw_budget_bytes_per_cycle + 1e-9
         assert s.sharing is BandwidthSharing.PARTITIONED
         assert all(a.dram_ports == "shared" for a in s.accelerators)
-        key = tuple(sorted((a.dataflow.name, a.rows, a.cols, a.ifmap_sram_kb, a.dram_bw_bytes_per_cycle)
-                           for a in s.accelerators))
+        key = tuple(
+            sorted(
+                (a.dataflow.name, a.rows, a.cols, a.ifmap_sram_kb, a.dram_bw_bytes_per_cycle) for a in s.accelerators
+            )
+        )
         assert key not in seen
         seen.add(key)
     assert {a.dataflow.name for s in systems for a in s.accelerators} == set(space.template_names)
     assert [s.name for s in HardwareSpace().systems()][:50] == [s.name for s in systems[:50]]  # fixed order
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"pe_splits": (1.5,)}, "pe_splits 1.5"), ({"bw_splits": (0.0,)}, "bw_splits 0.0"),
-    ({"pe_budget": 8}, "PE budget 8"), ({"dram_bw_budget_bytes_per_cycle": -1.0}, "bandwidth budget -1.0"),
-    ({"max_accelerators": 0}, "max_accelerators 0"), ({"aspect_ratios": (0,)}, "aspect ratio 0"),
-    ({"sram_kb": (0.0,)}, "scratchpad 0.0 kB"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"pe_splits": (1.5,)}, "pe_splits 1.5"),
+        ({"bw_splits": (0.0,)}, "bw_splits 0.0"),
+        ({"pe_budget": 8}, "PE budget 8"),
+        ({"dram_bw_budget_bytes_per_cycle": -1.0}, "bandwidth budget -1.0"),
+        ({"max_accelerators": 0}, "max_accelerators 0"),
+        ({"aspect_ratios": (0,)}, "aspect ratio 0"),
+        ({"sram_kb": (0.0,)}, "scratchpad 0.0 kB"),
+    ],
+)
 def test_bad_spaces_are_refused(kwargs: dict, fragment: str) -> None:
     with pytest.raises(CoexploreError, match=fragment):
         HardwareSpace(**kwargs)
@@ -179,13 +201,18 @@ def test_loose_spec_gives_a_feasible_design_whose_figures_replay(zoo_pair: list[
     assert res.feasible and res.check.met and not res.proven_infeasible
     assert res.designs == HardwareSpace().size() == res.designs_after_bounds
     assert res.problem.task_names == ("cls", "seg") and set(res.task_latency_cycles) == {"cls", "seg"}
-    replay = simulate(res.problem, res.assignment, not_before=res.schedule.start_cycles,
-                      modes=res.schedule.modes or None)
+    replay = simulate(
+        res.problem, res.assignment, not_before=res.schedule.start_cycles, modes=res.schedule.modes or None
+    )
     assert replay.makespan_cycles == res.makespan_cycles and replay.energy_pj == pytest.approx(res.energy_pj)
     assert res.makespan_cycles >= res.makespan_bound_cycles
-    assert res.check == spec.check(makespan_cycles=res.makespan_cycles, energy_pj=res.energy_pj,
-                                   area_um2=res.area_um2, task_latency_cycles=res.task_latency_cycles,
-                                   task_energy_pj=res.task_energy_pj)
+    assert res.check == spec.check(
+        makespan_cycles=res.makespan_cycles,
+        energy_pj=res.energy_pj,
+        area_um2=res.area_um2,
+        task_latency_cycles=res.task_latency_cycles,
+        task_energy_pj=res.task_energy_pj,
+    )
 
 
 def test_impossible_latency_is_proven_infeasible(zoo_pair: list[Network]) -> None:
@@ -199,8 +226,14 @@ def test_best_hardware_is_deterministic(zoo_pair: list[Network]) -> None:
     spec = Spec.parse("cls.latency=1.5e6,seg.latency=5e6,area=2mm2")
     runs = [best_hardware(zoo_pair, spec, HardwareSpace(), task_names=["cls", "seg"], seed=3) for _ in range(2)]
     a, b = runs
-    assert (a.system.name, a.assignment, a.schedule, a.makespan_cycles, a.energy_pj, a.solver) == \
-        (b.system.name, b.assignment, b.schedule, b.makespan_cycles, b.energy_pj, b.solver)
+    assert (a.system.name, a.assignment, a.schedule, a.makespan_cycles, a.energy_pj, a.solver) == (
+        b.system.name,
+        b.assignment,
+        b.schedule,
+        b.makespan_cycles,
+        b.energy_pj,
+        b.solver,
+    )
     greedy = best_hardware(zoo_pair, spec, HardwareSpace(), task_names=["cls", "seg"], seed=3, exact=False)
     cost = lambda r: sum(v for _, v in r.check.ratios)  # noqa: E731
     assert cost(a) <= cost(greedy) + 1e-12  # CP-SAT only ever keeps a better design

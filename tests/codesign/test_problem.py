@@ -23,10 +23,12 @@ from coexplore.models.ir import CoexploreError
         ("energy=2J", Limits(energy_pj=2e12), ()),
         ("energy=7\u00b5J", Limits(energy_pj=7e6), ()),
         ("latency=1G", Limits(latency_cycles=1e9), ()),
-        ("latency=3e6,digits.latency=1e6,seg.energy=2uJ", Limits(latency_cycles=3e6),
-         (("digits", Limits(latency_cycles=1e6)), ("seg", Limits(energy_pj=2e6)))),
-        ("digits.latency=1e6,digits.energy=1nJ", Limits(),
-         (("digits", Limits(latency_cycles=1e6, energy_pj=1e3)),)),
+        (
+            "latency=3e6,digits.latency=1e6,seg.energy=2uJ",
+            Limits(latency_cycles=3e6),
+            (("digits", Limits(latency_cycles=1e6)), ("seg", Limits(energy_pj=2e6))),
+        ),
+        ("digits.latency=1e6,digits.energy=1nJ", Limits(), (("digits", Limits(latency_cycles=1e6, energy_pj=1e3)),)),
     ],
 )
 def test_parse_happy_paths(text: str, system: Limits, tasks: tuple) -> None:
@@ -71,21 +73,35 @@ def test_bad_strings_are_one_line_naming_the_bad_part(text: str, fragment: str) 
 
 def test_unknown_task_prefix_is_refused_only_when_tasks_are_given() -> None:
     assert Spec.parse("segm.latency=1e6").tasks == (("segm", Limits(latency_cycles=1e6)),)
-    with pytest.raises(CoexploreError, match=r"^spec 'segm.latency=1e6': unknown task 'segm' "
-                                             r"\(expected one of digits, seg\)$"):
+    with pytest.raises(
+        CoexploreError,
+        match=r"^spec 'segm.latency=1e6': unknown task 'segm' "
+        r"\(expected one of digits, seg\)$",
+    ):
         Spec.parse("latency=2e6,segm.latency=1e6", tasks=["digits", "seg"])
 
 
 def test_check_ratios_violation_and_margin() -> None:
     spec = Spec.parse("latency=1000,energy=2nJ,area=1mm2,a.latency=500,b.energy=1nJ")
-    check = spec.check(makespan_cycles=800, energy_pj=1000, area_um2=1.2e6,
-                       task_latency_cycles={"a": 400, "b": 800}, task_energy_pj={"a": 600, "b": 400})
-    assert dict(check.ratios) == pytest.approx({"latency": 0.8, "energy": 0.5, "area": 1.2, "a.latency": 0.8,
-                                                "b.energy": 0.4})
+    check = spec.check(
+        makespan_cycles=800,
+        energy_pj=1000,
+        area_um2=1.2e6,
+        task_latency_cycles={"a": 400, "b": 800},
+        task_energy_pj={"a": 600, "b": 400},
+    )
+    assert dict(check.ratios) == pytest.approx(
+        {"latency": 0.8, "energy": 0.5, "area": 1.2, "a.latency": 0.8, "b.energy": 0.4}
+    )
     assert not check.met and check.binding == "area"
     assert check.violation == pytest.approx(0.2) and check.margin == pytest.approx(-0.2)
-    ok = spec.check(makespan_cycles=500, energy_pj=1000, area_um2=0.9e6, task_latency_cycles={"a": 250, "b": 500},
-                    task_energy_pj={"a": 500, "b": 500})
+    ok = spec.check(
+        makespan_cycles=500,
+        energy_pj=1000,
+        area_um2=0.9e6,
+        task_latency_cycles={"a": 250, "b": 500},
+        task_energy_pj={"a": 500, "b": 500},
+    )
     assert ok.met and ok.violation == 0.0 and ok.margin == pytest.approx(0.1)  # area 0.9 binds
     exact = Spec.parse("latency=1000").check(makespan_cycles=1000, energy_pj=0, area_um2=0, task_latency_cycles={})
     assert exact.met and exact.margin == 0.0 and exact.violation == 0.0
@@ -114,9 +130,17 @@ def test_candidate_is_a_plain_hashable_value() -> None:
     from coexplore.dataflows.system import get_system
 
     check = SpecCheck(met=True, ratios=(("latency", 0.5),))
-    cand = Candidate(archs=(TaskChoice("digits", "cnn", (1, 0, 2)),), system=get_system("nasaic-pair"),
-                     assignment=(0, 1), schedule=None, makespan_cycles=10.0, task_latency_cycles=(("digits", 10.0),),
-                     energy_pj=5.0, area_um2=1.0, check=check)
+    cand = Candidate(
+        archs=(TaskChoice("digits", "cnn", (1, 0, 2)),),
+        system=get_system("nasaic-pair"),
+        assignment=(0, 1),
+        schedule=None,
+        makespan_cycles=10.0,
+        task_latency_cycles=(("digits", 10.0),),
+        energy_pj=5.0,
+        area_um2=1.0,
+        check=check,
+    )
     assert cand.feasible and hash(cand) == hash(cand)
     with pytest.raises(AttributeError):
         cand.energy_pj = 1.0  # type: ignore[misc]

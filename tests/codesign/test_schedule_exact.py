@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from system_helpers import brute_force
 
-from coexplore.codesign.schedule import Objective, replay, solve_exact, solve_greedy
+from coexplore.codesign.schedule import Objective, Schedule, replay, solve, solve_exact, solve_greedy
 from coexplore.dataflows.spec import SpecError
 from coexplore.dataflows.system import Link
 from coexplore.sim.system import random_problem, synthetic_problem
@@ -124,3 +124,89 @@ def test_binding_pool_bound_from_the_relaxation_is_valid() -> None:
     problem = _tiny(11, n_units=4, bw=True, link=False)
     res = solve_exact(problem, time_limit_s=20, workers=4)
     assert res.bound <= brute_force(problem) == res.objective_value
+
+
+# ---- exact never worse than greedy, reproducible, lexicographic, per-task finish times ----------------
+def test_exact_improves_where_greedy_is_suboptimal() -> None:
+    problem = _tiny(3, n_units=6)
+    greedy = solve_greedy(problem, seed=0)
+    best = brute_force(problem)
+    assert greedy.objective_value > best  # the list scheduler misses the optimum here
+    res = solve_exact(problem, time_limit_s=20, workers=4)
+    assert res.objective_value == best and res.status == "optimal" and res.schedule_from == "cp-sat"
+
+
+def test_exact_under_a_short_limit_is_never_worse_than_its_hint() -> None:
+    problem = random_problem(5, n_tasks=3, units_per_task=20, n_accs=3, link=Link(32, 16, 2.5))
+    hint = solve_greedy(problem, iterations=30, seed=0)
+    res = solve_exact(problem, time_limit_s=0.5, workers=2, hint=hint.schedule)
+    assert (res.objective_value, res.result.energy_pj) <= (hint.objective_value, hint.result.energy_pj)
+    assert res.schedule_from in ("cp-sat", "hint")
+    if res.schedule_from == "hint":
+        assert res.schedule == hint.schedule
+    assert res.bound <= res.objective_value and res.gap == (res.objective_value - res.bound) / res.objective_value
+    assert replay(problem, res.schedule).makespan_cycles == res.objective_value
+
+
+def test_seeded_exact_is_never_worse_than_seeded_greedy() -> None:
+    problem = random_problem(3, n_tasks=3, units_per_task=16, n_accs=3, link=Link(32, 16, 2.5))
+    greedy = solve(problem, "greedy", time_limit_s=30, seed=2, deterministic=True)
+    exact = solve(problem, "exact", time_limit_s=4, seed=2, deterministic=True)
+    assert (exact.objective_value, exact.result.energy_pj) <= (greedy.objective_value, greedy.result.energy_pj)
+    if exact.schedule_from == "greedy":  # the hint is the greedy answer itself
+        assert exact.schedule == greedy.schedule
+    else:
+        assert (exact.objective_value, exact.result.energy_pj) < (greedy.objective_value, greedy.result.energy_pj)
+
+
+def test_a_hint_cp_sat_cannot_beat_comes_back_marked_as_such() -> None:
+    problem = _tiny(4, n_units=6)
+    optimum = solve_exact(problem, time_limit_s=20, workers=2)
+    again = solve_exact(problem, time_limit_s=20, workers=2, hint=optimum.schedule)
+    assert again.schedule_from == "hint" and again.schedule == optimum.schedule
+    assert again.status == "optimal" and again.gap == 0.0 and again.bound == optimum.objective_value
+
+
+def test_deterministic_runs_repeat_the_same_schedule() -> None:
+    problem = random_problem(11, n_tasks=3, units_per_task=10, n_accs=3, link=Link(32, 16, 2.5))
+    runs = [solve_exact(problem, time_limit_s=60, seed=5, deterministic=True, deterministic_time=0.4)
+            for _ in range(2)]
+    assert all(r.deterministic for r in runs)
+    assert runs[0].objective_value == runs[1].objective_value
+    assert runs[0].result.energy_pj == runs[1].result.energy_pj and runs[0].schedule == runs[1].schedule
+
+
+def test_ties_on_makespan_go_to_the_least_energy() -> None:
+    # Two independent units of equal length: any split over the two sub-accelerators gives makespan 5;
+    # the hint takes the costly split, the tie-break must find the cheap one.
+    problem = synthetic_problem(np.array([[5, 5], [5, 5]]), [], [0, 1],
+                                energy_pj=np.array([[1.0, 10.0], [10.0, 1.0]]))
+    costly = Schedule((1, 0), (0, 0))
+    assert replay(problem, costly).energy_pj == 20.0
+    res = solve_exact(problem, time_limit_s=10, workers=2, hint=costly)
+    assert res.objective_value == 5 and res.result.energy_pj == 2.0 and res.schedule_from == "cp-sat"
+
+
+def test_each_task_reports_its_own_finish_time() -> None:
+    problem = _tiny(0, n_units=7)
+    res = solve_exact(problem, time_limit_s=20, workers=2)
+    latency = res.result.task_latency_cycles
+    ends = [max(t.end_cycle for t in res.result.timings if problem.units[t.unit].task == k) for k in range(2)]
+    assert list(latency) == ends
+    assert max(latency) == res.objective_value == res.result.makespan_cycles
+    assert min(latency) < res.objective_value  # the shorter task is not reported at the makespan
+
+
+@pytest.mark.slow
+def test_exact_on_a_shipped_system_is_never_worse_than_greedy() -> None:
+    from coexplore.dataflows.io import get_profile
+    from coexplore.dataflows.system import get_system
+    from coexplore.models.zoo import get_network
+    from coexplore.sim.system import analytical_costs, build_problem
+
+    nets = [get_network(name) for name in ("resnet9", "unet", "mobilenetv2")]
+    problem = build_problem(nets, get_system("dla-sdn-shared"), analytical_costs(get_profile("rtl")),
+                            max_units_per_task=20)
+    greedy = solve_greedy(problem, time_limit_s=10, seed=0)
+    res = solve_exact(problem, time_limit_s=10, hint=greedy.schedule)
+    assert res.objective_value <= greedy.objective_value and res.bound <= res.objective_value

@@ -286,9 +286,23 @@ def test_bench_search_runs_on_a_tiny_table(tmp_path: Path) -> None:
     csv_path = tmp_path / "tiny.csv"
     _tiny_csv(csv_path)
     # few cells: most proposals miss the table (infeasible), so the proposal cap ends most runs
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--csv", str(csv_path),
-                          "--seeds", "2", "--budget", "10", "--max-proposals", "100"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bench_search.py"),
+            "--csv",
+            str(csv_path),
+            "--seeds",
+            "2",
+            "--budget",
+            "10",
+            "--max-proposals",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert re.fullmatch(r"search_efficiency_vs_random: \d+\.\d\d", lines[-1])
@@ -297,7 +311,11 @@ def test_bench_search_runs_on_a_tiny_table(tmp_path: Path) -> None:
 
 
 def test_bench_search_skips_without_the_table(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--csv",
-                          str(tmp_path / "absent.csv")], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--csv", str(tmp_path / "absent.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0
     assert out.stdout.strip().count("\n") == 0 and "skipped" in out.stdout

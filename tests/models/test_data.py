@@ -17,7 +17,11 @@ def test_builtin_tasks_and_infos() -> None:
     assert builtin_tasks() == ("digits", "segmentation", "cifar10", "folder-seg")
     digits, seg = task_info("digits"), task_info("segmentation")
     assert (digits.kind, digits.metric, digits.num_outputs, digits.default_space) == (
-        "classification", "accuracy", 10, "resnet")
+        "classification",
+        "accuracy",
+        10,
+        "resnet",
+    )
     assert (seg.kind, seg.metric, seg.num_outputs, seg.default_space) == ("segmentation", "iou", 1, "unet")
 
 
@@ -71,8 +75,7 @@ def _write_cifar(folder, n_train: int = 10, n_test: int = 5) -> np.ndarray:
     with open(folder / "data_batch_1", "wb") as f:
         pickle.dump({b"data": data, b"labels": [i % 10 for i in range(n_train)], b"batch_label": b"x"}, f)
     with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8),
-                     b"labels": list(range(n_test))}, f)
+        pickle.dump({b"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8), b"labels": list(range(n_test))}, f)
     return data
 
 

@@ -38,8 +38,8 @@ class SmallCNN(nn.Module):
 
 def test_small_cnn_macs_match_the_closed_form() -> None:
     net = from_torch(SmallCNN(), torch.randn(2, 3, 16, 16))
-    conv1 = 2 * 8 * 3 * 9 * 16 * 16          # batch 2, 16x16 output
-    conv2 = 2 * 16 * 8 * 9 * 4 * 4           # 8x8 input, stride 2 -> 4x4
+    conv1 = 2 * 8 * 3 * 9 * 16 * 16  # batch 2, 16x16 output
+    conv2 = 2 * 16 * 8 * 9 * 4 * 4  # 8x8 input, stride 2 -> 4x4
     fc = 2 * 256 * 10
     assert net.macs == conv1 + conv2 + fc
     assert [layer.kind for layer in net.layers] == [OpKind.CONV, OpKind.POOL, OpKind.CONV, OpKind.LINEAR]
@@ -139,7 +139,13 @@ def test_multihead_attention_gives_projections_and_two_matmuls() -> None:
     net = from_torch(M(), torch.randn(batch, tokens, dim))
     layers = _by_name(net)
     assert [layer.name for layer in net.layers] == [
-        "attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.scores", "attn.context", "attn.out_proj"]
+        "attn.q_proj",
+        "attn.k_proj",
+        "attn.v_proj",
+        "attn.scores",
+        "attn.context",
+        "attn.out_proj",
+    ]
     for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
         lin = layers[f"attn.{proj}"]
         assert lin.kind is OpKind.LINEAR and lin.gemm_view() == (1, batch * tokens, dim, dim)
@@ -151,8 +157,9 @@ def test_multihead_attention_gives_projections_and_two_matmuls() -> None:
 
 
 def test_sequence_first_attention_reads_batch_from_dim_1() -> None:
-    net = from_torch(nn.MultiheadAttention(32, 2), (torch.randn(5, 3, 32), torch.randn(7, 3, 32),
-                                                    torch.randn(7, 3, 32)))
+    net = from_torch(
+        nn.MultiheadAttention(32, 2), (torch.randn(5, 3, 32), torch.randn(7, 3, 32), torch.randn(7, 3, 32))
+    )
     layers = _by_name(net)
     assert layers["MultiheadAttention.q_proj"].gemm_view() == (1, 15, 32, 32)
     assert layers["MultiheadAttention.k_proj"].gemm_view() == (1, 21, 32, 32)
@@ -170,10 +177,10 @@ def test_scaled_dot_product_attention_and_explicit_matmuls() -> None:
     net = from_torch(M(), (q, k, v))
     views = [(layer.kind, layer.gemm_view()) for layer in net.layers]
     assert views == [
-        (OpKind.MATMUL, (6, 8, 16, 12)),   # sdpa scores
-        (OpKind.MATMUL, (6, 8, 12, 20)),   # sdpa context
-        (OpKind.MATMUL, (6, 8, 16, 12)),   # bmm
-        (OpKind.MATMUL, (6, 8, 12, 20)),   # @
+        (OpKind.MATMUL, (6, 8, 16, 12)),  # sdpa scores
+        (OpKind.MATMUL, (6, 8, 12, 20)),  # sdpa context
+        (OpKind.MATMUL, (6, 8, 16, 12)),  # bmm
+        (OpKind.MATMUL, (6, 8, 12, 20)),  # @
     ]
     assert net.predecessors(1) == (0,) and net.predecessors(3) == (2,)
 
@@ -185,7 +192,7 @@ def test_matmul_with_a_weight_is_linear_and_einsum_is_a_product() -> None:
             self.w = nn.Parameter(torch.randn(16, 24))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            y = x @ self.w                                   # (2, 5, 24)
+            y = x @ self.w  # (2, 5, 24)
             return torch.einsum("bij,bkj->bik", y, y.flip(1))
 
     lin, prod = from_torch(M(), torch.randn(2, 5, 16)).layers
@@ -359,20 +366,29 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
 
 
 def test_python_file_with_build_or_module_level_names(tmp_path: Path) -> None:
-    built = _write(tmp_path, "built.py", """
+    built = _write(
+        tmp_path,
+        "built.py",
+        """
         import torch
         from torch import nn
 
         def build():
-            return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)), torch.randn(1, 3, 8, 8)
-    """)
+            net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+            return net, torch.randn(1, 3, 8, 8)
+    """,
+    )
     net = from_python_file(built)
     assert net.name == "built" and net.macs == 4 * 3 * 9 * 36 + 144 * 2
-    plain = _write(tmp_path, "plain.py", """
+    plain = _write(
+        tmp_path,
+        "plain.py",
+        """
         import torch
         model = torch.nn.Linear(8, 3)
         example_input = torch.randn(4, 8)
-    """)
+    """,
+    )
     assert from_python_file(str(plain)).macs == 4 * 8 * 3
 
 

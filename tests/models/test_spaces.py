@@ -12,8 +12,11 @@ import torch
 from coexplore.models.ir import CoexploreError, OpKind
 from coexplore.models.spaces import Choice, SearchSpace, builtin_spaces, get_space
 
-SHAPES = {"resnet": [((1, 16, 16), 10), ((3, 32, 32), 10)], "mobilenet": [((1, 16, 16), 10), ((3, 32, 32), 10)],
-          "unet": [((1, 32, 32), 1)]}
+SHAPES = {
+    "resnet": [((1, 16, 16), 10), ((3, 32, 32), 10)],
+    "mobilenet": [((1, 16, 16), 10), ((3, 32, 32), 10)],
+    "unet": [((1, 32, 32), 1)],
+}
 
 
 def test_builtins_are_listed() -> None:
@@ -99,12 +102,15 @@ def test_decode_describe_and_sample() -> None:
     assert a[0] == a[1] and all(0 <= v < n for v, n in zip(a[0], space.cardinalities()))
 
 
-@pytest.mark.parametrize("vector, message", [
-    ((0, 0), "choice vector has 2 entries, expected 7"),
-    ((0, 0, 5, 0, 0, 0, 0), "vector[2]=5 is out of range for choice 'c3' (expected 0..2)"),
-    ((0, 0, -1, 0, 0, 0, 0), "vector[2]=-1 is out of range"),
-    ((0, 0.5, 0, 0, 0, 0, 0), "must be a sequence of integers"),
-])
+@pytest.mark.parametrize(
+    "vector, message",
+    [
+        ((0, 0), "choice vector has 2 entries, expected 7"),
+        ((0, 0, 5, 0, 0, 0, 0), "vector[2]=5 is out of range for choice 'c3' (expected 0..2)"),
+        ((0, 0, -1, 0, 0, 0, 0), "vector[2]=-1 is out of range"),
+        ((0, 0.5, 0, 0, 0, 0, 0), "must be a sequence of integers"),
+    ],
+)
 def test_decode_errors_name_the_position_and_range(vector: tuple, message: str) -> None:
     with pytest.raises(CoexploreError, match="space 'resnet'") as err:
         get_space("resnet").decode(vector)
@@ -138,18 +144,21 @@ def test_user_space_from_yaml(tmp_path) -> None:
     assert get_space(path) == space
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nfamily: resnet\nchoices: {c1: []}\n", "field 'choices.c1' must be a non-empty list"),
-    ("name: x\nfamily: vgg\nchoices: {c1: [8]}\n", "field 'family' is 'vgg'"),
-    ("name: x\nfamily: resnet\nchoices: {width: [8]}\n", "choice 'width' is not a parameter of family 'resnet'"),
-    ("name: x\nfamily: resnet\nchoices: {k: [4]}\n", "option 4 of choice 'k' must be an odd kernel size"),
-    ("name: x\nfamily: resnet\nchoices: {c1: [0]}\n", "option 0 of choice 'c1' must be a channel count"),
-    ("name: x\nfamily: resnet\n", "field 'choices' must be a non-empty mapping"),
-    ("family: resnet\nchoices: {c1: [8]}\n", "field 'name' must be a non-empty string"),
-    ("name: x\nfamily: resnet\nchoices: {c1: [8]}\ncolour: red\n", "unknown field 'colour'"),
-    ("- 1\n- 2\n", "expected a mapping"),
-    ("name: x\nchoices: {c1: [8\n", "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nfamily: resnet\nchoices: {c1: []}\n", "field 'choices.c1' must be a non-empty list"),
+        ("name: x\nfamily: vgg\nchoices: {c1: [8]}\n", "field 'family' is 'vgg'"),
+        ("name: x\nfamily: resnet\nchoices: {width: [8]}\n", "choice 'width' is not a parameter of family 'resnet'"),
+        ("name: x\nfamily: resnet\nchoices: {k: [4]}\n", "option 4 of choice 'k' must be an odd kernel size"),
+        ("name: x\nfamily: resnet\nchoices: {c1: [0]}\n", "option 0 of choice 'c1' must be a channel count"),
+        ("name: x\nfamily: resnet\n", "field 'choices' must be a non-empty mapping"),
+        ("family: resnet\nchoices: {c1: [8]}\n", "field 'name' must be a non-empty string"),
+        ("name: x\nfamily: resnet\nchoices: {c1: [8]}\ncolour: red\n", "unknown field 'colour'"),
+        ("- 1\n- 2\n", "expected a mapping"),
+        ("name: x\nchoices: {c1: [8\n", "is not valid YAML"),
+    ],
+)
 def test_bad_yaml_is_a_one_line_error(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)

@@ -57,8 +57,10 @@ def test_segmentation_trains_and_reports_iou(tmp_path) -> None:
 
 
 def test_errors_are_one_line(tmp_path) -> None:
-    with pytest.raises(CoexploreError, match="space 'unet' \\(family unet\\) builds segmentation networks, "
-                                             "but task 'digits' is classification"):
+    with pytest.raises(
+        CoexploreError,
+        match="space 'unet' \\(family unet\\) builds segmentation networks, but task 'digits' is classification",
+    ):
         train_candidate("unet", (0, 0, 0, 0, 0), "digits", QUICK, cache_dir=tmp_path)
     with pytest.raises(CoexploreError, match="vector\\[0\\]=9 is out of range"):
         train_candidate("resnet", (9, 0, 0, 0, 0, 0, 0), "digits", QUICK, cache_dir=tmp_path)
@@ -97,15 +99,24 @@ def test_digits_ranks_resnet_architectures_consistently_across_seeds(tmp_path) -
     rng = np.random.default_rng(2020)
     vectors = [space.sample(rng) for _ in range(20)]
     recipe = default_recipe("digits")
-    runs = {seed: [train_candidate("resnet", v, "digits", dataclasses.replace(recipe, seed=seed),
-                                   cache_dir=tmp_path, device="cpu") for v in vectors] for seed in (0, 1)}
+    runs = {
+        seed: [
+            train_candidate(
+                "resnet", v, "digits", dataclasses.replace(recipe, seed=seed), cache_dir=tmp_path, device="cpu"
+            )
+            for v in vectors
+        ]
+        for seed in (0, 1)
+    }
     scores = {seed: [r.metric for r in results] for seed, results in runs.items()}
     seconds = [r.seconds for results in runs.values() for r in results]
     tau = kendalltau(scores[0], scores[1])[0]
     spread = max(scores[0]) - min(scores[0])
-    print(f"\ndigits/resnet, 20 archs x 2 seeds: accuracy {min(scores[0]):.3f}..{max(scores[0]):.3f} "
-          f"(spread {spread:.3f}), Kendall tau {tau:.3f}; seconds per candidate: mean {np.mean(seconds):.2f}, "
-          f"median {np.median(seconds):.2f}, max {max(seconds):.2f} (the first includes warm-up)")
+    print(
+        f"\ndigits/resnet, 20 archs x 2 seeds: accuracy {min(scores[0]):.3f}..{max(scores[0]):.3f} "
+        f"(spread {spread:.3f}), Kendall tau {tau:.3f}; seconds per candidate: mean {np.mean(seconds):.2f}, "
+        f"median {np.median(seconds):.2f}, max {max(seconds):.2f} (the first includes warm-up)"
+    )
     assert spread >= 0.05, scores
     assert tau >= 0.6, (tau, scores)
 
@@ -126,7 +137,9 @@ def test_segmentation_unet_beats_thresholding_and_varies_across_the_space(tmp_pa
     vectors += [space.sample(rng) for _ in range(4)]
     results = [train_candidate("unet", v, "segmentation", cache_dir=tmp_path, device="cpu") for v in vectors]
     ious = [r.metric for r in results]
-    print(f"\nsegmentation/unet, {len(vectors)} archs: IoU {min(ious):.3f}..{max(ious):.3f}, oracle threshold "
-          f"{threshold_iou:.3f}; seconds per candidate: {', '.join(f'{r.seconds:.1f}' for r in results)}")
+    print(
+        f"\nsegmentation/unet, {len(vectors)} archs: IoU {min(ious):.3f}..{max(ious):.3f}, oracle threshold "
+        f"{threshold_iou:.3f}; seconds per candidate: {', '.join(f'{r.seconds:.1f}' for r in results)}"
+    )
     assert max(ious) >= threshold_iou + 0.15, (ious, threshold_iou)
     assert max(ious) - min(ious) >= 0.05, ious

@@ -46,8 +46,8 @@ def test_names_and_every_network_is_non_empty() -> None:
 @pytest.mark.parametrize(
     "name, low, high",
     [
-        ("resnet18", 0.55e9, 0.57e9),       # CIFAR ResNet-18: ~0.56 G MACs (kuangliu/pytorch-cifar, thop)
-        ("mobilenetv2", 0.29e9, 0.31e9),    # Sandler et al. 2018: 300 M multiply-adds at 224, width 1.0
+        ("resnet18", 0.55e9, 0.57e9),  # CIFAR ResNet-18: ~0.56 G MACs (kuangliu/pytorch-cifar, thop)
+        ("mobilenetv2", 0.29e9, 0.31e9),  # Sandler et al. 2018: 300 M multiply-adds at 224, width 1.0
         ("resnet9", 0.37e9, 0.39e9),
         ("unet", 2.9e9, 3.1e9),
         ("vit", 0.11e9, 0.13e9),
@@ -59,12 +59,19 @@ def test_mac_totals_are_in_the_published_range(name: str, low: float, high: floa
 
 def test_resnet9_and_vit_closed_forms() -> None:
     conv3x3 = lambda c_in, c_out, hw: c_in * c_out * 9 * hw * hw  # noqa: E731
-    resnet9 = (conv3x3(3, 64, 32) + conv3x3(64, 128, 32) + 2 * conv3x3(128, 128, 16) + conv3x3(128, 256, 16)
-               + conv3x3(256, 512, 8) + 2 * conv3x3(512, 512, 4) + 512 * 10)
+    resnet9 = (
+        conv3x3(3, 64, 32)
+        + conv3x3(64, 128, 32)
+        + 2 * conv3x3(128, 128, 16)
+        + conv3x3(128, 256, 16)
+        + conv3x3(256, 512, 8)
+        + 2 * conv3x3(512, 512, 4)
+        + 512 * 10
+    )
     assert get_network("resnet9").macs == resnet9 == 379_261_952
 
     tokens, dim, heads, depth, hidden = 64, 192, 4, 6, 384
-    block = (tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + 2 * tokens * dim * hidden)
+    block = tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + 2 * tokens * dim * hidden
     vit = 3 * 16 * dim * tokens + depth * block + dim * 10
     net = get_network("vit")
     assert net.macs == vit

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".coexplore_cache" / "rtl"
 

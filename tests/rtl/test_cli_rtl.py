@@ -35,7 +35,7 @@ def test_rtl_emits_verilog_and_manifest_and_caches(tmp_path):
 
 
 def test_rtl_rejects_what_it_cannot_build(tmp_path):
-    for extra, word in ((["--template", "systolic-is"], "systolic-is"), (["--dram-bw", "6"], "power of two")):
+    for extra, word in ((["--template", "shidiannao"], "shidiannao"), (["--dram-bw", "6"], "power of two")):
         res = CliRunner().invoke(cli, ["rtl", *SMALL, *extra, "--out", str(tmp_path)])
         assert res.exit_code != 0
         assert word in res.output and "Traceback" not in res.output
@@ -81,7 +81,7 @@ def test_rtl_design_emits_every_sub_accelerator_and_the_top(tmp_path):
 
 
 def test_rtl_design_names_the_sub_accelerator_it_cannot_build(tmp_path):
-    path = _design(tmp_path, ["systolic-ws", "nvdla"])
+    path = _design(tmp_path, ["systolic-ws", "shidiannao"])
     res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out")])
-    assert res.exit_code != 0 and "a1" in res.output and "nvdla" in res.output
+    assert res.exit_code != 0 and "a1" in res.output and "shidiannao" in res.output
     assert "Traceback" not in res.output

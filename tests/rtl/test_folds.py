@@ -4,14 +4,14 @@ definition of a fold), and its stall-free fold time is the template's preload + 
 from __future__ import annotations
 
 import pytest
-from rtl_helpers import small_acc
-
 from coexplore.dataflows.io import get_profile
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.os_program import os_cycles
 from coexplore.rtl.params import params_from_accelerator
-from coexplore.rtl.program import geometry, ws_cycles
+from coexplore.rtl.program import geometry
+from coexplore.rtl.ws_program import cycles as ws_cycles
+from rtl_helpers import small_acc
 
 LAYERS = [conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1), gemm("g", 13, 17, 11), conv("c", c=5, k=9, h=6, r=1)]
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from rtl_helpers import simulated_cycles, small_acc
-
 from coexplore.models.ir import conv, gemm
+from coexplore.rtl.faults import faulty
 from coexplore.rtl.os_program import os_cycles
 from coexplore.rtl.params import RtlError, params_from_accelerator
 from coexplore.rtl.program import geometry, prepare
 from coexplore.rtl.verify import verify_layer
+from rtl_helpers import simulated_cycles, small_acc
 
 OS = "systolic-os"
 CASES = {
@@ -43,7 +43,8 @@ def test_os_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
 
 def test_os_fault_is_caught(tmp_path, rtl_cache):
     acc, layer = small_acc(OS), gemm("g", 5, 6, 7)
-    result, _ = verify_layer(acc, layer, tmp_path, seed=2, fault="flip_bit", cache_dir=rtl_cache)
+    result, _ = verify_layer(acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"),
+                             cache_dir=rtl_cache)
     assert not result.passed and result.mismatches > 0
 
 

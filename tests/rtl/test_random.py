@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rtl_helpers import simulated_cycles, small_acc
-
 from coexplore.models.ir import IRError, conv, gemm
 from coexplore.rtl.params import RtlError
 from coexplore.rtl.verify import verify_layer
+from rtl_helpers import simulated_cycles, small_acc
 
-TEMPLATES = ("systolic-ws", "systolic-os", "eyeriss")
+TEMPLATES = ("systolic-ws", "systolic-os", "eyeriss", "nvdla")
 
 
 def random_case(seed: int):
     rng = np.random.default_rng(seed)
-    template = TEMPLATES[seed % 3]
+    template = TEMPLATES[seed % len(TEMPLATES)]
     rows = int(rng.integers(2 if template == "systolic-os" else 1, 6))
     cols = int(rng.integers(1, 6))
     bw = int(rng.choice([1, 2, 4, 8, 16]))

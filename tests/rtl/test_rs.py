@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from rtl_helpers import simulated_cycles, small_acc
-
 from coexplore.dataflows.mapping import plan_folds
 from coexplore.models.ir import conv, gemm
+from coexplore.rtl.faults import faulty
 from coexplore.rtl.params import RtlError, params_from_accelerator
 from coexplore.rtl.program import geometry, prepare
 from coexplore.rtl.rs_program import fold_counts, rs_cycles
 from coexplore.rtl.verify import verify_layer
+from rtl_helpers import simulated_cycles, small_acc
 
 EYE = "eyeriss"
 CASES = {
@@ -55,7 +55,8 @@ def test_rs_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
 
 def test_rs_fault_is_caught(tmp_path, rtl_cache):
     acc, layer = small_acc(EYE, kb=4), conv("c", c=2, k=3, h=6, r=3, stride=1, pad=1)
-    result, _ = verify_layer(acc, layer, tmp_path, seed=2, fault="flip_bit", cache_dir=rtl_cache)
+    result, _ = verify_layer(acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"),
+                             cache_dir=rtl_cache)
     assert not result.passed and result.mismatches > 0
 
 

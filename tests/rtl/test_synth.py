@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from coexplore.rtl.synth import cell_area_um2
 
 from coexplore.cli import cli
-from coexplore.rtl.synth import cell_area_um2
 
 SMALL = ["--rows", "2", "--cols", "2", "--dram-bw", "4", "--sram-kb", "1"]
 

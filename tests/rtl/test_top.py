@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import yaml
-
 from coexplore.dataflows.system import load_system
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.program import prepare

@@ -4,12 +4,12 @@ under Icarus through cocotb. Small 4x4 arrays and tiny layers by default; larger
 from __future__ import annotations
 
 import pytest
-
 from coexplore.models.ir import conv, gemm
+from coexplore.rtl.faults import faulty
 from coexplore.rtl.params import params_from_accelerator
-from coexplore.rtl.program import geometry, ws_cycles
+from coexplore.rtl.program import geometry
 from coexplore.rtl.verify import verify_layer
-
+from coexplore.rtl.ws_program import cycles as ws_cycles
 from rtl_helpers import simulated_cycles, small_acc
 
 CASES = {
@@ -44,17 +44,19 @@ def test_ws_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
     assert result.rtl_cycles > program.expected_cycles
 
 
-@pytest.mark.parametrize("fault", ["flip_bit", "drop_cycle"])
+@pytest.mark.parametrize("fault", ["flip_bit", "slow_drain"])
 def test_bench_catches_a_broken_design(fault, tmp_path, rtl_cache):
-    """The same check goes red when the generator injects a fault."""
+    """The same check goes red on a deliberately broken design (rtl.faults, test-only)."""
     acc, layer = small_acc(), gemm("g", 5, 6, 7)
-    model = ws_cycles(params_from_accelerator(acc), geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, seed=1, expected_cycles=model, fault=fault, cache_dir=rtl_cache)
+    params = params_from_accelerator(acc)
+    model = ws_cycles(params, geometry(layer))
+    result, _ = verify_layer(acc, layer, tmp_path, seed=1, expected_cycles=model, params=faulty(params, fault),
+                             cache_dir=rtl_cache)
     assert not result.passed
     if fault == "flip_bit":
         assert result.mismatches > 0
-    else:
-        assert result.rtl_cycles != model
+    else:  # right results, consistent counter, wrong timing: only the cycle-exact check sees it
+        assert result.mismatches == 0 and result.raw["bench_cycles"] == result.rtl_cycles > model
 
 
 @pytest.mark.slow

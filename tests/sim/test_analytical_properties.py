@@ -1,31 +1,57 @@
-"""Properties of the analytical model that must hold for every layer and design (hypothesis).
+"""Properties the cost model must hold for every layer and design, so a search cannot exploit a cliff.
 
-On the PE-count property: a bigger array (rows and cols both >=) never needs more folds, and the work
-streamed per fold (T) does not depend on the array, so the steady-state cycles folds * T never grow.
-Total cycles can grow, though: fill, drain and preload scale with rows + cols, and when a dim is
-smaller than the array the folds stop shrinking (see test_more_pes_can_cost_cycles_when_folds_do_not_shrink).
-So the property is asserted on folds, and on cycles only where streaming dominates the per-fold
-overheads: in profile ``ideal`` (overheads hidden behind other folds) with T >= preload, with unlimited
-bandwidth, cycles minus the once-paid overheads never grow.
+- latency >= MACs / PEs; energy >= MACs x the MAC energy at the layer's widths; stalls >= 0;
+- more DRAM or NoC bandwidth is never slower; unlimited bandwidth never stalls;
+- more scratchpad is never slower by more than one fold's exposed load (a tile that now fits is
+  loaded whole before its fold instead of pass by pass behind compute: at most the largest fold's
+  tiles at the port bandwidth), because the mapper may keep streaming an input that fits;
+- a bigger array never needs more folds under any candidate mapping.
+
+All hold in profile ``ideal``, in ``rtl`` on templates the RTL generator does not emit, and in
+``scalesim`` except the buffer property on SCALE-Sim's own arrays with a DRAM limit, where the
+profile is SCALE-Sim v3's own buffer emulation (see that test). On the generated templates (profile
+``rtl``, ``generated_hardware``)
+the buffer property fails, because the hardware loads an input that fits half its scratchpad whole
+before the first fold and has no streamed mode for it (docs/rtl.md); that test is a strict xfail, so
+it turns red the day the RTL gains the choice and the exemption can go.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coexplore.dataflows.io import builtin_templates, get_profile, get_template
-from coexplore.dataflows.mapping import fold_timing, plan_folds
-from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.mapping import candidate_mappings, plan_folds, resolve_profile
+from coexplore.dataflows.spec import Accelerator, Operand, TimingProfile
 from coexplore.models.ir import Layer, OpKind, conv, gemm, matmul
-from coexplore.sim.analytical import evaluate_batch, evaluate_layer
+from coexplore.sim.analytical import choose_mapping, evaluate_batch, evaluate_layer
+from coexplore.sim.cycle.schedule import build_schedule
+from coexplore.sim.cycle.simulator import layer_accelerator, simulate_layer
 from coexplore.sim.tech import DEFAULT_TECH
 
 TEMPLATES = sorted(builtin_templates())
+HARDWARE = tuple(t for t in TEMPLATES if get_profile("rtl").for_template(t).generated_hardware)
+SOFT = tuple(t for t in TEMPLATES if t not in HARDWARE)
+NOT_SCALESIM = tuple(t for t in TEMPLATES if not t.startswith("systolic-"))
 PROFILES = ("rtl", "scalesim", "ideal")
+# The closed form approximates the fold-level simulator (validate: 2 % mean, 5 % max on the zoo's
+# layers; up to ~20 % on some random small shidiannao layers), so where it inverts the buffer property
+# the simulator, same mapping, is asked (``holds_or_model_error``): in 10^5 random pairs ~0.5 % of
+# pairs invert in the closed form (e.g. a 2x 124x362 @ 362x336 matmul on a 14x1 systolic-os at
+# 2 B/cycle, shared port: closed form +0.7 % at twice the buffer, simulator -0.04 %), none in the
+# simulator. The cliffs this guards against are 10-270 %.
+MODEL_TOLERANCE = 0.01
+# What remains (measured: 70 of 10^5 pairs in ideal, 65 in rtl on shidiannao, up to +15 % / +75 % on
+# tiny layers): the fold memory model splits a fold into ceil(tile / half scratchpad) passes whose
+# loads pipeline behind compute; a bigger buffer means fewer, longer passes, so less overlap. The
+# mapper does not choose the pass count (yet); the slow test bounds how often this bites.
+RESIDUAL_INVERSIONS = 1e-3
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -33,9 +59,11 @@ FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChec
 def layers(draw: st.DrawFn, with_vector: bool = True) -> Layer:
     kinds = ["conv", "dw", "gemm", "matmul"] + (["pool", "eltwise"] if with_vector else [])
     kind = draw(st.sampled_from(kinds))
+    bits = draw(st.sampled_from([4, 8]))
     if kind in ("gemm", "matmul"):
         m, k, n = (draw(st.integers(1, 300)) for _ in range(3))
-        return gemm("g", m, k, n) if kind == "gemm" else matmul("mm", m, k, n, batch=draw(st.integers(1, 4)))
+        return (gemm("g", m, k, n, bits=bits) if kind == "gemm"
+                else matmul("mm", m, k, n, batch=draw(st.integers(1, 4)), bits=bits))
     h = draw(st.integers(3, 40))
     c = draw(st.integers(1, 96))
     if kind == "eltwise":
@@ -48,14 +76,14 @@ def layers(draw: st.DrawFn, with_vector: bool = True) -> Layer:
         r = min(r, h)
         return Layer("pool", OpKind.POOL, k=c, c=c, h=h, w=h, r=r, s=r, stride_h=stride, stride_w=stride, groups=c)
     if kind == "dw":
-        return conv("dw", c=c, k=c, h=h, r=r, stride=stride, pad=pad, groups=c)
-    return conv("c", c=c, k=draw(st.integers(1, 96)), h=h, r=r, stride=stride, pad=pad)
+        return conv("dw", c=c, k=c, h=h, r=r, stride=stride, pad=pad, groups=c, bits=bits)
+    return conv("c", c=c, k=draw(st.integers(1, 96)), h=h, r=r, stride=stride, pad=pad, bits=bits)
 
 
 @st.composite
-def designs(draw: st.DrawFn) -> Accelerator:
+def designs(draw: st.DrawFn, templates: tuple[str, ...] = tuple(TEMPLATES)) -> Accelerator:
     return Accelerator(
-        dataflow=get_template(draw(st.sampled_from(TEMPLATES))),
+        dataflow=get_template(draw(st.sampled_from(templates))),
         rows=draw(st.integers(1, 40)), cols=draw(st.integers(1, 40)),
         ifmap_sram_kb=draw(st.sampled_from([0.5, 2.0, 16.0, 64.0])),
         filter_sram_kb=draw(st.sampled_from([0.5, 2.0, 16.0, 64.0])),
@@ -63,7 +91,7 @@ def designs(draw: st.DrawFn) -> Accelerator:
         dram_bw_bytes_per_cycle=draw(st.sampled_from([None, 1.0, 4.0, 32.0])),
         noc_bw_bytes_per_cycle=draw(st.sampled_from([None, 2.0, 16.0, 128.0])),
         dram_ports=draw(st.sampled_from(["per_operand", "shared"])),
-        input_bits=draw(st.sampled_from([4, 8, 16])), weight_bits=draw(st.sampled_from([4, 8])),
+        input_bits=draw(st.sampled_from([8, 16])), weight_bits=draw(st.sampled_from([8, 12])),
         acc_bits=draw(st.sampled_from([16, 32])), tech_node_nm=draw(st.sampled_from([45.0, 28.0])),
     )
 
@@ -71,6 +99,59 @@ def designs(draw: st.DrawFn) -> Accelerator:
 profiles = st.sampled_from(PROFILES)
 
 
+def exposed_load_cycles(layer: Layer, acc: Accelerator, prof: TimingProfile | str) -> float:
+    """One fold's exposed load: the largest fold's tiles (input, weight, output) at the DRAM bandwidth,
+    under the mapping the mapper picks, plus the drain's fixed latencies. A pooling or element-wise
+    layer is one fold: its chunks pipeline load, compute and drain, so fewer (bigger) chunks expose
+    up to its whole load and drain."""
+    if acc.dram_bw_bytes_per_cycle is None:
+        return 0.0
+    if not layer.kind.has_macs:
+        nbytes = (layer.input_words + layer.output_words) * acc.input_bits / 8
+        return float(math.ceil(nbytes / acc.dram_bw_bytes_per_cycle) + 2)
+    p = resolve_profile(prof)
+    chosen = choose_mapping(layer, acc, p)
+    run = layer_accelerator(layer, acc, p)
+    sched = build_schedule(layer, run, chosen.loops)
+    nbytes = {Operand.INPUT: math.ceil(run.input_bits / 8), Operand.WEIGHT: math.ceil(run.weight_bits / 8),
+              Operand.OUTPUT: math.ceil(run.acc_bits / 8)}
+    pt = p.for_template(acc.dataflow.name)
+    bw = acc.dram_bw_bytes_per_cycle
+    beats = sum(math.ceil(float(sched.tile_words[op].max()) * nbytes[op] / bw) for op in nbytes)
+    if pt.array_padded_tiles:  # weight / output tiles move array-shaped: whole beats per array line
+        beats += 2 * acc.rows * math.ceil(acc.cols * 4 / acc.dram_bw_bytes_per_cycle)
+    if pt.weight_line_words:
+        beats += acc.rows * math.ceil(pt.weight_line_words * nbytes[Operand.WEIGHT] / acc.dram_bw_bytes_per_cycle)
+    return float(beats + pt.drain_latency_cycles + pt.drain_setup_cycles + 1)
+
+
+def more_buffer_is_never_slower(layer: Layer, acc: Accelerator, prof: TimingProfile | str, factor: float) -> None:
+    variants = [replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor),
+                replace(acc, filter_sram_kb=acc.filter_sram_kb * factor),
+                replace(acc, ofmap_sram_kb=acc.ofmap_sram_kb * factor),
+                replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor, filter_sram_kb=acc.filter_sram_kb * factor,
+                        ofmap_sram_kb=acc.ofmap_sram_kb * factor)]
+    lat = evaluate_batch([layer], [acc] + variants, prof).latency_cycles[:, 0]
+    for v, big in zip(variants, lat[1:]):
+        if big > lat[0]:
+            assert holds_or_model_error(layer, acc, v, prof, lat[0], big), (layer.describe(), v, big, lat[0])
+
+
+def holds_or_model_error(layer: Layer, small: Accelerator, big: Accelerator, prof: TimingProfile | str,
+                         lat_small: float, lat_big: float) -> bool:
+    """The buffer property on the closed form; where the closed form inverts it by more than its
+    slack, the fold-level simulator (the tier it approximates, same mapping choice) must hold it."""
+    slack = max(exposed_load_cycles(layer, small, prof), exposed_load_cycles(layer, big, prof))
+    if lat_big <= lat_small * (1 + MODEL_TOLERANCE) + slack:
+        return True
+    if not layer.kind.has_macs:
+        return False
+    sim_small = simulate_layer(layer, small, prof).total_cycles
+    sim_big = simulate_layer(layer, big, prof).total_cycles
+    return sim_big <= sim_small * (1 + MODEL_TOLERANCE) + slack
+
+
+# ---- bounds ------------------------------------------------------------------------------------------
 @FEW
 @given(layers(), designs(), profiles)
 def test_latency_is_at_least_macs_per_pe_and_stalls_are_never_negative(layer: Layer, acc: Accelerator, prof: str) -> None:
@@ -87,13 +168,14 @@ def test_latency_is_at_least_macs_per_pe_and_stalls_are_never_negative(layer: La
 def test_energy_is_at_least_macs_times_mac_energy(layer: Layer, acc: Accelerator, prof: str) -> None:
     m = evaluate_layer(layer, acc, prof)
     tech = DEFAULT_TECH.scaled(acc.tech_node_nm)
-    assert m.energy_pj >= layer.macs * tech.mac_pj(acc.input_bits, acc.weight_bits, acc.acc_bits)
+    assert m.energy_pj >= layer.macs * tech.mac_pj(layer.input_bits, layer.weight_bits, acc.acc_bits) * (1 - 1e-12)
     assert all(v >= 0 for v in m.energy_breakdown_pj.values())
 
 
+# ---- monotonicity ------------------------------------------------------------------------------------
 @FEW
 @given(layers(), designs(), profiles, st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_bandwidth_is_never_slower_and_more_buffer_never_moves_more_bytes(layer: Layer, acc: Accelerator, prof: str, factor: float) -> None:
+def test_more_bandwidth_is_never_slower(layer: Layer, acc: Accelerator, prof: str, factor: float) -> None:
     def more(bw: float | None) -> float | None:
         return None if bw is None else bw * factor
 
@@ -102,20 +184,57 @@ def test_more_bandwidth_is_never_slower_and_more_buffer_never_moves_more_bytes(l
         replace(acc, dram_bw_bytes_per_cycle=None),
         replace(acc, noc_bw_bytes_per_cycle=more(acc.noc_bw_bytes_per_cycle)),
         replace(acc, noc_bw_bytes_per_cycle=None),
-        replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor),
-        replace(acc, filter_sram_kb=acc.filter_sram_kb * factor),
-        replace(acc, ofmap_sram_kb=acc.ofmap_sram_kb * factor),
     ]
     batch = evaluate_batch([layer], [acc] + variants, prof)
-    base = batch.latency_cycles[0, 0]
-    for i, v in enumerate(variants[:4], start=1):
-        assert batch.latency_cycles[i, 0] <= base * (1 + 1e-12), v
-    # More buffer never moves more DRAM bytes. It can cost cycles, as in the hardware the simulator
-    # and the RTL model: an input that now fits is loaded whole before the first fold, a tile that now
-    # fits drains after its fold rather than pass by pass, and SCALE-Sim's windows shift differently.
-    for i, v in enumerate(variants[4:], start=5):
-        if not (prof == "scalesim" and acc.dram_bw_bytes_per_cycle is not None):
-            assert batch.dram_bytes[i, 0] <= batch.dram_bytes[0, 0] * (1 + 1e-12), v
+    for i, v in enumerate(variants, start=1):
+        assert batch.latency_cycles[i, 0] <= batch.latency_cycles[0, 0] * (1 + 1e-12), v
+
+
+@FEW
+@given(layers(), designs(), st.sampled_from([1.5, 2.0, 8.0]))
+def test_more_buffer_is_never_slower_beyond_one_folds_exposed_load(layer: Layer, acc: Accelerator,
+                                                                   factor: float) -> None:
+    more_buffer_is_never_slower(layer, acc, "ideal", factor)
+
+
+@FEW
+@given(layers(), designs(NOT_SCALESIM), st.sampled_from([1.5, 2.0, 8.0]))
+def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(layer: Layer, acc: Accelerator,
+                                                                              factor: float) -> None:
+    """On its own three arrays with a DRAM limit, profile scalesim is SCALE-Sim v3's buffer emulation,
+    held to SCALE-Sim's measured cycles; its read windows shift with the buffer size, so there more
+    buffer can cost cycles (e.g. a 124x362 @ 362x336 matmul on a systolic-os array: +0.7 % at twice
+    the buffer). Everywhere else the profile's fold model holds the property."""
+    more_buffer_is_never_slower(layer, acc, "scalesim", factor)
+
+
+@FEW
+@given(layers(), designs(SOFT), st.sampled_from([1.5, 2.0, 8.0]))
+def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(layer: Layer, acc: Accelerator,
+                                                                              factor: float) -> None:
+    more_buffer_is_never_slower(layer, acc, "rtl", factor)
+
+
+@pytest.mark.xfail(strict=True, reason="generated RTL loads an input that fits half its scratchpad whole, first "
+                                       "(no streamed mode): more buffer can be 2.7x slower in profile rtl")
+def test_more_buffer_is_never_slower_on_the_generated_hardware() -> None:
+    # The issue's case: systolic-os 8x32 at 1 B/cycle, 1x1 stride-2 conv 64->16 on 28x28.
+    layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
+    acc = Accelerator(get_template("systolic-os"), 8, 32, ifmap_sram_kb=16, filter_sram_kb=16, ofmap_sram_kb=16,
+                      dram_bw_bytes_per_cycle=1.0)
+    more_buffer_is_never_slower(layer, acc, "rtl", 16.0)
+
+
+def test_the_buffer_property_goes_red_when_the_resident_input_cliff_comes_back() -> None:
+    """The same case in profile ideal passes only because the mapper may stream the input: force
+    residency (the old behaviour) and the property fails."""
+    layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
+    acc = Accelerator(get_template("systolic-os"), 8, 32, ifmap_sram_kb=16, filter_sram_kb=16, ofmap_sram_kb=16,
+                      dram_bw_bytes_per_cycle=1.0)
+    more_buffer_is_never_slower(layer, acc, "ideal", 16.0)
+    forced = replace(get_profile("ideal"), generated_hardware=True)  # one candidate: resident when it fits
+    with pytest.raises(AssertionError):
+        more_buffer_is_never_slower(layer, acc, forced, 16.0)
 
 
 @FEW
@@ -127,27 +246,15 @@ def test_unlimited_bandwidth_means_no_stalls(layer: Layer, acc: Accelerator, pro
 
 @FEW
 @given(layers(with_vector=False), st.sampled_from(TEMPLATES), st.integers(1, 32), st.integers(1, 32),
-       st.integers(0, 32), st.integers(0, 32))
-def test_more_pes_never_more_folds_and_never_more_steady_state_cycles(layer: Layer, name: str, rows: int, cols: int,
-                                                                      more_rows: int, more_cols: int) -> None:
+       st.integers(0, 32), st.integers(0, 32), profiles)
+def test_more_pes_never_more_folds_under_any_candidate_mapping(layer: Layer, name: str, rows: int, cols: int,
+                                                                more_rows: int, more_cols: int, prof: str) -> None:
     df = get_template(name)
-    mapping = df.mapping_for(layer.kind)
-    small = plan_folds(mapping, layer.dims(), rows, cols)
-    big = plan_folds(mapping, layer.dims(), rows + more_rows, cols + more_cols)
-    assert int(big.folds) <= int(small.folds)
-    assert int(big.folds) * int(big.temporal_steps) <= int(small.folds) * int(small.temporal_steps)
-
-    ideal = get_profile("ideal")
-    steps = int(small.temporal_steps)
-    if steps < df.timing.preload(rows=rows + more_rows, cols=cols + more_cols, T=steps):
-        return  # preload, not streaming, sets the fold time: not compute-bound in the sense above
-
-    def steady(r: int, c: int) -> float:
-        acc = Accelerator(dataflow=df, rows=r, cols=c)
-        _, once = fold_timing(df.timing, ideal, r, c, steps)
-        return evaluate_layer(layer, acc, ideal).latency_cycles - once
-
-    assert steady(rows + more_rows, cols + more_cols) <= steady(rows, cols)
+    for lm in candidate_mappings(df, layer.kind, get_profile(prof)):
+        small = plan_folds(lm.loops, layer.dims(), rows, cols)
+        big = plan_folds(lm.loops, layer.dims(), rows + more_rows, cols + more_cols)
+        assert int(big.folds) <= int(small.folds)
+        assert int(big.folds) * int(big.temporal_steps) <= int(small.folds) * int(small.temporal_steps)
 
 
 @settings(max_examples=15, deadline=None)
@@ -159,3 +266,64 @@ def test_batch_equals_single_on_random_grids(ls: list[Layer], accs: list[Acceler
             m = evaluate_layer(layer, acc, prof)
             assert (batch.latency_cycles[i, j], batch.energy_pj[i, j]) == (m.latency_cycles, m.energy_pj)
     assert np.all(batch.area_um2 > 0)
+
+
+# ---- 10^5 random pairs ---------------------------------------------------------------------------------
+def _random_layers(rng: np.random.Generator, n: int) -> list[Layer]:
+    out: list[Layer] = []
+    for i in range(n):
+        kind = rng.choice(["conv", "conv", "dw", "gemm", "matmul"])
+        bits = int(rng.choice([4, 8]))
+        if kind in ("gemm", "matmul"):
+            m, k, nn = (int(x) for x in rng.integers(1, 400, size=3))
+            out.append(gemm(f"g{i}", m, k, nn, bits=bits) if kind == "gemm"
+                       else matmul(f"m{i}", m, k, nn, batch=int(rng.integers(1, 4)), bits=bits))
+            continue
+        h, c = int(rng.integers(3, 48)), int(rng.integers(1, 128))
+        r = min(int(rng.choice([1, 3, 5])), h)
+        stride, groups = int(rng.integers(1, 3)), (c if kind == "dw" else 1)
+        out.append(conv(f"c{i}", c=c, k=c if kind == "dw" else int(rng.integers(1, 128)), h=h, r=r, stride=stride,
+                        groups=groups, bits=bits))
+    return out
+
+
+def _random_designs(rng: np.random.Generator, n: int, templates: tuple[str, ...]) -> list[Accelerator]:
+    return [Accelerator(get_template(str(rng.choice(templates))), int(rng.integers(1, 48)), int(rng.integers(1, 48)),
+                        ifmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+                        filter_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+                        ofmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+                        dram_bw_bytes_per_cycle=float(rng.choice([1, 2, 8, 32])),
+                        dram_ports=str(rng.choice(["per_operand", "shared"])), input_bits=8, weight_bits=8)
+            for _ in range(n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prof, templates", [("ideal", tuple(TEMPLATES)), ("rtl", SOFT)])
+def test_properties_on_1e5_random_pairs(prof: str, templates: tuple[str, ...]) -> None:
+    """200 layers x 500 designs per profile, with each design's bigger-buffer and faster-DRAM twins.
+    (Profile scalesim's SCALE-Sim-shaped layers run SCALE-Sim's event emulation, ~20 ms a pair: the
+    hypothesis tests above cover it.)"""
+    rng = np.random.default_rng(11)
+    ls = _random_layers(rng, 200)
+    base = _random_designs(rng, 500, templates)
+    factor = rng.choice([2.0, 4.0, 16.0], size=len(base))
+    bigger = [replace(a, ifmap_sram_kb=a.ifmap_sram_kb * f, filter_sram_kb=a.filter_sram_kb * f,
+                      ofmap_sram_kb=a.ofmap_sram_kb * f) for a, f in zip(base, factor)]
+    faster = [replace(a, dram_bw_bytes_per_cycle=a.dram_bw_bytes_per_cycle * f) for a, f in zip(base, factor)]
+    res = evaluate_batch(ls, base + bigger + faster, prof)
+    n = len(base)
+    lat = res.latency_cycles
+    l0, lb, lf = lat[:n], lat[n:2 * n], lat[2 * n:]
+    macs = res.macs[None, :]
+    pes = np.array([a.pes for a in base], dtype=float)[:, None]
+    assert np.all(l0 >= macs / pes)
+    tech = [DEFAULT_TECH.scaled(a.tech_node_nm) for a in base]
+    e_min = np.array([[t.mac_pj(l.input_bits, l.weight_bits, a.acc_bits) * l.macs for l in ls]
+                      for t, a in zip(tech, base)])
+    assert np.all(res.energy_pj[:n] >= e_min * (1 - 1e-12))
+    assert np.all(lf <= l0 * (1 + 1e-12))
+    # More buffer: no simulator-confirmed inversion beyond one fold's exposed load, except the residual
+    # of pass splitting (RESIDUAL_INVERSIONS); the issue's scan before the mapper: 36k of 129,600 pairs slower.
+    inverted = [(ls[j].describe(), base[i].label, lb[i, j] / l0[i, j]) for i, j in zip(*np.nonzero(lb > l0))
+                if not holds_or_model_error(ls[j], base[i], bigger[i], prof, l0[i, j], lb[i, j])]
+    assert len(inverted) <= RESIDUAL_INVERSIONS * l0.size, inverted[:10]

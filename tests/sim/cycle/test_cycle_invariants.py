@@ -12,6 +12,7 @@ from coexplore.dataflows.io import get_profile, get_template
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
 from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import Layer, OpKind, conv, gemm, matmul
+from coexplore.sim.analytical import choose_mapping
 from coexplore.sim.cycle import simulate_layer, simulate_network
 from coexplore.models.ir import Network
 
@@ -45,7 +46,8 @@ def _check(layer: Layer, acc: Accelerator, profile: str) -> None:
         if layer.kind.has_macs:  # the independent tier coincides with the closed form
             prof = get_profile(profile)
             df = acc.dataflow
-            plan = plan_folds(df.mapping_for(layer.kind), layer.dims(), acc.rows, acc.cols)
+            chosen = choose_mapping(layer, acc, prof)  # the simulator runs the mapper's choice
+            plan = plan_folds(chosen.loops, layer.dims(), acc.rows, acc.cols)
             closed = stall_free_cycles(df.timing, prof, acc.rows, acc.cols, plan.temporal_steps, plan.folds)
             # SCALE-Sim runs each group as its own layer, each counted from cycle 0 (one -1 per group)
             offset = layer.groups - 1 if got.model == "scalesim" else 0

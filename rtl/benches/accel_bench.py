@@ -5,7 +5,8 @@ configuration registers, the input/weight tensors and their stream beats, and ho
 external memory withholds data (valid/ready gaps, seeded). The bench drives the streams from
 the falling clock edge (so the design's combinational handshakes are settled), pulses ``start``,
 records every output beat and the cycles from start to done, decodes the outputs, compares them
-with the numpy reference model, writes $COEXPLORE_BENCH_RESULT and fails on any mismatch.
+with the numpy reference model, writes $COEXPLORE_BENCH_RESULT and fails on any mismatch, on a
+cycle counter that disagrees with the bench's own count, or on an input beat left unconsumed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from coexplore.rtl.params import ArrayKind, RtlParams
+from coexplore.rtl.params import RtlParams
 from coexplore.rtl.program import LayerGeometry, decode_output, reference_output
 
 
@@ -63,7 +63,7 @@ class Sink:
 async def run_layer(dut):
     with open(os.environ["COEXPLORE_BENCH_JOB"]) as fh:
         job = json.load(fh)
-    params = RtlParams(**{**job["params"], "kind": ArrayKind(job["params"]["kind"])})
+    params = RtlParams.from_dict(job["params"])
     geo = LayerGeometry(**job["geometry"])
     rng = random.Random(job.get("seed", 0))
     gaps = job.get("gaps", {})
@@ -109,5 +109,7 @@ async def run_layer(dut):
     assert counter == measured, f"cycle counter {counter} != bench-measured {measured}"
     assert len(sink.beats) == job["expected_out_beats"], f"{len(sink.beats)} output beats, expected {job['expected_out_beats']}"
     assert mismatches == 0, f"{mismatches} of {expected.size} outputs differ from the reference"
+    for s, name in zip(sources, ("ifmap", "weight"), strict=True):
+        assert s.index == len(s.beats), f"{name} stream: {s.index} of {len(s.beats)} beats consumed"
     if job.get("expected_cycles") is not None:
         assert counter == job["expected_cycles"], f"start->done {counter} cycles, expected {job['expected_cycles']}"

@@ -1,0 +1,133 @@
+"""Benchmark: the share of the zoo's compute layers each RTL generator accepts today.
+
+    .venv/bin/python benchmarks/rtl_coverage.py [--rows 32 --cols 32 --sram-kb 64 --dram-bw 32] [--json]
+
+For every hardware kind (``rtl.kinds``: ws, os, rs) the accelerator is its template at
+``rows x cols`` PEs, ``sram-kb`` per operand and ``dram-bw`` bytes/cycle per operand stream; a
+compute layer (conv, depthwise, linear, matmul) of every ``models.zoo`` network is accepted when
+the generator builds and runs it as one call (``rtl.program.check_layer``: the whole input resident
+in half the ifmap scratchpad, one output tile per bank, groups = batch = 1, ...). Prints
+``accepted_share_<kind>: X`` (by layer count), the share of MACs, and why the rest are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+
+from coexplore.dataflows.io import get_template
+from coexplore.dataflows.spec import Accelerator
+from coexplore.models.zoo import ZOO_NAMES, get_network
+from coexplore.rtl.kinds import KINDS
+from coexplore.rtl.params import CFG_BITS, RtlError, params_from_accelerator
+from coexplore.rtl.program import check_layer, geometry
+
+# refusal messages -> a short reason (the first pattern that matches)
+REASONS = (
+    ("input not resident (exceeds half the ifmap scratchpad)", r"half the ifmap"),
+    ("input exceeds one ifmap replica (the budget split over rows or PEs)", r"byte ifmap scratchpad"),
+    ("layer kind not run (depthwise, matmul, pool, eltwise)", r"is not supported by the RTL"),
+    ("groups or batch > 1", r"groups="),
+    ("output tile exceeds the ofmap bank (WS: P*Q, RS: Q)", r"ofmap bank depth"),
+    ("reduction exceeds the weight bank (OS: C*R*S)", r"weight bank depth"),
+    ("filter wider than the RS PE (S > 8)", r"filter width"),
+    ("a configuration register overflows (16 bits)", r"does not fit the"),
+    ("unequal stride/padding or dilation", r"stride and padding|dilation"),
+)
+
+
+def reason(message: str) -> str:
+    for name, pattern in REASONS:
+        if re.search(pattern, message):
+            return name
+    return message
+
+
+def _accepts(check) -> bool:
+    try:
+        check()
+    except RtlError:
+        return False
+    return True
+
+
+def what_if(kind, params, layers) -> dict[str, float]:
+    """Upper bounds of the accepted share with features the generators lack, cumulatively:
+    one banked ifmap buffer instead of a replica per row/PE; then input tiling (no resident input);
+    then output tiling with partial-sum spilling (no bank-depth limits): what remains are layer kinds."""
+    import dataclasses
+
+    host = kind.program_module()
+    whole = min(params.ifmap_bytes * params.ifmap_replicas, ((1 << CFG_BITS) - 1) // params.stream_bytes
+                * params.stream_bytes)
+    banked = dataclasses.replace(params, ifmap_bytes=whole, ifmap_replicas=1)
+    n = len(layers)
+    return {
+        "banked_ifmap": sum(_accepts(lambda la=la: check_layer(banked, la)) for _, la in layers) / n,
+        "plus_input_tiling": sum(_accepts(lambda la=la: host.check_layer(params, la, geometry(la)))
+                                 for _, la in layers) / n,
+        "plus_output_tiling": sum(_accepts(lambda la=la: geometry(la)) for _, la in layers) / n,
+    }
+
+
+def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
+    layers = [(net, layer) for net in ZOO_NAMES for layer in get_network(net).layers if layer.kind.has_macs]
+    out = {"layers": len(layers), "macs": int(sum(layer.macs for _, layer in layers)), "kinds": {}}
+    for kind in KINDS:
+        acc = Accelerator(dataflow=get_template(kind.template), rows=rows, cols=cols, ifmap_sram_kb=sram_kb,
+                          filter_sram_kb=sram_kb, ofmap_sram_kb=sram_kb, dram_bw_bytes_per_cycle=dram_bw)
+        try:
+            params = params_from_accelerator(acc)
+        except RtlError as exc:
+            out["kinds"][kind.name] = {"error": str(exc), "accepted_share": 0.0}
+            continue
+        accepted, macs, why, per_net = 0, 0, Counter(), Counter()
+        for net, layer in layers:
+            try:
+                check_layer(params, layer)
+            except RtlError as exc:
+                why[reason(str(exc))] += 1
+                continue
+            accepted += 1
+            macs += layer.macs
+            per_net[net] += 1
+        out["kinds"][kind.name] = {
+            "template": kind.template, "accepted": accepted, "accepted_share": accepted / len(layers),
+            "accepted_mac_share": macs / out["macs"], "per_network": dict(per_net),
+            "refused": dict(why.most_common()), "what_if": what_if(kind, params, layers),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--cols", type=int, default=32)
+    ap.add_argument("--sram-kb", type=float, default=64.0)
+    ap.add_argument("--dram-bw", type=float, default=32.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    result = coverage(args.rows, args.cols, args.sram_kb, args.dram_bw)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"zoo compute layers: {result['layers']} ({', '.join(ZOO_NAMES)}), {result['macs']:,} MACs; "
+          f"{args.rows}x{args.cols} PEs, {args.sram_kb:g} kB per operand, {args.dram_bw:g} B/cycle")
+    for name, r in result["kinds"].items():
+        if "error" in r:
+            print(f"accepted_share_{name}: 0.000  (not buildable: {r['error']})")
+            continue
+        print(f"accepted_share_{name}: {r['accepted_share']:.3f}  ({r['accepted']} layers, "
+              f"{r['accepted_mac_share']:.2e} of the MACs; per network {r['per_network']})")
+        for why, n in r["refused"].items():
+            print(f"    refused {n:4d}: {why}")
+        w = r["what_if"]
+        print(f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "
+              f"{w['plus_input_tiling']:.3f} adding input tiling, {w['plus_output_tiling']:.3f} adding output "
+              f"tiling / partial-sum spilling")
+
+
+if __name__ == "__main__":
+    main()
