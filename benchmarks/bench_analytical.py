@@ -77,9 +77,20 @@ def design_grid(min_designs: int) -> list:
     base = len(builtin_templates()) * len(shapes) * len(srams) * len(drams) * len(nocs) * len(ports)
     extras = extras[: max(1, min(len(extras), -(-min_designs // base)))]
     return [
-        Accelerator(dataflow=df, rows=r, cols=c, ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb,
-                    dram_bw_bytes_per_cycle=bw, noc_bw_bytes_per_cycle=noc, dram_ports=port,
-                    input_bits=bits, weight_bits=bits, tech_node_nm=node)
+        Accelerator(
+            dataflow=df,
+            rows=r,
+            cols=c,
+            ifmap_sram_kb=kb,
+            filter_sram_kb=kb,
+            ofmap_sram_kb=kb,
+            dram_bw_bytes_per_cycle=bw,
+            noc_bw_bytes_per_cycle=noc,
+            dram_ports=port,
+            input_bits=bits,
+            weight_bits=bits,
+            tech_node_nm=node,
+        )
         for df in builtin_templates().values()
         for (bits, node), (r, c), kb, bw, noc, port in itertools.product(extras, shapes, srams, drams, nocs, ports)
     ]
@@ -100,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     accs = design_grid(-(-args.min_pairs // len(layers)))
     pairs = len(layers) * len(accs)
     print(f"layers: {len(layers)} from {source}")
-    print(f"designs: {len(accs)} ({len({a.dataflow.name for a in accs})} templates x shapes x buffers x "
-          f"bandwidths x ports x bits/node)")
+    print(
+        f"designs: {len(accs)} ({len({a.dataflow.name for a in accs})} templates x shapes x buffers x "
+        f"bandwidths x ports x bits/node)"
+    )
     print(f"pairs per run: {pairs:,}; profile {args.profile}; threads: 1")
 
     evaluate_batch(layers[:3], accs[:50], args.profile)  # warm caches (templates, expressions)
@@ -113,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         cpu.append(time.process_time() - c0)
     best = min(times)
     rate = pairs / best
-    print(f"wall seconds per run: best {best:.3f}, median {statistics.median(times):.3f}; "
-          f"CPU seconds per run: median {statistics.median(cpu):.3f}")
+    print(
+        f"wall seconds per run: best {best:.3f}, median {statistics.median(times):.3f}; "
+        f"CPU seconds per run: median {statistics.median(cpu):.3f}"
+    )
     print(f"checksum: total latency {result.latency_cycles.sum():.6e} cycles, energy {result.energy_pj.sum():.6e} pJ")
-    print(f"anchor: MAESTRO ~1 ms per layer = {MAESTRO_EVALS_PER_SECOND:,.0f} evaluations/s; "
-          f"ratio {rate / MAESTRO_EVALS_PER_SECOND:,.0f}x (ZigZag 3-5 s per layer: "
-          f"{rate / ZIGZAG_EVALS_PER_SECOND:,.0f}x)")
+    print(
+        f"anchor: MAESTRO ~1 ms per layer = {MAESTRO_EVALS_PER_SECOND:,.0f} evaluations/s; "
+        f"ratio {rate / MAESTRO_EVALS_PER_SECOND:,.0f}x (ZigZag 3-5 s per layer: "
+        f"{rate / ZIGZAG_EVALS_PER_SECOND:,.0f}x)"
+    )
     print(f"evaluations_per_second: {rate:.0f}")
     return 0
 

@@ -40,10 +40,14 @@ TEMPLATES = ("nvdla", "shidiannao", "eyeriss", "systolic-os", "systolic-ws", "sy
 
 
 def part1(mixes, systems, time_limit: float, max_units: int) -> None:
-    print(f"== exact vs heuristic: {len(mixes)} task mixes x {len(systems)} systems, <= {max_units} units/task, "
-          f"exact stops at a proven 1 % gap or {time_limit:g} s ==")
-    head = (f"{'mix':34s} {'system':16s} {'units':>9s} {'exact s':>8s} {'status':>9s} {'gap %':>6s} "
-            f"{'makespan':>11s} {'greedy s':>8s} {'greedy +%':>9s}")
+    print(
+        f"== exact vs heuristic: {len(mixes)} task mixes x {len(systems)} systems, <= {max_units} units/task, "
+        f"exact stops at a proven 1 % gap or {time_limit:g} s =="
+    )
+    head = (
+        f"{'mix':34s} {'system':16s} {'units':>9s} {'exact s':>8s} {'status':>9s} {'gap %':>6s} "
+        f"{'makespan':>11s} {'greedy s':>8s} {'greedy +%':>9s}"
+    )
     print(head)
     costs = analytical_costs()
     worst_gap, worst_heur, slowest, heur = 0.0, 0.0, 0.0, []
@@ -57,10 +61,15 @@ def part1(mixes, systems, time_limit: float, max_units: int) -> None:
             heur.append(over)
             worst_gap, worst_heur, slowest = max(worst_gap, e.gap), max(worst_heur, over), max(slowest, e.seconds)
             units = "+".join(str(len(u)) for u in problem.task_units())
-            print(f"{','.join(mix):34s} {name:16s} {units:>9s} {e.seconds:8.1f} {e.status:>9s} {100 * e.gap:6.2f} "
-                  f"{e.objective_value:11,.0f} {g.seconds:8.1f} {100 * over:9.2f}", flush=True)
-    print(f"worst exact gap {100 * worst_gap:.2f} %, slowest exact solve {slowest:.1f} s; heuristic over exact: "
-          f"mean {100 * sum(heur) / len(heur):.2f} %, worst {100 * worst_heur:.2f} %")
+            print(
+                f"{','.join(mix):34s} {name:16s} {units:>9s} {e.seconds:8.1f} {e.status:>9s} {100 * e.gap:6.2f} "
+                f"{e.objective_value:11,.0f} {g.seconds:8.1f} {100 * over:9.2f}",
+                flush=True,
+            )
+    print(
+        f"worst exact gap {100 * worst_gap:.2f} %, slowest exact solve {slowest:.1f} s; heuristic over exact: "
+        f"mean {100 * sum(heur) / len(heur):.2f} %, worst {100 * worst_heur:.2f} %"
+    )
 
 
 def _system_from_row(row: dict, pe_budget: int, bw: float) -> System:
@@ -70,8 +79,16 @@ def _system_from_row(row: dict, pe_budget: int, bw: float) -> System:
     accs = []
     for i, (t, p) in enumerate(zip(templates, pes)):
         r, c = array_shape(p)
-        accs.append(Accelerator(get_template(t), r, c, dram_ports="shared", name=f"{t}{i}",
-                                dram_bw_bytes_per_cycle=None if slices is None else slices[i]))
+        accs.append(
+            Accelerator(
+                get_template(t),
+                r,
+                c,
+                dram_ports="shared",
+                name=f"{t}{i}",
+                dram_bw_bytes_per_cycle=None if slices is None else slices[i],
+            )
+        )
     sharing = BandwidthSharing.PARTITIONED if slices is not None and len(accs) > 1 else BandwidthSharing.SHARED
     return System(row["design"], tuple(accs), Budget(dram_bw_bytes_per_cycle=bw, pes=pe_budget), sharing)
 
@@ -83,8 +100,17 @@ def part2(mixes, templates, time_limit: float, max_units: int, pe_budget: int = 
         nets = [get_network(n) for n in mix]
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            rows = run_system_sweep(nets, tmp, pe_budget=pe_budget, bw_budget_bytes_per_cycle=bw, templates=templates,
-                                    max_units_per_task=max_units, time_limit_s=0.5, plot=False, progress=False)
+            rows = run_system_sweep(
+                nets,
+                tmp,
+                pe_budget=pe_budget,
+                bw_budget_bytes_per_cycle=bw,
+                templates=templates,
+                max_units_per_task=max_units,
+                time_limit_s=0.5,
+                plot=False,
+                progress=False,
+            )
         sweep_s = time.perf_counter() - t0
         best = {}
         for flag in (True, False):
@@ -94,12 +120,19 @@ def part2(mixes, templates, time_limit: float, max_units: int, pe_budget: int = 
             best[flag] = (row, e)
         (hr, he), (orow, oe) = best[True], best[False]
         print(f"{','.join(mix)}: {len(rows)} designs swept in {sweep_s:.0f} s")
-        print(f"  best heterogeneous: {hr['design']:48s} makespan {he.objective_value:12,.0f} cycles "
-              f"({he.status}, gap {100 * he.gap:.2f} %), energy {he.result.energy_pj / 1e6:,.0f} uJ")
-        print(f"  best homogeneous:   {orow['design']:48s} makespan {oe.objective_value:12,.0f} cycles "
-              f"({oe.status}, gap {100 * oe.gap:.2f} %), energy {oe.result.energy_pj / 1e6:,.0f} uJ")
-        print(f"  heterogeneous latency reduction: {100 * (1 - he.objective_value / oe.objective_value):.1f} %, "
-              f"energy ratio hom/het {oe.result.energy_pj / he.result.energy_pj:.2f}", flush=True)
+        print(
+            f"  best heterogeneous: {hr['design']:48s} makespan {he.objective_value:12,.0f} cycles "
+            f"({he.status}, gap {100 * he.gap:.2f} %), energy {he.result.energy_pj / 1e6:,.0f} uJ"
+        )
+        print(
+            f"  best homogeneous:   {orow['design']:48s} makespan {oe.objective_value:12,.0f} cycles "
+            f"({oe.status}, gap {100 * oe.gap:.2f} %), energy {oe.result.energy_pj / 1e6:,.0f} uJ"
+        )
+        print(
+            f"  heterogeneous latency reduction: {100 * (1 - he.objective_value / oe.objective_value):.1f} %, "
+            f"energy ratio hom/het {oe.result.energy_pj / he.result.energy_pj:.2f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -113,8 +146,12 @@ def main() -> None:
     systems = SYSTEMS[:1] if args.quick else SYSTEMS
     part1(mixes, systems, args.time_limit, args.max_units)
     if not args.skip_part2:
-        part2(HET_MIXES[:1] if args.quick else HET_MIXES, TEMPLATES[:3] if args.quick else TEMPLATES,
-              args.time_limit, args.max_units)
+        part2(
+            HET_MIXES[:1] if args.quick else HET_MIXES,
+            TEMPLATES[:3] if args.quick else TEMPLATES,
+            args.time_limit,
+            args.max_units,
+        )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,23 @@ def _run(executor_name: str, workers: int, args: argparse.Namespace) -> dict[str
     from coexplore.demo_search import DEMO_BW_BUDGET, DEMO_PE_BUDGET, DEMO_SPEC, DEMO_TASKS
 
     with tempfile.TemporaryDirectory(prefix="coexplore_bench_scaleout_") as tmp:
-        config, _ = build_config(tasks=DEMO_TASKS, spec_text=DEMO_SPEC, optimizer=args.optimizer,
-                                 budget=args.budget, seed=args.seed, pe_budget=DEMO_PE_BUDGET,
-                                 bw_budget=DEMO_BW_BUDGET, templates_text=None, max_accelerators=2, batch_size=4,
-                                 max_proposals=None, weights=None, data=(), epochs=None,
-                                 cache_dir=str(Path(tmp) / "cache"))
+        config, _ = build_config(
+            tasks=DEMO_TASKS,
+            spec_text=DEMO_SPEC,
+            optimizer=args.optimizer,
+            budget=args.budget,
+            seed=args.seed,
+            pe_budget=DEMO_PE_BUDGET,
+            bw_budget=DEMO_BW_BUDGET,
+            templates_text=None,
+            max_accelerators=2,
+            batch_size=4,
+            max_proposals=None,
+            weights=None,
+            data=(),
+            epochs=None,
+            cache_dir=str(Path(tmp) / "cache"),
+        )
         t0 = time.perf_counter()
         executor = make_executor(executor_name, workers)
         start = time.perf_counter() - t0
@@ -47,11 +59,16 @@ def _run(executor_name: str, workers: int, args: argparse.Namespace) -> dict[str
             stop = time.perf_counter() - t2
     recs = state.records
     return {
-        "executor": executor_name, "workers": workers, "wall": wall, "start": start, "stop": stop,
-        "evaluated": len(recs), "trained": state.trained,
-        "candidates_per_minute": 60 * len(recs) / wall, "trainings_per_minute": 60 * state.trained / wall,
-        "signature": json.dumps([(r["vector"], r["status"], r.get("accuracy"), r.get("latency_cycles"))
-                                 for r in recs]),
+        "executor": executor_name,
+        "workers": workers,
+        "wall": wall,
+        "start": start,
+        "stop": stop,
+        "evaluated": len(recs),
+        "trained": state.trained,
+        "candidates_per_minute": 60 * len(recs) / wall,
+        "trainings_per_minute": 60 * state.trained / wall,
+        "signature": json.dumps([(r["vector"], r["status"], r.get("accuracy"), r.get("latency_cycles")) for r in recs]),
     }
 
 
@@ -65,17 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--executors", default="process,ray", help="comma list of process, ray")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.executors.split(",") if n.strip()]
-    print(f"space: {DEMO_TASKS}, spec {DEMO_SPEC}; optimizer {args.optimizer}, seed {args.seed}, budget "
-          f"{args.budget} trainings; cold training cache per run")
+    print(
+        f"space: {DEMO_TASKS}, spec {DEMO_SPEC}; optimizer {args.optimizer}, seed {args.seed}, budget "
+        f"{args.budget} trainings; cold training cache per run"
+    )
     runs: dict[tuple[str, int], dict[str, Any]] = {}
     for name in names:
         for workers in (1, 2):
             r = _run(name, workers, args)
             runs[name, workers] = r
             overhead = f"; cluster start {r['start']:.1f} s, stop {r['stop']:.1f} s" if name == "ray" else ""
-            print(f"{name:8s} {workers} worker(s): {r['evaluated']} candidates ({r['trained']} trained) in "
-                  f"{r['wall']:.1f} s: candidates_per_minute {r['candidates_per_minute']:.1f}, "
-                  f"trainings_per_minute {r['trainings_per_minute']:.1f}{overhead}", flush=True)
+            print(
+                f"{name:8s} {workers} worker(s): {r['evaluated']} candidates ({r['trained']} trained) in "
+                f"{r['wall']:.1f} s: candidates_per_minute {r['candidates_per_minute']:.1f}, "
+                f"trainings_per_minute {r['trainings_per_minute']:.1f}{overhead}",
+                flush=True,
+            )
     same = len({r["signature"] for r in runs.values()}) == 1
     print(f"same candidates, costs and accuracies in every run: {'yes' if same else 'NO'}")
     if "ray" in names:

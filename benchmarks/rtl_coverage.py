@@ -60,14 +60,15 @@ def what_if(kind, params, layers) -> dict[str, float]:
     import dataclasses
 
     host = kind.program_module()
-    whole = min(params.ifmap_bytes * params.ifmap_replicas, ((1 << CFG_BITS) - 1) // params.stream_bytes
-                * params.stream_bytes)
+    whole = min(
+        params.ifmap_bytes * params.ifmap_replicas, ((1 << CFG_BITS) - 1) // params.stream_bytes * params.stream_bytes
+    )
     banked = dataclasses.replace(params, ifmap_bytes=whole, ifmap_replicas=1)
     n = len(layers)
     return {
         "banked_ifmap": sum(_accepts(lambda la=la: check_layer(banked, la)) for _, la in layers) / n,
-        "plus_input_tiling": sum(_accepts(lambda la=la: host.check_layer(params, la, geometry(la)))
-                                 for _, la in layers) / n,
+        "plus_input_tiling": sum(_accepts(lambda la=la: host.check_layer(params, la, geometry(la))) for _, la in layers)
+        / n,
         "plus_output_tiling": sum(_accepts(lambda la=la: geometry(la)) for _, la in layers) / n,
     }
 
@@ -76,8 +77,15 @@ def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
     layers = [(net, layer) for net in ZOO_NAMES for layer in get_network(net).layers if layer.kind.has_macs]
     out = {"layers": len(layers), "macs": int(sum(layer.macs for _, layer in layers)), "kinds": {}}
     for kind in KINDS:
-        acc = Accelerator(dataflow=get_template(kind.template), rows=rows, cols=cols, ifmap_sram_kb=sram_kb,
-                          filter_sram_kb=sram_kb, ofmap_sram_kb=sram_kb, dram_bw_bytes_per_cycle=dram_bw)
+        acc = Accelerator(
+            dataflow=get_template(kind.template),
+            rows=rows,
+            cols=cols,
+            ifmap_sram_kb=sram_kb,
+            filter_sram_kb=sram_kb,
+            ofmap_sram_kb=sram_kb,
+            dram_bw_bytes_per_cycle=dram_bw,
+        )
         try:
             params = params_from_accelerator(acc)
         except RtlError as exc:
@@ -94,9 +102,13 @@ def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
             macs += layer.macs
             per_net[net] += 1
         out["kinds"][kind.name] = {
-            "template": kind.template, "accepted": accepted, "accepted_share": accepted / len(layers),
-            "accepted_mac_share": macs / out["macs"], "per_network": dict(per_net),
-            "refused": dict(why.most_common()), "what_if": what_if(kind, params, layers),
+            "template": kind.template,
+            "accepted": accepted,
+            "accepted_share": accepted / len(layers),
+            "accepted_mac_share": macs / out["macs"],
+            "per_network": dict(per_net),
+            "refused": dict(why.most_common()),
+            "what_if": what_if(kind, params, layers),
         }
     return out
 
@@ -113,20 +125,26 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"zoo compute layers: {result['layers']} ({', '.join(ZOO_NAMES)}), {result['macs']:,} MACs; "
-          f"{args.rows}x{args.cols} PEs, {args.sram_kb:g} kB per operand, {args.dram_bw:g} B/cycle")
+    print(
+        f"zoo compute layers: {result['layers']} ({', '.join(ZOO_NAMES)}), {result['macs']:,} MACs; "
+        f"{args.rows}x{args.cols} PEs, {args.sram_kb:g} kB per operand, {args.dram_bw:g} B/cycle"
+    )
     for name, r in result["kinds"].items():
         if "error" in r:
             print(f"accepted_share_{name}: 0.000  (not buildable: {r['error']})")
             continue
-        print(f"accepted_share_{name}: {r['accepted_share']:.3f}  ({r['accepted']} layers, "
-              f"{r['accepted_mac_share']:.2e} of the MACs; per network {r['per_network']})")
+        print(
+            f"accepted_share_{name}: {r['accepted_share']:.3f}  ({r['accepted']} layers, "
+            f"{r['accepted_mac_share']:.2e} of the MACs; per network {r['per_network']})"
+        )
         for why, n in r["refused"].items():
             print(f"    refused {n:4d}: {why}")
         w = r["what_if"]
-        print(f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "
-              f"{w['plus_input_tiling']:.3f} adding input tiling, {w['plus_output_tiling']:.3f} adding output "
-              f"tiling / partial-sum spilling")
+        print(
+            f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "
+            f"{w['plus_input_tiling']:.3f} adding input tiling, {w['plus_output_tiling']:.3f} adding output "
+            f"tiling / partial-sum spilling"
+        )
 
 
 if __name__ == "__main__":

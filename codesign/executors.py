@@ -20,10 +20,11 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from coexplore.models.ir import CoexploreError
 
@@ -167,8 +168,10 @@ def _check_address(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
-        raise CoexploreError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); expected "
-                             "the HOST:PORT of a running cluster (`ray start --head --port 6379`)") from None
+        raise CoexploreError(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); expected "
+            "the HOST:PORT of a running cluster (`ray start --head --port 6379`)"
+        ) from None
 
 
 _TOKEN: list[str] = []
@@ -206,8 +209,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, workers: int, address: str | None = None, gpus_per_candidate: float = 0.0,
-                 retries: int = RETRIES) -> None:
+    def __init__(
+        self, workers: int, address: str | None = None, gpus_per_candidate: float = 0.0, retries: int = RETRIES
+    ) -> None:
         if workers < 1:
             raise CoexploreError(f"--workers {workers}: expected a positive integer")
         if not gpus_per_candidate >= 0:
@@ -227,16 +231,24 @@ class RayExecutor:
             self._local_auth()
         try:
             if self._owns_cluster:
-                ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=workers,
-                         logging_level=logging.ERROR, log_to_driver=False, configure_logging=True,
-                         object_store_memory=100 * 2**20)
+                ray.init(
+                    _node_ip_address="127.0.0.1",
+                    include_dashboard=False,
+                    num_cpus=workers,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                    configure_logging=True,
+                    object_store_memory=100 * 2**20,
+                )
             elif self._connected:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - Ray raises several types for an unreachable cluster
             self._restore_env()
             if address:
-                raise CoexploreError(f"--ray-address {address}: could not connect ({_first_line(exc)}); expected "
-                                     "the HOST:PORT of a running cluster (`ray start --head`)") from None
+                raise CoexploreError(
+                    f"--ray-address {address}: could not connect ({_first_line(exc)}); expected "
+                    "the HOST:PORT of a running cluster (`ray start --head`)"
+                ) from None
             raise CoexploreError(f"could not start a local Ray cluster ({_first_line(exc)})") from None
         self.start_seconds = time.perf_counter() - t0
         # retries are ours: exact attempt counts, and Ray's own print a notice per retry on the driver
@@ -289,8 +301,9 @@ class RayExecutor:
                             attempts[i] += 1
                             pending[self._task.remote(fn, items[i])] = i
                             continue
-                        result = Failed(f"Ray worker lost on each of {attempts[i]} attempts ({_first_line(exc)})",
-                                        attempts[i])
+                        result = Failed(
+                            f"Ray worker lost on each of {attempts[i]} attempts ({_first_line(exc)})", attempts[i]
+                        )
                     yield i, result
         finally:
             for ref in pending:  # an abandoned run (error, Ctrl-C) does not leave work behind
@@ -309,8 +322,9 @@ Executor = SerialExecutor | ProcessExecutor | RayExecutor
 EXECUTORS = ("auto", "serial", "process", "ray")
 
 
-def make_executor(name: str, workers: int, *, ray_address: str | None = None,
-                  gpus_per_candidate: float = 0.0) -> Executor:
+def make_executor(
+    name: str, workers: int, *, ray_address: str | None = None, gpus_per_candidate: float = 0.0
+) -> Executor:
     """``serial``, ``process`` (``auto`` picks it when ``workers > 1``, else serial) or ``ray``."""
     if name not in EXECUTORS:
         raise CoexploreError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")

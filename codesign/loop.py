@@ -31,10 +31,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from coexplore.codesign.hardware import HardwareSpace, best_hardware, evaluate_on_system
 from coexplore.codesign.problem import Spec
@@ -101,11 +102,17 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored in ``run.json`` (a resumed run must match it, budget aside)."""
         return {
-            "tasks": [asdict(t) for t in self.tasks], "spec": self.spec.to_text(),
-            "hardware": _jsonable(asdict(self.hardware)), "optimizer": self.optimizer, "budget": self.budget,
-            "seed": self.seed, "batch_size": self.batch_size, "mode": self.mode.value,
+            "tasks": [asdict(t) for t in self.tasks],
+            "spec": self.spec.to_text(),
+            "hardware": _jsonable(asdict(self.hardware)),
+            "optimizer": self.optimizer,
+            "budget": self.budget,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "mode": self.mode.value,
             "fixed_system": system_to_dict(self.fixed_system) if self.fixed_system is not None else None,
-            "max_proposals": self.proposal_limit, "recipe_epochs": [list(x) for x in self.recipe_epochs],
+            "max_proposals": self.proposal_limit,
+            "recipe_epochs": [list(x) for x in self.recipe_epochs],
         }
 
 
@@ -136,7 +143,7 @@ def split_vector(config: SearchConfig, vector: Sequence[int]) -> list[tuple[int,
     out, i = [], 0
     for space in _spaces(config):
         n = len(space.cardinalities())
-        out.append(tuple(int(v) for v in vector[i:i + n]))
+        out.append(tuple(int(v) for v in vector[i : i + n]))
         i += n
     if i != len(vector):
         raise CoexploreError(f"choice vector of length {len(vector)}: expected {i} entries")
@@ -158,16 +165,29 @@ def networks_of(config: SearchConfig, vector: Sequence[int]) -> list[Any]:
 # ---- one candidate (a pure function: where it runs changes nothing) -----------------------------
 def _hardware_record(hw: Any, mode: Mode) -> dict[str, Any]:
     problem = hw.problem
-    assignment = [{"unit": problem.units[u].name, "task": problem.task_names[problem.units[u].task],
-                   "first": problem.units[u].first, "last": problem.units[u].last,
-                   "sub_accelerator": problem.acc_names[a]} for u, a in enumerate(hw.assignment)]
+    assignment = [
+        {
+            "unit": problem.units[u].name,
+            "task": problem.task_names[problem.units[u].task],
+            "first": problem.units[u].first,
+            "last": problem.units[u].last,
+            "sub_accelerator": problem.acc_names[a],
+        }
+        for u, a in enumerate(hw.assignment)
+    ]
     return {
-        "spec_met": bool(hw.feasible), "violation": float(hw.check.violation), "margin": float(hw.check.margin),
-        "ratios": {k: float(v) for k, v in hw.check.ratios}, "proven_infeasible": bool(hw.proven_infeasible),
-        "reason": hw.reason, "latency_cycles": float(hw.makespan_cycles),
+        "spec_met": bool(hw.feasible),
+        "violation": float(hw.check.violation),
+        "margin": float(hw.check.margin),
+        "ratios": {k: float(v) for k, v in hw.check.ratios},
+        "proven_infeasible": bool(hw.proven_infeasible),
+        "reason": hw.reason,
+        "latency_cycles": float(hw.makespan_cycles),
         "task_latency_cycles": {k: float(v) for k, v in hw.task_latency_cycles.items()},
-        "energy_uj": float(hw.energy_pj) / 1e6, "area_mm2": float(hw.area_um2) / 1e6,
-        "system": system_to_dict(hw.system), "assignment": assignment,
+        "energy_uj": float(hw.energy_pj) / 1e6,
+        "area_mm2": float(hw.area_um2) / 1e6,
+        "system": system_to_dict(hw.system),
+        "assignment": assignment,
         "hardware_mode": mode.value,
     }
 
@@ -194,14 +214,22 @@ def _maybe_crash(vector: Sequence[int]) -> None:
 
 
 def _archs(config: SearchConfig, vector: Sequence[int]) -> list[dict[str, Any]]:
-    return [{"task": s.task, "space": s.space, "choice": list(p), "describe": sp.describe(p)}
-            for s, sp, p in zip(config.tasks, _spaces(config), split_vector(config, vector))]
+    return [
+        {"task": s.task, "space": s.space, "choice": list(p), "describe": sp.describe(p)}
+        for s, sp, p in zip(config.tasks, _spaces(config), split_vector(config, vector))
+    ]
 
 
 def failed_record(config: SearchConfig, vector: Sequence[int], reason: str, attempts: int) -> dict[str, Any]:
     """The log record of a candidate that could not be evaluated (its worker died on every attempt)."""
-    return {"vector": [int(v) for v in vector], "archs": _archs(config, vector), "status": "failed",
-            "reason": reason, "attempts": attempts, "seconds": 0.0}
+    return {
+        "vector": [int(v) for v in vector],
+        "archs": _archs(config, vector),
+        "status": "failed",
+        "reason": reason,
+        "attempts": attempts,
+        "seconds": 0.0,
+    }
 
 
 def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
@@ -233,17 +261,24 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
         recipe = default_recipe(setup.task)
         if setup.task in epochs:
             recipe = replace(recipe, epochs=epochs[setup.task])
-        res = train_candidate(setup.space, part, setup.task, recipe, data_dir=setup.data_dir,
-                              cache_dir=config.cache_dir)
+        res = train_candidate(
+            setup.space, part, setup.task, recipe, data_dir=setup.data_dir, cache_dir=config.cache_dir
+        )
         accuracy[setup.task] = float(res.metric)
         cached.append(bool(res.cached))
         train_s += 0.0 if res.cached else float(res.seconds)  # a cached result cost nothing in this run
         devices.append((res.cached, res.device))
     device = min(devices)[1]  # where this run trained, else where the cache entry was trained
     total_w = sum(t.weight for t in config.tasks)
-    record.update(status="trained", accuracy=accuracy,
-                  score=sum(t.weight * accuracy[t.task] for t in config.tasks) / total_w,
-                  train_seconds=train_s, cached=all(cached), device=device, seconds=time.perf_counter() - t0)
+    record.update(
+        status="trained",
+        accuracy=accuracy,
+        score=sum(t.weight * accuracy[t.task] for t in config.tasks) / total_w,
+        train_seconds=train_s,
+        cached=all(cached),
+        device=device,
+        seconds=time.perf_counter() - t0,
+    )
     return record
 
 
@@ -316,15 +351,23 @@ def _check_resume(out: Path, config: SearchConfig) -> None:
         if key in ("budget", "max_proposals"):
             continue
         if old.get(key) != new[key]:
-            raise CoexploreError(f"--resume: {key} differs from the logged run in {out} "
-                                 f"({json.dumps(old.get(key))[:80]} vs {json.dumps(new[key])[:80]})")
+            raise CoexploreError(
+                f"--resume: {key} differs from the logged run in {out} "
+                f"({json.dumps(old.get(key))[:80]} vs {json.dumps(new[key])[:80]})"
+            )
 
 
 ProgressFn = Callable[[RunState, dict[str, Any] | None], None]
 
 
-def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False, executor: Any = None,
-               progress: ProgressFn | None = None) -> RunState:
+def run_search(
+    config: SearchConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    executor: Any = None,
+    progress: ProgressFn | None = None,
+) -> RunState:
     """Run (or resume) a search into ``out``; see the module docstring. Returns the final state."""
     from coexplore.codesign.executors import Failed, SerialExecutor
 
@@ -365,8 +408,10 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False, e
                 rec = logged.get(index)
                 if rec is not None:
                     if tuple(rec["vector"]) != vec:
-                        raise CoexploreError(f"--resume: {log_path} entry {index} is {rec['vector']}, but this run "
-                                             f"proposes {list(vec)} there (a different seed or configuration)")
+                        raise CoexploreError(
+                            f"--resume: {log_path} entry {index} is {rec['vector']}, but this run "
+                            f"proposes {list(vec)} there (a different seed or configuration)"
+                        )
                     results[k] = memo[vec] = rec
                     continue
                 memo[vec] = {}  # placeholder: a repeat inside this batch waits for the first

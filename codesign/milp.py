@@ -26,8 +26,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from coexplore.dataflows.spec import Accelerator, Dataflow, SpecError
 from coexplore.dataflows.system import BandwidthSharing, Budget, Link, System, array_shape
 from coexplore.models.ir import CoexploreError, Network
 from coexplore.sim.system import CostFn, CostTable, MappingProblem, analytical_costs, build_problem
-
 
 CHECK_ITERATIONS = 400  # list-scheduler decodes per candidate design in allocate's check
 
@@ -91,8 +90,13 @@ def array_shapes(pes: int, row_factors: Sequence[float] = (0.5, 1.0, 2.0)) -> li
     return out
 
 
-def default_options(pe_budget: int, bw_budget: float, pe_steps: int = 8, bw_steps: int = 4,
-                    row_factors: Sequence[float] = (0.5, 1.0, 2.0)) -> list[SlotOption]:
+def default_options(
+    pe_budget: int,
+    bw_budget: float,
+    pe_steps: int = 8,
+    bw_steps: int = 4,
+    row_factors: Sequence[float] = (0.5, 1.0, 2.0),
+) -> list[SlotOption]:
     """PE counts in ``1/pe_steps`` fractions of the budget (multiples of 16 so arrays stay regular), each
     in the array shapes of ``array_shapes``, and bandwidth slices in ``1/bw_steps`` fractions of it."""
     pes = sorted({max(16, (pe_budget * k // pe_steps) // 16 * 16) for k in range(1, pe_steps + 1)})
@@ -102,18 +106,39 @@ def default_options(pe_budget: int, bw_budget: float, pe_steps: int = 8, bw_step
 
 def _accelerator(template: Dataflow, option: SlotOption, name: str, base: dict) -> Accelerator:
     rows, cols = option.shape
-    return Accelerator(dataflow=template, rows=rows, cols=cols, dram_bw_bytes_per_cycle=option.dram_bw_bytes_per_cycle,
-                       dram_ports="shared", name=name, **base)
+    return Accelerator(
+        dataflow=template,
+        rows=rows,
+        cols=cols,
+        dram_bw_bytes_per_cycle=option.dram_bw_bytes_per_cycle,
+        dram_ports="shared",
+        name=name,
+        **base,
+    )
 
 
-def allocate(networks: Sequence[Network], templates: Sequence[str | Dataflow], *, pe_budget: int,
-             bw_budget_bytes_per_cycle: float, options: Sequence[SlotOption] | None = None,
-             area_budget_um2: float | None = None, energy_cap_pj: float | None = None,
-             latency_cap_cycles: float | None = None, objective: str = "makespan",
-             costs: CostFn | None = None, max_units_per_task: int | None = 20, allow_unused: bool = False,
-             link: Link = Link(), time_limit_s: float = 60.0, gap_limit: float = 0.01,
-             accelerator_fields: dict | None = None, name: str = "allocated",
-             candidates: Sequence[System] | None = None, check_iterations: int = CHECK_ITERATIONS) -> Allocation:
+def allocate(
+    networks: Sequence[Network],
+    templates: Sequence[str | Dataflow],
+    *,
+    pe_budget: int,
+    bw_budget_bytes_per_cycle: float,
+    options: Sequence[SlotOption] | None = None,
+    area_budget_um2: float | None = None,
+    energy_cap_pj: float | None = None,
+    latency_cap_cycles: float | None = None,
+    objective: str = "makespan",
+    costs: CostFn | None = None,
+    max_units_per_task: int | None = 20,
+    allow_unused: bool = False,
+    link: Link = Link(),
+    time_limit_s: float = 60.0,
+    gap_limit: float = 0.01,
+    accelerator_fields: dict | None = None,
+    name: str = "allocated",
+    candidates: Sequence[System] | None = None,
+    check_iterations: int = CHECK_ITERATIONS,
+) -> Allocation:
     """Choose each slot's PEs, array shape and bandwidth and assign the networks' units; see the module
     docstring. With the makespan objective, the MILP's design and ``candidates`` (default: the shipped
     systems of the same templates within the budgets) are list-scheduled, and the shortest makespan
@@ -132,11 +157,15 @@ def allocate(networks: Sequence[Network], templates: Sequence[str | Dataflow], *
     min_bw = min((o.dram_bw_bytes_per_cycle for o in opts), default=math.inf)
     need_slots = 1 if allow_unused else n_s
     if not opts or need_slots * min_pes > pe_budget:
-        raise SpecError(f"PE budget {pe_budget} exceeded: {need_slots} sub-accelerators need at least "
-                        f"{need_slots * min_pes if opts else 'more'} PEs")
+        raise SpecError(
+            f"PE budget {pe_budget} exceeded: {need_slots} sub-accelerators need at least "
+            f"{need_slots * min_pes if opts else 'more'} PEs"
+        )
     if need_slots * min_bw > bw_budget_bytes_per_cycle + 1e-9:
-        raise SpecError(f"bandwidth budget {bw_budget_bytes_per_cycle:g} bytes/cycle exceeded: {need_slots} "
-                        f"sub-accelerators need at least {need_slots * min_bw:g} bytes/cycle")
+        raise SpecError(
+            f"bandwidth budget {bw_budget_bytes_per_cycle:g} bytes/cycle exceeded: {need_slots} "
+            f"sub-accelerators need at least {need_slots * min_bw:g} bytes/cycle"
+        )
     base = dict(accelerator_fields or {})
     cost_fn = costs or analytical_costs()
 
@@ -148,17 +177,29 @@ def allocate(networks: Sequence[Network], templates: Sequence[str | Dataflow], *
 
     def slot_table(s: int, o: int) -> CostTable:
         i = s * n_o + o
-        return CostTable(table.compute_cycles[i:i + 1], table.energy_pj[i:i + 1], table.dram_bytes[i:i + 1],
-                         table.area_um2[i:i + 1])
+        return CostTable(
+            table.compute_cycles[i : i + 1],
+            table.energy_pj[i : i + 1],
+            table.dram_bytes[i : i + 1],
+            table.area_um2[i : i + 1],
+        )
 
     # Units: fixed once, from a reference system of every slot at its largest option.
     big = max(range(n_o), key=lambda o: (opts[o].pes, opts[o].dram_bw_bytes_per_cycle))
-    ref = System(f"{name}-ref", tuple(accs[s * n_o + big] for s in range(n_s)),
-                 Budget(dram_bw_bytes_per_cycle=max(bw_budget_bytes_per_cycle, opts[big].dram_bw_bytes_per_cycle)),
-                 BandwidthSharing.SHARED, link)
-    ref_table = CostTable(*(np.stack([getattr(slot_table(s, big), k)[0] for s in range(n_s)])
-                            for k in ("compute_cycles", "energy_pj", "dram_bytes")),
-                          area_um2=np.array([table.area_um2[s * n_o + big] for s in range(n_s)]))
+    ref = System(
+        f"{name}-ref",
+        tuple(accs[s * n_o + big] for s in range(n_s)),
+        Budget(dram_bw_bytes_per_cycle=max(bw_budget_bytes_per_cycle, opts[big].dram_bw_bytes_per_cycle)),
+        BandwidthSharing.SHARED,
+        link,
+    )
+    ref_table = CostTable(
+        *(
+            np.stack([getattr(slot_table(s, big), k)[0] for s in range(n_s)])
+            for k in ("compute_cycles", "energy_pj", "dram_bytes")
+        ),
+        area_um2=np.array([table.area_um2[s * n_o + big] for s in range(n_s)]),
+    )
     ref_problem = build_problem(networks, ref, ref_table, max_units_per_task=max_units_per_task, bw_levels=None)
     units = ref_problem.units
     n_u = len(units)
@@ -182,17 +223,33 @@ def allocate(networks: Sequence[Network], templates: Sequence[str | Dataflow], *
     if area_budget_um2 is not None:
         least = sum(area[s].min() for s in range(n_s)) if not allow_unused else area.min()
         if least > area_budget_um2:
-            raise SpecError(f"area budget {area_budget_um2 / 1e6:g} mm2 exceeded: the smallest sub-accelerators "
-                            f"need {least / 1e6:.3g} mm2")
+            raise SpecError(
+                f"area budget {area_budget_um2 / 1e6:g} mm2 exceeded: the smallest sub-accelerators "
+                f"need {least / 1e6:.3g} mm2"
+            )
     xfer = [ref_problem.transfer_cycles(e) for e in range(len(ref_problem.edges))]
     xfer_e = [ref_problem.transfer_energy_pj(e) for e in range(len(ref_problem.edges))]
 
-    data = dict(dur=dur, energy=energy, area=area, pes=[o.pes for o in opts],
-                bws=[o.dram_bw_bytes_per_cycle for o in opts], edges=list(ref_problem.edges), xfer=xfer, xfer_e=xfer_e,
-                pe_budget=pe_budget, bw_budget=bw_budget_bytes_per_cycle, area_budget=area_budget_um2,
-                energy_cap=energy_cap_pj, latency_cap=latency_cap_cycles, allow_unused=allow_unused,
-                same_template=[dataflows[s] == dataflows[s + 1] for s in range(n_s - 1)], objective=objective,
-                time_limit=max(1.0, time_limit_s - (time.perf_counter() - t0)), gap_limit=gap_limit)
+    data = dict(
+        dur=dur,
+        energy=energy,
+        area=area,
+        pes=[o.pes for o in opts],
+        bws=[o.dram_bw_bytes_per_cycle for o in opts],
+        edges=list(ref_problem.edges),
+        xfer=xfer,
+        xfer_e=xfer_e,
+        pe_budget=pe_budget,
+        bw_budget=bw_budget_bytes_per_cycle,
+        area_budget=area_budget_um2,
+        energy_cap=energy_cap_pj,
+        latency_cap=latency_cap_cycles,
+        allow_unused=allow_unused,
+        same_template=[dataflows[s] == dataflows[s + 1] for s in range(n_s - 1)],
+        objective=objective,
+        time_limit=max(1.0, time_limit_s - (time.perf_counter() - t0)),
+        gap_limit=gap_limit,
+    )
     out = _run_isolated(data)
     if out["status"] == "infeasible":
         caps = [f"PE budget {pe_budget}", f"bandwidth budget {bw_budget_bytes_per_cycle:g} bytes/cycle"]
@@ -204,37 +261,60 @@ def allocate(networks: Sequence[Network], templates: Sequence[str | Dataflow], *
             caps.append(f"latency cap {latency_cap_cycles:.0f} cycles")
         raise SpecError(f"no allocation meets {', '.join(caps)} together (HiGHS proved it infeasible)")
     if out["status"] == "none":
-        raise SpecError(f"HiGHS found no allocation within {time_limit_s:g} s ({out['condition']}); "
-                        f"raise the time limit")
+        raise SpecError(
+            f"HiGHS found no allocation within {time_limit_s:g} s ({out['condition']}); raise the time limit"
+        )
     status, gap = out["status"], out["gap"]
     chosen = [(s, o) for s, o in enumerate(out["options"]) if o is not None]
     slot_index = {s: i for i, (s, _) in enumerate(chosen)}
     assign = [slot_index[s] for s in out["assignment"]]
     system = System(
         name=name,
-        accelerators=tuple(_accelerator(dataflows[s], opts[o], f"{dataflows[s].name}{i}", base)
-                           for i, (s, o) in enumerate(chosen)),
+        accelerators=tuple(
+            _accelerator(dataflows[s], opts[o], f"{dataflows[s].name}{i}", base) for i, (s, o) in enumerate(chosen)
+        ),
         budget=Budget(dram_bw_bytes_per_cycle=bw_budget_bytes_per_cycle, pes=pe_budget, area_um2=area_budget_um2),
-        sharing=BandwidthSharing.PARTITIONED, link=link,
-        description=f"allocated by HiGHS from templates {', '.join(d.name for d in dataflows)}")
+        sharing=BandwidthSharing.PARTITIONED,
+        link=link,
+        description=f"allocated by HiGHS from templates {', '.join(d.name for d in dataflows)}",
+    )
     sys_table = CostTable(
         compute_cycles=np.stack([table.compute_cycles[s * n_o + o] for s, o in chosen]),
         energy_pj=np.stack([table.energy_pj[s * n_o + o] for s, o in chosen]),
         dram_bytes=np.stack([table.dram_bytes[s * n_o + o] for s, o in chosen]),
-        area_um2=np.array([table.area_um2[s * n_o + o] for s, o in chosen]))
+        area_um2=np.array([table.area_um2[s * n_o + o] for s, o in chosen]),
+    )
     problem = _same_units_problem(networks, system, sys_table, ref_problem)
     e_total = float(sum(problem.energy_pj[u, assign[u]] for u in range(n_u)))
     e_total += sum(problem.transfer_energy_pj(e) for e, (p, c) in enumerate(problem.edges) if assign[p] != assign[c])
-    milp = Allocation(system=system, problem=problem, assignment=tuple(assign),
-                      makespan_bound_cycles=out["T_cycles"], energy_pj=e_total, status=status,
-                      gap=gap, seconds=time.perf_counter() - t0, model_seconds=out["model_seconds"],
-                      solve_seconds=out["solve_seconds"])
+    milp = Allocation(
+        system=system,
+        problem=problem,
+        assignment=tuple(assign),
+        makespan_bound_cycles=out["T_cycles"],
+        energy_pj=e_total,
+        status=status,
+        gap=gap,
+        seconds=time.perf_counter() - t0,
+        model_seconds=out["model_seconds"],
+        solve_seconds=out["solve_seconds"],
+    )
     if objective != "makespan" or check_iterations <= 0:
         return milp
     if candidates is None:
         candidates = shipped_candidates(dataflows, pe_budget, bw_budget_bytes_per_cycle)
-    return _best_scheduled(milp, networks, candidates, cost_fn, max_units_per_task, area_budget_um2,
-                           energy_cap_pj, latency_cap_cycles, check_iterations, t0)
+    return _best_scheduled(
+        milp,
+        networks,
+        candidates,
+        cost_fn,
+        max_units_per_task,
+        area_budget_um2,
+        energy_cap_pj,
+        latency_cap_cycles,
+        check_iterations,
+        t0,
+    )
 
 
 def shipped_candidates(dataflows: Sequence[Dataflow], pe_budget: int, bw_budget: float) -> list[System]:
@@ -248,8 +328,11 @@ def shipped_candidates(dataflows: Sequence[Dataflow], pe_budget: int, bw_budget:
         if system.sharing is not BandwidthSharing.PARTITIONED:
             continue
         bw = sum(system.port_bw_bytes_per_cycle(i) for i in range(len(system.accelerators)))
-        if sorted(a.dataflow.name for a in system.accelerators) == want and system.pes <= pe_budget \
-                and bw <= bw_budget + 1e-9:
+        if (
+            sorted(a.dataflow.name for a in system.accelerators) == want
+            and system.pes <= pe_budget
+            and bw <= bw_budget + 1e-9
+        ):
             out.append(system)
     return out
 
@@ -264,17 +347,31 @@ def _assignment_figures(problem: MappingProblem, assign: Sequence[int]) -> tuple
     for u in range(problem.n_units):
         a = assign[u]
         loads[a] += float(d[u, a])
-        begin = max((finish[problem.edges[e][0]] + (problem.transfer_cycles(e) if assign[problem.edges[e][0]] != a
-                                                    else 0) for e in preds[u]), default=0.0)
+        begin = max(
+            (
+                finish[problem.edges[e][0]] + (problem.transfer_cycles(e) if assign[problem.edges[e][0]] != a else 0)
+                for e in preds[u]
+            ),
+            default=0.0,
+        )
         finish[u] = begin + float(d[u, a])
     energy = float(sum(problem.energy_pj[u, assign[u]] for u in range(problem.n_units)))
     energy += sum(problem.transfer_energy_pj(e) for e, (p, c) in enumerate(problem.edges) if assign[p] != assign[c])
     return max(max(loads), max(finish)), energy
 
 
-def _best_scheduled(milp: Allocation, networks: Sequence[Network], candidates: Sequence[System], cost_fn: CostFn,
-                    max_units_per_task: int | None, area_budget_um2: float | None, energy_cap_pj: float | None,
-                    latency_cap_cycles: float | None, iterations: int, t0: float) -> Allocation:
+def _best_scheduled(
+    milp: Allocation,
+    networks: Sequence[Network],
+    candidates: Sequence[System],
+    cost_fn: CostFn,
+    max_units_per_task: int | None,
+    area_budget_um2: float | None,
+    energy_cap_pj: float | None,
+    latency_cap_cycles: float | None,
+    iterations: int,
+    t0: float,
+) -> Allocation:
     """List-schedule the MILP's design and every candidate (a fixed decode budget: reproducible); keep
     the shortest makespan that meets the caps, the MILP's on a tie."""
     from coexplore.codesign.schedule import solve_greedy
@@ -282,8 +379,9 @@ def _best_scheduled(milp: Allocation, networks: Sequence[Network], candidates: S
     def check(problem: MappingProblem):
         res = solve_greedy(problem, time_limit_s=1e6, iterations=iterations, stall_iterations=iterations, seed=0)
         r = res.result
-        ok = (latency_cap_cycles is None or r.makespan_cycles <= latency_cap_cycles) and \
-             (energy_cap_pj is None or r.energy_pj <= energy_cap_pj * (1 + 1e-9))
+        ok = (latency_cap_cycles is None or r.makespan_cycles <= latency_cap_cycles) and (
+            energy_cap_pj is None or r.energy_pj <= energy_cap_pj * (1 + 1e-9)
+        )
         return (0 if ok else 1, r.makespan_cycles), res
 
     best_key, _ = check(milp.problem)
@@ -297,13 +395,21 @@ def _best_scheduled(milp: Allocation, networks: Sequence[Network], candidates: S
         if key < best_key:
             bound, energy = _assignment_figures(problem, res.schedule.assignment)
             best_key = key
-            best = replace(milp, system=system, problem=problem, assignment=tuple(res.schedule.assignment),
-                           makespan_bound_cycles=bound, energy_pj=energy, chosen=system.name)
+            best = replace(
+                milp,
+                system=system,
+                problem=problem,
+                assignment=tuple(res.schedule.assignment),
+                makespan_bound_cycles=bound,
+                energy_pj=energy,
+                chosen=system.name,
+            )
     return replace(best, candidates=tuple(scored), seconds=time.perf_counter() - t0)
 
 
-def _same_units_problem(networks: Sequence[Network], system: System, table: CostTable,
-                        ref: MappingProblem) -> MappingProblem:
+def _same_units_problem(
+    networks: Sequence[Network], system: System, table: CostTable, ref: MappingProblem
+) -> MappingProblem:
     """The networks on ``system`` cut into ``ref``'s units (so the assignment carries over)."""
     ranges = [[(ref.units[u].first, ref.units[u].last) for u in units] for units in ref.task_units()]
     return build_problem(networks, system, table, unit_ranges=ranges)
@@ -327,10 +433,9 @@ def _run_isolated(data: dict) -> dict:
 
 
 def _child_main() -> None:
+    import os
     import pickle
     import sys
-
-    import os
 
     data = pickle.load(sys.stdin.buffer)
     result_fd = os.dup(1)
@@ -359,21 +464,25 @@ def _solve_model(data: dict) -> dict:
     m.f = pyo.Var(m.U, domain=pyo.NonNegativeReals)
     scale = float(dur.max())  # durations in units of the longest one keep HiGHS well conditioned
     m.T = pyo.Var(domain=pyo.NonNegativeReals)
-    m.one = pyo.Constraint(m.S, rule=lambda m, s: (sum(m.y[s, o] for o in m.O) <= 1) if allow_unused
-                           else (sum(m.y[s, o] for o in m.O) == 1))
+    m.one = pyo.Constraint(
+        m.S,
+        rule=lambda m, s: (sum(m.y[s, o] for o in m.O) <= 1) if allow_unused else (sum(m.y[s, o] for o in m.O) == 1),
+    )
     m.assign = pyo.Constraint(m.U, rule=lambda m, u: sum(m.x[u, s] for s in m.S) == 1)
     m.used = pyo.Constraint(m.U, m.S, rule=lambda m, u, s: m.x[u, s] <= sum(m.y[s, o] for o in m.O))
-    m.dur = pyo.Constraint(m.U, m.S, m.O, rule=lambda m, u, s, o:
-                           m.D[u, s] >= dur[u, s, o] / scale * (m.x[u, s] + m.y[s, o] - 1))
+    m.dur = pyo.Constraint(
+        m.U, m.S, m.O, rule=lambda m, u, s, o: m.D[u, s] >= dur[u, s, o] / scale * (m.x[u, s] + m.y[s, o] - 1)
+    )
     e_scale = float(energy.max()) or 1.0
-    m.en = pyo.Constraint(m.U, m.S, m.O, rule=lambda m, u, s, o:
-                          m.E[u, s] >= energy[u, s, o] / e_scale * (m.x[u, s] + m.y[s, o] - 1))
+    m.en = pyo.Constraint(
+        m.U, m.S, m.O, rule=lambda m, u, s, o: m.E[u, s] >= energy[u, s, o] / e_scale * (m.x[u, s] + m.y[s, o] - 1)
+    )
     m.pes = pyo.Constraint(expr=sum(pes[o] * m.y[s, o] for s in m.S for o in m.O) <= data["pe_budget"])
-    m.bw = pyo.Constraint(expr=sum(bws[o] * m.y[s, o] for s in m.S for o in m.O)
-                          <= data["bw_budget"] + 1e-9)
+    m.bw = pyo.Constraint(expr=sum(bws[o] * m.y[s, o] for s in m.S for o in m.O) <= data["bw_budget"] + 1e-9)
     if data["area_budget"] is not None:
-        m.area = pyo.Constraint(expr=sum(area[s, o] / 1e6 * m.y[s, o] for s in m.S for o in m.O)
-                                <= data["area_budget"] / 1e6)
+        m.area = pyo.Constraint(
+            expr=sum(area[s, o] / 1e6 * m.y[s, o] for s in m.S for o in m.O) <= data["area_budget"] / 1e6
+        )
     m.loads = pyo.Constraint(m.S, rule=lambda m, s: m.T >= sum(m.D[u, s] for u in m.U))
     m.fin0 = pyo.Constraint(m.U, rule=lambda m, u: m.f[u] >= sum(m.D[u, s] for s in m.S))
     m.path = pyo.ConstraintList()
@@ -389,8 +498,9 @@ def _solve_model(data: dict) -> dict:
     for e, (p, c) in enumerate(edges):
         for s in range(n_s):
             m.crossc.add(m.cross[e] >= m.x[p, s] - m.x[c, s])
-    total_e = sum(m.E[u, s] for u in m.U for s in m.S) + sum(xfer_e[e] / e_scale * m.cross[e]
-                                                            for e in range(len(edges)))
+    total_e = sum(m.E[u, s] for u in m.U for s in m.S) + sum(
+        xfer_e[e] / e_scale * m.cross[e] for e in range(len(edges))
+    )
     if data["energy_cap"] is not None:
         m.ecap = pyo.Constraint(expr=total_e <= data["energy_cap"] / e_scale)
     if data["latency_cap"] is not None:
@@ -410,8 +520,7 @@ def _solve_model(data: dict) -> dict:
     t_solve = time.perf_counter()
     opt = pyo.SolverFactory("appsi_highs")
     opt.config.mip_gap = data["gap_limit"]
-    res = opt.solve(m, load_solutions=False, timelimit=data["time_limit"],
-                    options={"mip_rel_gap": data["gap_limit"]})
+    res = opt.solve(m, load_solutions=False, timelimit=data["time_limit"], options={"mip_rel_gap": data["gap_limit"]})
     cond = str(res.solver.termination_condition)
     out = {"condition": cond, "model_seconds": model_seconds}
     if cond in ("infeasible", "infeasibleOrUnbounded"):
@@ -426,9 +535,15 @@ def _solve_model(data: dict) -> dict:
         gap = max(0.0, (upper - lower) / abs(upper))
     options = [next((o for o in range(n_o) if pyo.value(m.y[s, o]) > 0.5), None) for s in range(n_s)]
     assignment = [next(s for s in range(n_s) if pyo.value(m.x[u, s]) > 0.5) for u in range(n_u)]
-    return {**out, "status": "optimal" if cond == "optimal" else "feasible", "gap": gap, "options": options,
-            "assignment": assignment, "T_cycles": float(pyo.value(m.T)) * scale,
-            "solve_seconds": time.perf_counter() - t_solve}
+    return {
+        **out,
+        "status": "optimal" if cond == "optimal" else "feasible",
+        "gap": gap,
+        "options": options,
+        "assignment": assignment,
+        "T_cycles": float(pyo.value(m.T)) * scale,
+        "solve_seconds": time.perf_counter() - t_solve,
+    }
 
 
 def template_combinations(templates: Sequence[str], sizes: Sequence[int] = (1, 2)) -> list[tuple[str, ...]]:

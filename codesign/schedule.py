@@ -34,9 +34,9 @@ import bisect
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Sequence
 
 import numpy as np
 
@@ -72,10 +72,17 @@ class SolveResult:
     deterministic: bool = False  # stopped on deterministic time only: the same schedule every run for a seed
 
     def solver_json(self) -> dict:
-        return {"name": self.solver, "status": self.status, "seconds": round(self.seconds, 3),
-                "gap": None if self.gap is None else round(self.gap, 6), "objective": self.objective.value,
-                "objective_value": self.objective_value, "bound": self.bound,
-                "schedule_from": self.schedule_from or self.solver, "deterministic": self.deterministic}
+        return {
+            "name": self.solver,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "gap": None if self.gap is None else round(self.gap, 6),
+            "objective": self.objective.value,
+            "objective_value": self.objective_value,
+            "bound": self.bound,
+            "schedule_from": self.schedule_from or self.solver,
+            "deterministic": self.deterministic,
+        }
 
 
 def objective_value(problem: MappingProblem, result: SystemResult, objective: Objective) -> float:
@@ -86,8 +93,13 @@ def objective_value(problem: MappingProblem, result: SystemResult, objective: Ob
 
 def replay(problem: MappingProblem, schedule: Schedule) -> SystemResult:
     """The schedule run by the system model under the reserved policy (it must reproduce the plan)."""
-    return simulate(problem, schedule.assignment, policy=Policy.RESERVED, not_before=schedule.start_cycles,
-                    modes=schedule.modes or None)
+    return simulate(
+        problem,
+        schedule.assignment,
+        policy=Policy.RESERVED,
+        not_before=schedule.start_cycles,
+        modes=schedule.modes or None,
+    )
 
 
 # ---- lower bounds and spec checks ------------------------------------------------------------------
@@ -114,33 +126,47 @@ def check_caps(problem: MappingProblem, latency_cap_cycles: float | None, energy
     if energy_cap_pj is not None:
         least = float(np.where(problem.allowed, problem.energy_pj, np.inf).min(axis=1).sum())
         if least > energy_cap_pj:
-            raise SpecError(f"energy cap {energy_cap_pj:.4g} pJ cannot be met: the least-energy mapping needs "
-                            f"{least:.4g} pJ")
+            raise SpecError(
+                f"energy cap {energy_cap_pj:.4g} pJ cannot be met: the least-energy mapping needs {least:.4g} pJ"
+            )
     if latency_cap_cycles is not None:
         paths = critical_paths(problem)
         t = int(np.argmax(paths))
         if paths[t] > latency_cap_cycles:
-            raise SpecError(f"latency cap {latency_cap_cycles:.0f} cycles cannot be met: task "
-                            f"{problem.task_names[t]!r} alone needs {paths[t]} cycles on its fastest mapping")
+            raise SpecError(
+                f"latency cap {latency_cap_cycles:.0f} cycles cannot be met: task "
+                f"{problem.task_names[t]!r} alone needs {paths[t]} cycles on its fastest mapping"
+            )
         work = float(_min_durations(problem).sum()) / problem.n_accs
         if work > latency_cap_cycles:
-            raise SpecError(f"latency cap {latency_cap_cycles:.0f} cycles cannot be met: the work needs "
-                            f"{work:.0f} cycles even spread evenly over {problem.n_accs} sub-accelerators")
+            raise SpecError(
+                f"latency cap {latency_cap_cycles:.0f} cycles cannot be met: the work needs "
+                f"{work:.0f} cycles even spread evenly over {problem.n_accs} sub-accelerators"
+            )
 
 
 def _meets_caps(result: SystemResult, latency_cap_cycles: float | None, energy_cap_pj: float | None) -> bool:
-    return ((latency_cap_cycles is None or result.makespan_cycles <= latency_cap_cycles)
-            and (energy_cap_pj is None or result.energy_pj <= energy_cap_pj * (1 + 1e-9)))
+    return (latency_cap_cycles is None or result.makespan_cycles <= latency_cap_cycles) and (
+        energy_cap_pj is None or result.energy_pj <= energy_cap_pj * (1 + 1e-9)
+    )
 
 
-def _check_result_caps(problem: MappingProblem, result: SystemResult, latency_cap_cycles: float | None,
-                       energy_cap_pj: float | None, who: str) -> None:
+def _check_result_caps(
+    problem: MappingProblem,
+    result: SystemResult,
+    latency_cap_cycles: float | None,
+    energy_cap_pj: float | None,
+    who: str,
+) -> None:
     if latency_cap_cycles is not None and result.makespan_cycles > latency_cap_cycles:
-        raise SpecError(f"latency cap {latency_cap_cycles:.0f} cycles not met: the {who} schedule takes "
-                        f"{result.makespan_cycles:.0f} cycles")
+        raise SpecError(
+            f"latency cap {latency_cap_cycles:.0f} cycles not met: the {who} schedule takes "
+            f"{result.makespan_cycles:.0f} cycles"
+        )
     if energy_cap_pj is not None and result.energy_pj > energy_cap_pj * (1 + 1e-9):
-        raise SpecError(f"energy cap {energy_cap_pj:.4g} pJ not met: the {who} schedule needs "
-                        f"{result.energy_pj:.4g} pJ")
+        raise SpecError(
+            f"energy cap {energy_cap_pj:.4g} pJ not met: the {who} schedule needs {result.energy_pj:.4g} pJ"
+        )
 
 
 # ---- greedy (Herald-like list scheduling) -----------------------------------------------------------
@@ -190,13 +216,18 @@ class _Builder:
         self.pool = p.pool_bw_scaled
         self.bw = p.bandwidth_binds
         self.options = [
-            [(a, m, int(p.mode_duration_cycles[m, u, a]), int(p.mode_bw_demand[m, u, a]))
-             for a in range(p.n_accs) for m in range(p.n_modes) if p.mode_allowed(m, u, a)]
+            [
+                (a, m, int(p.mode_duration_cycles[m, u, a]), int(p.mode_bw_demand[m, u, a]))
+                for a in range(p.n_accs)
+                for m in range(p.n_modes)
+                if p.mode_allowed(m, u, a)
+            ]
             for u in range(p.n_units)
         ]
 
-    def run(self, priority: Sequence[float], fixed: Sequence[int] | None = None, etf: float | None = None
-            ) -> tuple[list[int], list[int], list[int], list[int]]:
+    def run(
+        self, priority: Sequence[float], fixed: Sequence[int] | None = None, etf: float | None = None
+    ) -> tuple[list[int], list[int], list[int], list[int]]:
         """Decode a priority list. ``etf=None``: serial, the ready unit of highest priority goes next.
         ``etf=beta``: the ready unit that can start earliest goes next (start - beta * priority), which
         interleaves the tasks in time instead of scheduling one task's whole chain first."""
@@ -319,8 +350,13 @@ def _surrogate(problem: MappingProblem, assign: Sequence[int], preds: list[list[
     return tuple(sorted(loads + paths, reverse=True))
 
 
-def _balance(problem: MappingProblem, assign: list[int], preds: list[list[tuple[int, int]]],
-             rng: np.random.Generator, moves_left: list[int]) -> tuple[tuple, list[int]]:
+def _balance(
+    problem: MappingProblem,
+    assign: list[int],
+    preds: list[list[tuple[int, int]]],
+    rng: np.random.Generator,
+    moves_left: list[int],
+) -> tuple[tuple, list[int]]:
     """Steepest descent on the surrogate over single-unit moves."""
     key = _surrogate(problem, assign, preds)
     while moves_left[0] > 0:
@@ -343,8 +379,9 @@ def _balance(problem: MappingProblem, assign: list[int], preds: list[list[tuple[
     return key, assign
 
 
-def _chain_moves(problem: MappingProblem, sol: tuple, pred_info: list[list[tuple[int, int]]],
-                 rng: np.random.Generator) -> list[tuple[str, int, int]]:
+def _chain_moves(
+    problem: MappingProblem, sol: tuple, pred_info: list[list[tuple[int, int]]], rng: np.random.Generator
+) -> list[tuple[str, int, int]]:
     """Moves on the critical chain of a decoded schedule, in random order: for each link where a unit
     waited for the unit before it on its sub-accelerator, swap the two (the job-shop N1 move); for
     each unit on the chain, move it to another sub-accelerator."""
@@ -370,8 +407,7 @@ def _chain_moves(problem: MappingProblem, sol: tuple, pred_info: list[list[tuple
             moves.append(("swap", u, v))
             u = v
             continue
-        parent = next((q for q, tr in pred_info[u] if end[q] + (tr if assign[q] != assign[u] else 0) == start[u]),
-                      None)
+        parent = next((q for q, tr in pred_info[u] if end[q] + (tr if assign[q] != assign[u] else 0) == start[u]), None)
         if parent is None:  # started at a release of the DRAM pool, or at 0
             blockers = [x for x in range(n) if end[x] == start[u] and x not in seen]
             if not blockers:
@@ -382,10 +418,18 @@ def _chain_moves(problem: MappingProblem, sol: tuple, pred_info: list[list[tuple
     return [moves[i] for i in order]
 
 
-def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective.MAKESPAN, *,
-                 time_limit_s: float = 2.0, iterations: int = 20_000, stall_iterations: int = 4000,
-                 grasp_share: float = 0.5, seed: int = 0,
-                 latency_cap_cycles: float | None = None, energy_cap_pj: float | None = None) -> SolveResult:
+def solve_greedy(
+    problem: MappingProblem,
+    objective: Objective | str = Objective.MAKESPAN,
+    *,
+    time_limit_s: float = 2.0,
+    iterations: int = 20_000,
+    stall_iterations: int = 4000,
+    grasp_share: float = 0.5,
+    seed: int = 0,
+    latency_cap_cycles: float | None = None,
+    energy_cap_pj: float | None = None,
+) -> SolveResult:
     """Herald-like list scheduling with assignment balancing; see the module docstring.
 
     1. List scheduling: units by upward rank, each where it finishes earliest (insertion).
@@ -431,8 +475,9 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
     #    where they compete: plain ranks always put the longest network's whole chain first), units jittered
     deadline_grasp = t0 + grasp_share * time_limit_s
     grasp_budget = budget[0] - int(grasp_share * iterations)
-    while not out_of_time() and time.perf_counter() < deadline_grasp and budget[0] > grasp_budget \
-            and best_key[0] > floor:
+    while (
+        not out_of_time() and time.perf_counter() < deadline_grasp and budget[0] > grasp_budget and best_key[0] > floor
+    ):
         factors = np.exp(rng.uniform(-1.6, 1.6, size=n_t))
         prio = list(rank_arr * factors[tasks] * rng.uniform(0.9, 1.1, size=n))
         key, sol = decode(prio, None)
@@ -475,9 +520,17 @@ def solve_greedy(problem: MappingProblem, objective: Objective | str = Objective
     value = objective_value(problem, result, objective)
     _check_result_caps(problem, result, latency_cap_cycles, energy_cap_pj, "greedy")
     bound = _simple_bound(problem, objective)
-    return SolveResult(schedule=schedule, result=result, objective=objective, objective_value=value, bound=bound,
-                       gap=(value - bound) / value if value > 0 else 0.0, status="heuristic",
-                       solver="list-greedy", seconds=time.perf_counter() - t0)
+    return SolveResult(
+        schedule=schedule,
+        result=result,
+        objective=objective,
+        objective_value=value,
+        bound=bound,
+        gap=(value - bound) / value if value > 0 else 0.0,
+        status="heuristic",
+        solver="list-greedy",
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def _simple_bound(problem: MappingProblem, objective: Objective) -> float:
@@ -508,10 +561,12 @@ def _identical_accs(problem: MappingProblem) -> list[tuple[int, int]]:
     pairs = []
     for b in range(1, problem.n_accs):
         a = b - 1
-        if (np.array_equal(problem.duration_cycles[:, a], problem.duration_cycles[:, b])
-                and np.array_equal(problem.bw_demand[:, a], problem.bw_demand[:, b])
-                and np.array_equal(problem.energy_pj[:, a], problem.energy_pj[:, b])
-                and np.array_equal(problem.allowed[:, a], problem.allowed[:, b])):
+        if (
+            np.array_equal(problem.duration_cycles[:, a], problem.duration_cycles[:, b])
+            and np.array_equal(problem.bw_demand[:, a], problem.bw_demand[:, b])
+            and np.array_equal(problem.energy_pj[:, a], problem.energy_pj[:, b])
+            and np.array_equal(problem.allowed[:, a], problem.allowed[:, b])
+        ):
             pairs.append((a, b))
     return pairs
 
@@ -538,26 +593,52 @@ def _cp_model():
         raise RuntimeError(
             "OR-Tools CP-SAT cannot load in this process, most likely because highspy was loaded first "
             "(both ship a libhighs.so.1 of different versions); run HiGHS in a subprocess, as "
-            f"coexplore.codesign.milp does ({exc})") from None
+            f"coexplore.codesign.milp does ({exc})"
+        ) from None
     return cp_model
 
 
-def _greedy_hint(problem: MappingProblem, objective: Objective, time_limit_s: float, seed: int,
-                 deterministic: bool, **caps: float | None) -> SolveResult:
+def _greedy_hint(
+    problem: MappingProblem,
+    objective: Objective,
+    time_limit_s: float,
+    seed: int,
+    deterministic: bool,
+    **caps: float | None,
+) -> SolveResult:
     """The list scheduler's search as ``solve(solver="greedy")`` runs it: so the exact solver's hint is
     the greedy answer itself (when neither is cut by the wall clock), and exact is never worse."""
     if deterministic:
-        return solve_greedy(problem, objective, time_limit_s=time_limit_s, iterations=HINT_ITERATIONS,
-                            stall_iterations=HINT_ITERATIONS // 2, seed=seed, **caps)  # type: ignore[arg-type]
+        return solve_greedy(
+            problem,
+            objective,
+            time_limit_s=time_limit_s,
+            iterations=HINT_ITERATIONS,
+            stall_iterations=HINT_ITERATIONS // 2,
+            seed=seed,
+            **caps,
+        )  # type: ignore[arg-type]
     return solve_greedy(problem, objective, time_limit_s=time_limit_s, seed=seed, **caps)  # type: ignore[arg-type]
 
 
-def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.MAKESPAN, *,
-                time_limit_s: float = 30.0, gap_limit: float = 0.0, workers: int | None = None,
-                hint: Schedule | None = None, latency_cap_cycles: float | None = None,
-                energy_cap_pj: float | None = None, fixed_assignment: Sequence[int] | None = None,
-                seed: int = 0, deterministic: bool = False, deterministic_time: float | None = None,
-                log: bool = False, relax_share: float = 0.3, energy_share: float = 0.15) -> SolveResult:
+def solve_exact(
+    problem: MappingProblem,
+    objective: Objective | str = Objective.MAKESPAN,
+    *,
+    time_limit_s: float = 30.0,
+    gap_limit: float = 0.0,
+    workers: int | None = None,
+    hint: Schedule | None = None,
+    latency_cap_cycles: float | None = None,
+    energy_cap_pj: float | None = None,
+    fixed_assignment: Sequence[int] | None = None,
+    seed: int = 0,
+    deterministic: bool = False,
+    deterministic_time: float | None = None,
+    log: bool = False,
+    relax_share: float = 0.3,
+    energy_share: float = 0.15,
+) -> SolveResult:
     """Optimal mapping and schedule by CP-SAT within ``time_limit_s``; see the module docstring.
 
     ``gap_limit`` stops the search once the proven relative gap is at most that (0: prove optimum).
@@ -620,8 +701,11 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
             prm.interleave_search = True
         t_run = time.perf_counter()
         status = solver.Solve(model)
-        if det_total is not None and time.perf_counter() - t_run >= 0.98 * wall and \
-                solver.ResponseProto().deterministic_time < 0.98 * prm.max_deterministic_time:
+        if (
+            det_total is not None
+            and time.perf_counter() - t_run >= 0.98 * wall
+            and solver.ResponseProto().deterministic_time < 0.98 * prm.max_deterministic_time
+        ):
             reproducible[0] = False  # stopped by the wall clock, not by deterministic time
         return solver, status
 
@@ -630,15 +714,29 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         # The problem without the DRAM pool (every unit at full speed) is a relaxation: any schedule of
         # the full problem, its units shortened to full speed, is one of it. CP-SAT proves that one far
         # more easily, and its optimum (or bound) bounds the full problem from below.
-        relaxed = replace(p, mode_duration_cycles=p.mode_duration_cycles[:1],
-                          mode_bw_demand=np.zeros_like(p.mode_bw_demand[:1]), bw_levels=(1.0,))
+        relaxed = replace(
+            p,
+            mode_duration_cycles=p.mode_duration_cycles[:1],
+            mode_bw_demand=np.zeros_like(p.mode_bw_demand[:1]),
+            bw_levels=(1.0,),
+        )
         relaxed_hint = None if hint is None else Schedule(hint.assignment, hint.start_cycles)
         left = max(0.1, deadline - time.perf_counter()) / (WALL_SAFETY if deterministic else 1.0)
-        r = solve_exact(relaxed, objective, time_limit_s=relax_share * left, workers=workers,
-                        hint=relaxed_hint, latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj,
-                        fixed_assignment=fixed_assignment, seed=seed, deterministic=deterministic,
-                        deterministic_time=None if det_total is None else relax_share * det_total,
-                        relax_share=0.0, energy_share=0.0)
+        r = solve_exact(
+            relaxed,
+            objective,
+            time_limit_s=relax_share * left,
+            workers=workers,
+            hint=relaxed_hint,
+            latency_cap_cycles=latency_cap_cycles,
+            energy_cap_pj=energy_cap_pj,
+            fixed_assignment=fixed_assignment,
+            seed=seed,
+            deterministic=deterministic,
+            deterministic_time=None if det_total is None else relax_share * det_total,
+            relax_share=0.0,
+            energy_share=0.0,
+        )
         relaxed_bound = r.bound
         reproducible[0] = reproducible[0] and r.deterministic == deterministic
     pairs = _identical_accs(p) if fixed_assignment is None else []
@@ -664,8 +762,9 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
     per_acc: list[list] = [[] for _ in range(n_a)]
     bw_intervals, bw_demands, bw_energy = [], [], []
     for u in range(n):
-        options = [int(fixed_assignment[u])] if fixed_assignment is not None else \
-            [a for a in range(n_a) if p.allowed[u, a]]
+        options = (
+            [int(fixed_assignment[u])] if fixed_assignment is not None else [a for a in range(n_a) if p.allowed[u, a]]
+        )
         dur_terms = []
         for a in options:
             modes = [k for k in range(p.n_modes) if p.mode_allowed(k, u, a)]
@@ -734,8 +833,17 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         terms = [math.ceil(float(p.energy_pj[u, a]) * scale - 1e-9) * x[u, a] for (u, a) in x]
         terms += [math.ceil(p.transfer_energy_pj(e) * scale - 1e-9) * v for e, v in cross.items()]
         if fixed_assignment is not None:
-            terms.append(math.ceil(sum(p.transfer_energy_pj(e) for e, (q, c) in enumerate(p.edges)
-                                       if fixed_assignment[q] != fixed_assignment[c]) * scale - 1e-9))
+            terms.append(
+                math.ceil(
+                    sum(
+                        p.transfer_energy_pj(e)
+                        for e, (q, c) in enumerate(p.edges)
+                        if fixed_assignment[q] != fixed_assignment[c]
+                    )
+                    * scale
+                    - 1e-9
+                )
+            )
         m.Add(sum(terms) <= 1_000_000)
     if objective is Objective.MAKESPAN:
         primary = makespan
@@ -775,8 +883,9 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
 
     def extract(solver) -> tuple[Schedule, SystemResult]:
         chosen = [next((a, k) for (v, a, k), lit in y.items() if v == u and solver.Value(lit)) for u in range(n)]
-        sched = Schedule(tuple(a for a, _ in chosen), tuple(int(solver.Value(s)) for s in start),
-                         tuple(k for _, k in chosen))
+        sched = Schedule(
+            tuple(a for a, _ in chosen), tuple(int(solver.Value(s)) for s in start), tuple(k for _, k in chosen)
+        )
         return sched, replay(p, sched)
 
     if hint_res is not None:
@@ -805,12 +914,14 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         sched, res = extract(solver)
         if objective is Objective.MAKESPAN and abs(solver.ObjectiveValue() - res.makespan_cycles) > 0.5:
-            raise AssertionError(f"replay makespan {res.makespan_cycles} differs from CP-SAT's "
-                                 f"{solver.ObjectiveValue()}")
+            raise AssertionError(
+                f"replay makespan {res.makespan_cycles} differs from CP-SAT's {solver.ObjectiveValue()}"
+            )
         candidates.append((sched, res, "cp-sat"))
     if not candidates:
-        raise SpecError(f"no schedule found within the time limit of {time_limit_s:g} s "
-                        f"(not proved infeasible; raise --time-limit)")
+        raise SpecError(
+            f"no schedule found within the time limit of {time_limit_s:g} s (not proved infeasible; raise --time-limit)"
+        )
 
     def key(c: tuple[Schedule, SystemResult, str]) -> tuple[float, float]:
         return objective_value(p, c[1], objective), c[1].energy_pj
@@ -823,8 +934,10 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
         total = sum(e_terms.values()) + sum(p.transfer_energy_pj(e) for e in cross) or 1.0
         e_scale = 1e9 / total
         m.ClearObjective()
-        m.Minimize(sum(int(round(v * e_scale)) * x[u, a] for (u, a), v in e_terms.items())
-                   + sum(int(round(p.transfer_energy_pj(e) * e_scale)) * v for e, v in cross.items()))
+        m.Minimize(
+            sum(int(round(v * e_scale)) * x[u, a] for (u, a), v in e_terms.items())
+            + sum(int(round(p.transfer_energy_pj(e) * e_scale)) * v for e, v in cross.items())
+        )
         set_hint(best[1])
         solver2, status2 = run(m, energy_share, deadline - time.perf_counter())
         if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -840,23 +953,56 @@ def solve_exact(problem: MappingProblem, objective: Objective | str = Objective.
     gap = (value - bound) / value if value > 0 else 0.0
     label = "optimal" if gap <= 1e-9 else "feasible"  # CP-SAT says OPTIMAL at relative_gap_limit too
     _check_result_caps(p, result, latency_cap_cycles, energy_cap_pj, "exact")
-    return SolveResult(schedule=schedule, result=result, objective=objective, objective_value=value, bound=bound,
-                       gap=gap, status=label, solver="cp-sat", seconds=seconds, schedule_from=source,
-                       deterministic=bool(deterministic and reproducible[0]))
+    return SolveResult(
+        schedule=schedule,
+        result=result,
+        objective=objective,
+        objective_value=value,
+        bound=bound,
+        gap=gap,
+        status=label,
+        solver="cp-sat",
+        seconds=seconds,
+        schedule_from=source,
+        deterministic=bool(deterministic and reproducible[0]),
+    )
 
 
-def solve(problem: MappingProblem, solver: str = "exact", objective: Objective | str = Objective.MAKESPAN, *,
-          time_limit_s: float = 30.0, gap_limit: float = 0.0, latency_cap_cycles: float | None = None,
-          energy_cap_pj: float | None = None, seed: int = 0, deterministic: bool = False) -> SolveResult:
+def solve(
+    problem: MappingProblem,
+    solver: str = "exact",
+    objective: Objective | str = Objective.MAKESPAN,
+    *,
+    time_limit_s: float = 30.0,
+    gap_limit: float = 0.0,
+    latency_cap_cycles: float | None = None,
+    energy_cap_pj: float | None = None,
+    seed: int = 0,
+    deterministic: bool = False,
+) -> SolveResult:
     """``exact`` (CP-SAT) or ``greedy`` (list scheduling); ``deterministic``: reproducible for a seed
     (greedy: a fixed decode budget, the same search that gives exact its hint)."""
     if solver == "exact":
-        return solve_exact(problem, objective, time_limit_s=time_limit_s, gap_limit=gap_limit,
-                           latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj, seed=seed,
-                           deterministic=deterministic)
+        return solve_exact(
+            problem,
+            objective,
+            time_limit_s=time_limit_s,
+            gap_limit=gap_limit,
+            latency_cap_cycles=latency_cap_cycles,
+            energy_cap_pj=energy_cap_pj,
+            seed=seed,
+            deterministic=deterministic,
+        )
     if solver == "greedy":
         limit = time_limit_s * (WALL_SAFETY * HINT_SHARE if deterministic else 1.0)  # exact's hint limit
-        res = _greedy_hint(problem, Objective(objective), limit, seed, deterministic,
-                           latency_cap_cycles=latency_cap_cycles, energy_cap_pj=energy_cap_pj)
+        res = _greedy_hint(
+            problem,
+            Objective(objective),
+            limit,
+            seed,
+            deterministic,
+            latency_cap_cycles=latency_cap_cycles,
+            energy_cap_pj=energy_cap_pj,
+        )
         return replace(res, deterministic=deterministic and res.seconds < 0.99 * limit)
     raise CoexploreError(f"unknown solver {solver!r} (expected exact or greedy)")

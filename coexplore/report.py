@@ -8,17 +8,25 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator, Dataflow, TimingProfile
 from coexplore.models.ir import Network
 
-DEFAULT_DEMO_DESIGN = dict(rows=32, cols=32, ifmap_sram_kb=64.0, filter_sram_kb=64.0, ofmap_sram_kb=64.0,
-                           dram_bw_bytes_per_cycle=32.0, noc_bw_bytes_per_cycle=None)
+DEFAULT_DEMO_DESIGN = dict(
+    rows=32,
+    cols=32,
+    ifmap_sram_kb=64.0,
+    filter_sram_kb=64.0,
+    ofmap_sram_kb=64.0,
+    dram_bw_bytes_per_cycle=32.0,
+    noc_bw_bytes_per_cycle=None,
+)
 
 
 def _plt():
@@ -33,8 +41,9 @@ def _plt():
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=False)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    )
 
 
 # ---- tables --------------------------------------------------------------------------------------
@@ -42,17 +51,34 @@ def network_table(result: Any):
     """A rich table of one NetworkMetrics: per layer and total."""
     from rich.table import Table
 
-    table = Table(title=f"{result.network} on {result.accelerator} (profile {result.profile}); "
-                        f"area {result.area_um2 / 1e6:.3f} mm2")
+    table = Table(
+        title=f"{result.network} on {result.accelerator} (profile {result.profile}); "
+        f"area {result.area_um2 / 1e6:.3f} mm2"
+    )
     for col in ("layer", "kind", "MACs", "cycles", "stall", "util", "energy uJ", "DRAM kB"):
         table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
     for m in result.layers:
-        table.add_row(m.name, m.kind, f"{m.macs:,}", f"{m.latency_cycles:,.0f}", f"{m.stall_cycles:,.0f}",
-                      f"{m.utilization:.2f}", f"{m.energy_pj / 1e6:.3f}",
-                      f"{(m.dram_read_bytes + m.dram_write_bytes) / 1024:,.1f}")
-    table.add_row("total", "", f"{result.macs:,}", f"{result.latency_cycles:,.0f}",
-                  f"{sum(m.stall_cycles for m in result.layers):,.0f}", f"{result.utilization:.2f}",
-                  f"{result.energy_pj / 1e6:.3f}", f"{result.dram_bytes / 1024:,.1f}", style="bold")
+        table.add_row(
+            m.name,
+            m.kind,
+            f"{m.macs:,}",
+            f"{m.latency_cycles:,.0f}",
+            f"{m.stall_cycles:,.0f}",
+            f"{m.utilization:.2f}",
+            f"{m.energy_pj / 1e6:.3f}",
+            f"{(m.dram_read_bytes + m.dram_write_bytes) / 1024:,.1f}",
+        )
+    table.add_row(
+        "total",
+        "",
+        f"{result.macs:,}",
+        f"{result.latency_cycles:,.0f}",
+        f"{sum(m.stall_cycles for m in result.layers):,.0f}",
+        f"{result.utilization:.2f}",
+        f"{result.energy_pj / 1e6:.3f}",
+        f"{result.dram_bytes / 1024:,.1f}",
+        style="bold",
+    )
     return table
 
 
@@ -104,9 +130,16 @@ class SweepPoint:
     noc_bw: float | None
 
 
-def run_accelerator_sweep(net: Network, out: Path, templates: Sequence[Dataflow], sizes: Sequence[tuple[int, int]],
-                          dram_bws: Sequence[float | None], sram_kbs: Sequence[float],
-                          noc_bws: Sequence[float | None], profile: TimingProfile) -> str:
+def run_accelerator_sweep(
+    net: Network,
+    out: Path,
+    templates: Sequence[Dataflow],
+    sizes: Sequence[tuple[int, int]],
+    dram_bws: Sequence[float | None],
+    sram_kbs: Sequence[float],
+    noc_bws: Sequence[float | None],
+    profile: TimingProfile,
+) -> str:
     """Evaluate every combination, write sweep.csv/json, pareto.csv, heat maps and a Pareto plot."""
     from coexplore.sim.analytical import evaluate_batch
 
@@ -115,24 +148,43 @@ def run_accelerator_sweep(net: Network, out: Path, templates: Sequence[Dataflow]
     with _progress() as bar:
         task = bar.add_task(f"sweep {net.name}", total=len(templates))
         for df in templates:
-            points = [SweepPoint(df.name, r, c, bw, kb, noc)
-                      for (r, c), bw, kb, noc in itertools.product(sizes, dram_bws, sram_kbs, noc_bws)]
-            accs = [Accelerator(dataflow=df, rows=p.rows, cols=p.cols, ifmap_sram_kb=p.sram_kb,
-                                filter_sram_kb=p.sram_kb, ofmap_sram_kb=p.sram_kb, dram_bw_bytes_per_cycle=p.dram_bw,
-                                noc_bw_bytes_per_cycle=p.noc_bw) for p in points]
+            points = [
+                SweepPoint(df.name, r, c, bw, kb, noc)
+                for (r, c), bw, kb, noc in itertools.product(sizes, dram_bws, sram_kbs, noc_bws)
+            ]
+            accs = [
+                Accelerator(
+                    dataflow=df,
+                    rows=p.rows,
+                    cols=p.cols,
+                    ifmap_sram_kb=p.sram_kb,
+                    filter_sram_kb=p.sram_kb,
+                    ofmap_sram_kb=p.sram_kb,
+                    dram_bw_bytes_per_cycle=p.dram_bw,
+                    noc_bw_bytes_per_cycle=p.noc_bw,
+                )
+                for p in points
+            ]
             res = evaluate_batch(net.layers, accs, profile)
             latency = np.asarray(res.latency_cycles).sum(axis=1)
             energy = np.asarray(res.energy_pj).sum(axis=1)
             for i, p in enumerate(points):
                 pes = p.rows * p.cols
-                rows.append({
-                    "template": p.template, "rows": p.rows, "cols": p.cols, "pes": pes,
-                    "dram_bw_bytes_per_cycle": "inf" if p.dram_bw is None else p.dram_bw,
-                    "sram_kb": p.sram_kb, "noc_bw_bytes_per_cycle": "inf" if p.noc_bw is None else p.noc_bw,
-                    "latency_cycles": float(latency[i]), "energy_pj": float(energy[i]),
-                    "area_um2": float(np.asarray(res.area_um2)[i]),
-                    "utilization": float(net.macs / (pes * latency[i])) if latency[i] > 0 else 0.0,
-                })
+                rows.append(
+                    {
+                        "template": p.template,
+                        "rows": p.rows,
+                        "cols": p.cols,
+                        "pes": pes,
+                        "dram_bw_bytes_per_cycle": "inf" if p.dram_bw is None else p.dram_bw,
+                        "sram_kb": p.sram_kb,
+                        "noc_bw_bytes_per_cycle": "inf" if p.noc_bw is None else p.noc_bw,
+                        "latency_cycles": float(latency[i]),
+                        "energy_pj": float(energy[i]),
+                        "area_um2": float(np.asarray(res.area_um2)[i]),
+                        "utilization": float(net.macs / (pes * latency[i])) if latency[i] > 0 else 0.0,
+                    }
+                )
             bar.advance(task)
     objectives = np.array([[r["latency_cycles"], r["energy_pj"], r["area_um2"]] for r in rows])
     mask = pareto_mask(objectives)
@@ -144,10 +196,12 @@ def run_accelerator_sweep(net: Network, out: Path, templates: Sequence[Dataflow]
     _plot_heatmaps(rows, out, net.name)
     _plot_pareto(rows, out / "pareto.png", f"{net.name}: latency vs energy (Pareto over latency, energy, area)")
     best = min(rows, key=lambda r: r["edp"])
-    return (f"{len(rows)} designs of {net.name}; {int(mask.sum())} on the Pareto front; best EDP: "
-            f"{best['template']} {best['rows']}x{best['cols']}, DRAM {best['dram_bw_bytes_per_cycle']} B/cycle, "
-            f"{best['sram_kb']} kB: {best['latency_cycles']:,.0f} cycles, {best['energy_pj'] / 1e6:,.1f} uJ. "
-            f"Files in {out}/ (sweep.csv, sweep.json, pareto.csv, heatmap_latency.png, heatmap_energy.png, pareto.png)")
+    return (
+        f"{len(rows)} designs of {net.name}; {int(mask.sum())} on the Pareto front; best EDP: "
+        f"{best['template']} {best['rows']}x{best['cols']}, DRAM {best['dram_bw_bytes_per_cycle']} B/cycle, "
+        f"{best['sram_kb']} kB: {best['latency_cycles']:,.0f} cycles, {best['energy_pj'] / 1e6:,.1f} uJ. "
+        f"Files in {out}/ (sweep.csv, sweep.json, pareto.csv, heatmap_latency.png, heatmap_energy.png, pareto.png)"
+    )
 
 
 def _plot_heatmaps(rows: list[dict], out: Path, title: str) -> None:
@@ -164,7 +218,9 @@ def _plot_heatmaps(rows: list[dict], out: Path, title: str) -> None:
             grid = np.full((len(sizes), len(bws)), np.nan)
             for r in rows:
                 if r["template"] == t and r["sram_kb"] == sram and r["noc_bw_bytes_per_cycle"] == noc:
-                    grid[sizes.index(f"{r['rows']}x{r['cols']}"), bws.index(str(r["dram_bw_bytes_per_cycle"]))] = r[metric]
+                    grid[sizes.index(f"{r['rows']}x{r['cols']}"), bws.index(str(r["dram_bw_bytes_per_cycle"]))] = r[
+                        metric
+                    ]
             grids.append(np.log10(grid))
         vmin = np.nanmin([np.nanmin(g) for g in grids])
         vmax = np.nanmax([np.nanmax(g) for g in grids])
@@ -188,11 +244,23 @@ def _plot_pareto(rows: list[dict], path: Path, title: str) -> None:
     cmap = plt.get_cmap("tab10")
     for i, t in enumerate(templates):
         sub = [r for r in rows if r["template"] == t]
-        ax.scatter([r["latency_cycles"] for r in sub], [r["energy_pj"] / 1e6 for r in sub], s=10, alpha=0.35,
-                   color=cmap(i), label=t)
+        ax.scatter(
+            [r["latency_cycles"] for r in sub],
+            [r["energy_pj"] / 1e6 for r in sub],
+            s=10,
+            alpha=0.35,
+            color=cmap(i),
+            label=t,
+        )
         front = [r for r in sub if r["pareto"]]
-        ax.scatter([r["latency_cycles"] for r in front], [r["energy_pj"] / 1e6 for r in front], s=40,
-                   color=cmap(i), edgecolor="black", linewidth=0.8)
+        ax.scatter(
+            [r["latency_cycles"] for r in front],
+            [r["energy_pj"] / 1e6 for r in front],
+            s=40,
+            color=cmap(i),
+            edgecolor="black",
+            linewidth=0.8,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("latency (cycles)")
@@ -227,12 +295,20 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
                 acc = Accelerator(dataflow=df, **DEFAULT_DEMO_DESIGN)
                 m = evaluate_network(net, acc, profile)
                 seconds = m.latency_cycles / (acc.clock_mhz * 1e6)
-                results.append({
-                    "network": net.name, "template": tname, "macs": m.macs, "latency_cycles": m.latency_cycles,
-                    "latency_ms": seconds * 1e3, "energy_uj": m.energy_pj / 1e6, "area_mm2": m.area_um2 / 1e6,
-                    "utilization": m.utilization, "dram_mb": m.dram_bytes / 2**20,
-                    "edp_uj_ms": m.energy_pj / 1e6 * seconds * 1e3,
-                })
+                results.append(
+                    {
+                        "network": net.name,
+                        "template": tname,
+                        "macs": m.macs,
+                        "latency_cycles": m.latency_cycles,
+                        "latency_ms": seconds * 1e3,
+                        "energy_uj": m.energy_pj / 1e6,
+                        "area_mm2": m.area_um2 / 1e6,
+                        "utilization": m.utilization,
+                        "dram_mb": m.dram_bytes / 2**20,
+                        "edp_uj_ms": m.energy_pj / 1e6 * seconds * 1e3,
+                    }
+                )
                 totals: dict[str, float] = {}
                 for layer in m.layers:
                     for k, v in layer.energy_breakdown_pj.items():
@@ -243,18 +319,34 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
     _plot_demo_bars(results, out)
     _plot_energy_breakdown(breakdowns, out)
     sweep_text = run_accelerator_sweep(
-        nets[0], out / "sweep", templates=list(templates.values()), sizes=[(8, 8), (16, 16), (32, 32), (64, 64)],
-        dram_bws=[8.0, 16.0, 32.0, 64.0, None], sram_kbs=[32.0, 128.0], noc_bws=[None], profile=profile)
+        nets[0],
+        out / "sweep",
+        templates=list(templates.values()),
+        sizes=[(8, 8), (16, 16), (32, 32), (64, 64)],
+        dram_bws=[8.0, 16.0, 32.0, 64.0, None],
+        sram_kbs=[32.0, 128.0],
+        noc_bws=[None],
+        profile=profile,
+    )
     maestro = _maestro_comparison()
     from coexplore import demo_stages
 
     by_name = {n.name: n for n in nets}
-    stages = [("Three tiers: analytical model vs cycle-level simulator",
-               lambda: demo_stages.simulator_crosscheck(nets[0], [Accelerator(dataflow=df, **DEFAULT_DEMO_DESIGN)
-                                                                  for df in templates.values()]))]
+    stages = [
+        (
+            "Three tiers: analytical model vs cycle-level simulator",
+            lambda: demo_stages.simulator_crosscheck(
+                nets[0], [Accelerator(dataflow=df, **DEFAULT_DEMO_DESIGN) for df in templates.values()]
+            ),
+        )
+    ]
     pair = [by_name[n] for n in ("resnet9", "unet") if n in by_name] or list(nets[:2])
-    stages.append(("Heterogeneous system: several networks at once",
-                   lambda: demo_stages.system_schedule(pair, "nasaic-pair", out)))
+    stages.append(
+        (
+            "Heterogeneous system: several networks at once",
+            lambda: demo_stages.system_schedule(pair, "nasaic-pair", out),
+        )
+    )
     stages.append(("Generated RTL: bit-exact and cycle-exact", lambda: demo_stages.rtl_check(out)))
     sections = []
     with _progress() as bar:
@@ -282,8 +374,15 @@ def _maestro_comparison() -> list[dict]:
     for name, ref in maestro_cycles.items():
         acc = Accelerator(dataflow=get_template(name), rows=16, cols=16, noc_bw_bytes_per_cycle=64.0)
         m = evaluate_layer(layer, acc, get_profile("rtl"))
-        rows.append({"template": name, "coexplore_cycles": m.latency_cycles, "maestro_cycles": ref,
-                     "ratio": m.latency_cycles / ref, "utilization": m.utilization})
+        rows.append(
+            {
+                "template": name,
+                "coexplore_cycles": m.latency_cycles,
+                "maestro_cycles": ref,
+                "ratio": m.latency_cycles / ref,
+                "utilization": m.utilization,
+            }
+        )
     return rows
 
 
@@ -293,9 +392,11 @@ def _plot_demo_bars(results: list[dict], out: Path) -> None:
     templates = list(dict.fromkeys(r["template"] for r in results))
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     width = 0.8 / len(templates)
-    for ax, metric, label, log in ((axes[0], "latency_ms", "latency (ms)", True),
-                                   (axes[1], "energy_uj", "energy (uJ)", True),
-                                   (axes[2], "utilization", "PE utilization", False)):
+    for ax, metric, label, log in (
+        (axes[0], "latency_ms", "latency (ms)", True),
+        (axes[1], "energy_uj", "energy (uJ)", True),
+        (axes[2], "utilization", "PE utilization", False),
+    ):
         for j, t in enumerate(templates):
             vals = [next(r[metric] for r in results if r["network"] == n and r["template"] == t) for n in nets]
             ax.bar(np.arange(len(nets)) + j * width - 0.4 + width / 2, vals, width, label=t)
@@ -331,8 +432,15 @@ def _plot_energy_breakdown(breakdowns: dict[tuple[str, str], dict[str, float]], 
 
 
 def _demo_markdown(results: list[dict], sweep_text: str, maestro: list[dict], nets: Sequence[Network]) -> str:
-    fmt = {"latency_ms": ".3f", "energy_uj": ",.1f", "area_mm2": ".3f", "utilization": ".2f", "dram_mb": ",.2f",
-           "edp_uj_ms": ",.2f", "macs": ","}
+    fmt = {
+        "latency_ms": ".3f",
+        "energy_uj": ",.1f",
+        "area_mm2": ".3f",
+        "utilization": ".2f",
+        "dram_mb": ",.2f",
+        "edp_uj_ms": ",.2f",
+        "macs": ",",
+    }
     best = {}
     for r in results:
         if r["network"] not in best or r["edp_uj_ms"] < best[r["network"]]["edp_uj_ms"]:
@@ -346,17 +454,32 @@ def _demo_markdown(results: list[dict], sweep_text: str, maestro: list[dict], ne
         "",
         "## Networks",
         "",
-        markdown_table([{"network": n.name, "layers": len(n.layers), "compute layers": len(n.compute_layers()),
-                         "MACs": n.macs, "weights": n.weight_words} for n in nets],
-                       ["network", "layers", "compute layers", "MACs", "weights"], {"MACs": ",", "weights": ","}),
+        markdown_table(
+            [
+                {
+                    "network": n.name,
+                    "layers": len(n.layers),
+                    "compute layers": len(n.compute_layers()),
+                    "MACs": n.macs,
+                    "weights": n.weight_words,
+                }
+                for n in nets
+            ],
+            ["network", "layers", "compute layers", "MACs", "weights"],
+            {"MACs": ",", "weights": ","},
+        ),
         "",
         "## Results",
         "",
-        markdown_table(results, ["network", "template", "latency_ms", "energy_uj", "area_mm2", "utilization",
-                                 "dram_mb", "edp_uj_ms"], fmt),
+        markdown_table(
+            results,
+            ["network", "template", "latency_ms", "energy_uj", "area_mm2", "utilization", "dram_mb", "edp_uj_ms"],
+            fmt,
+        ),
         "",
-        "Best template per network by energy-delay product: " + ", ".join(
-            f"{n}: **{r['template']}**" for n, r in best.items()) + ".",
+        "Best template per network by energy-delay product: "
+        + ", ".join(f"{n}: **{r['template']}**" for n, r in best.items())
+        + ".",
         "",
         "![networks by template](networks_by_template.png)",
         "",
@@ -378,8 +501,11 @@ def _demo_markdown(results: list[dict], sweep_text: str, maestro: list[dict], ne
         "(figures from shared/NASAIC.md). MAESTRO does not check mapping legality and assumes its own NoC model, so "
         "the ratio is a sanity check, not a target.",
         "",
-        markdown_table(maestro, ["template", "coexplore_cycles", "maestro_cycles", "ratio", "utilization"],
-                       {"coexplore_cycles": ",.0f", "maestro_cycles": ",", "ratio": ".2f", "utilization": ".2f"}),
+        markdown_table(
+            maestro,
+            ["template", "coexplore_cycles", "maestro_cycles", "ratio", "utilization"],
+            {"coexplore_cycles": ",.0f", "maestro_cycles": ",", "ratio": ".2f", "utilization": ".2f"},
+        ),
         "",
         "Files: results.csv / results.json (the table above), sweep/ (every swept design, the Pareto set, plots).",
         "",

@@ -8,9 +8,10 @@ keeps the analytical model vectorized.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -68,8 +69,21 @@ def _compile(text: str) -> ast.AST:
             raise ExprError(f"formula {text!r} uses unknown name {node.id!r} (expected {', '.join(ALLOWED_NAMES)})")
         if isinstance(node, ast.BinOp) and type(node.op) not in _BINOPS:
             raise ExprError(f"formula {text!r} uses an unsupported operator {type(node.op).__name__}")
-        if not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.UAdd, ast.Name,
-                                 ast.Load, ast.Constant, ast.Call, *_BINOPS)):
+        if not isinstance(
+            node,
+            (
+                ast.Expression,
+                ast.BinOp,
+                ast.UnaryOp,
+                ast.USub,
+                ast.UAdd,
+                ast.Name,
+                ast.Load,
+                ast.Constant,
+                ast.Call,
+                *_BINOPS,
+            ),
+        ):
             raise ExprError(f"formula {text!r} contains unsupported syntax {type(node).__name__}")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
             raise ExprError(f"formula {text!r} contains a non-numeric constant {node.value!r}")
@@ -100,8 +114,9 @@ def _evaluate(node: ast.AST, values: dict[str, Any]) -> Any:
 # space here uses, and fold lengths from 1 to 4096 (all of 1..64, then powers of two and their
 # neighbours, where off-by-one formulas break).
 CHECK_SIDES: tuple[int, ...] = (1, 2, 3, 4, 8, 16, 32, 64, 128, 256)
-CHECK_T: tuple[int, ...] = tuple(sorted({*range(1, 65), *(t + d for t in (2 ** k for k in range(7, 13))
-                                                          for d in (-1, 0, 1) if t + d <= 4096)}))
+CHECK_T: tuple[int, ...] = tuple(
+    sorted({*range(1, 65), *(t + d for t in (2**k for k in range(7, 13)) for d in (-1, 0, 1) if t + d <= 4096)})
+)
 
 
 def range_problem(expr: Expr) -> str | None:
@@ -109,8 +124,12 @@ def range_problem(expr: Expr) -> str | None:
 
     Returns e.g. ``"negative (-3) at rows=1, cols=1, T=1"`` or ``"division by zero (inf) at rows=1, ..."``.
     """
-    rows, cols, t = np.meshgrid(np.array(CHECK_SIDES, dtype=np.float64), np.array(CHECK_SIDES, dtype=np.float64),
-                                np.array(CHECK_T, dtype=np.float64), indexing="ij")
+    rows, cols, t = np.meshgrid(
+        np.array(CHECK_SIDES, dtype=np.float64),
+        np.array(CHECK_SIDES, dtype=np.float64),
+        np.array(CHECK_T, dtype=np.float64),
+        indexing="ij",
+    )
     with np.errstate(all="ignore"):
         value = np.broadcast_to(np.asarray(expr(rows=rows, cols=cols, T=t), dtype=np.float64), rows.shape)
     bad = ~np.isfinite(value) | (value < 0)
@@ -136,5 +155,7 @@ def check_range(text: str, where: str) -> None:
     :func:`range_problem`."""
     problem = _cached_problem(str(text))
     if problem is not None:
-        raise ExprError(f"{where} = {text!r} is {problem} (a cycle count must be finite and >= 0 for rows, cols "
-                        f"in {{{', '.join(map(str, CHECK_SIDES))}}} and T in 1..{CHECK_T[-1]})")
+        raise ExprError(
+            f"{where} = {text!r} is {problem} (a cycle count must be finite and >= 0 for rows, cols "
+            f"in {{{', '.join(map(str, CHECK_SIDES))}}} and T in 1..{CHECK_T[-1]})"
+        )

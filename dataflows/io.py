@@ -6,7 +6,7 @@ value, in one line.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coexplore.dataflows.expr import Expr, ExprError, check_range
 from coexplore.dataflows.spec import (
-    Accelerator, Dataflow, FoldTiming, Interconnect, Mapping, Operand, Pack, SpatialAxis, SpecError,
+    Accelerator,
+    Dataflow,
+    FoldTiming,
+    Interconnect,
+    Mapping,
+    Operand,
+    Pack,
+    SpatialAxis,
+    SpecError,
     TimingProfile,
 )
 from coexplore.models.ir import Dim, OpKind
@@ -146,7 +154,8 @@ class ProfileModel(_Strict):
         fields = self.model_dump(exclude={"template_overrides"})
         fields["template_overrides"] = tuple(
             (name, tuple((k, v) for k, v in o.model_dump().items() if v is not None))
-            for name, o in self.template_overrides.items())
+            for name, o in self.template_overrides.items()
+        )
         return fields
 
 
@@ -236,7 +245,7 @@ def _builtin_dir(name: str) -> Path:
     return Path(str(resources.files("coexplore.dataflows").joinpath(name)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_templates() -> dict[str, Dataflow]:
     """The shipped templates (dataflows/templates/*.yaml), by name."""
     out: dict[str, Dataflow] = {}
@@ -269,7 +278,7 @@ def get_template(name: str) -> Dataflow:
     return all_templates[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def profiles() -> dict[str, TimingProfile]:
     """Timing profiles from dataflows/templates/profiles.yml, by name."""
     path = _builtin_dir("templates") / "profiles.yml"
@@ -281,8 +290,10 @@ def profiles() -> dict[str, TimingProfile]:
             check_range(model.first_fold_setup, f"profile {name!r} field 'first_fold_setup'")
             for tname, override in model.template_overrides.items():
                 if override.first_fold_setup is not None:
-                    check_range(override.first_fold_setup,
-                                f"profile {name!r} field 'template_overrides.{tname}.first_fold_setup'")
+                    check_range(
+                        override.first_fold_setup,
+                        f"profile {name!r} field 'template_overrides.{tname}.first_fold_setup'",
+                    )
         except ValidationError as exc:
             raise SpecError(format_validation_error(f"{path} [{name}]", exc)) from None
         except (SpecError, ExprError) as exc:
@@ -316,10 +327,19 @@ def load_accelerator(path: str | Path) -> Accelerator:
 def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
     """The YAML/JSON form of an accelerator (template by name)."""
     return {
-        "name": acc.name, "template": acc.dataflow.name, "rows": acc.rows, "cols": acc.cols,
-        "ifmap_sram_kb": acc.ifmap_sram_kb, "filter_sram_kb": acc.filter_sram_kb,
-        "ofmap_sram_kb": acc.ofmap_sram_kb, "noc_bw_bytes_per_cycle": acc.noc_bw_bytes_per_cycle,
-        "dram_bw_bytes_per_cycle": acc.dram_bw_bytes_per_cycle, "dram_ports": acc.dram_ports,
-        "input_bits": acc.input_bits, "weight_bits": acc.weight_bits, "acc_bits": acc.acc_bits,
-        "clock_mhz": acc.clock_mhz, "tech_node_nm": acc.tech_node_nm,
+        "name": acc.name,
+        "template": acc.dataflow.name,
+        "rows": acc.rows,
+        "cols": acc.cols,
+        "ifmap_sram_kb": acc.ifmap_sram_kb,
+        "filter_sram_kb": acc.filter_sram_kb,
+        "ofmap_sram_kb": acc.ofmap_sram_kb,
+        "noc_bw_bytes_per_cycle": acc.noc_bw_bytes_per_cycle,
+        "dram_bw_bytes_per_cycle": acc.dram_bw_bytes_per_cycle,
+        "dram_ports": acc.dram_ports,
+        "input_bits": acc.input_bits,
+        "weight_bits": acc.weight_bits,
+        "acc_bits": acc.acc_bits,
+        "clock_mhz": acc.clock_mhz,
+        "tech_node_nm": acc.tech_node_nm,
     }

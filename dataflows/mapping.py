@@ -106,8 +106,9 @@ def layer_dims(layer: Layer) -> dict[Dim, int]:
     return layer.dims()
 
 
-def fold_timing(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike,
-                steps: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+def fold_timing(
+    timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike, steps: ArrayLike
+) -> tuple[ArrayLike, ArrayLike]:
     """(fold_time, once): cycles each fold takes with no memory stalls, and the overheads paid once.
 
     fold_busy = T + fill (unless folds overlap) + drain (unless it hides behind the next fold)
@@ -130,8 +131,9 @@ def fold_timing(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, col
     return fold_time, once
 
 
-def stall_free_cycles(timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike,
-                      steps: ArrayLike, folds: ArrayLike) -> ArrayLike:
+def stall_free_cycles(
+    timing: FoldTiming, profile: TimingProfile, rows: ArrayLike, cols: ArrayLike, steps: ArrayLike, folds: ArrayLike
+) -> ArrayLike:
     """Cycles of ``folds`` identical folds of ``steps`` streamed steps, with no memory stalls.
 
     total = folds * fold_time + once + end offset (see ``fold_timing``).
@@ -160,7 +162,7 @@ SCALESIM_SHAPES: dict[str, tuple[frozenset[Dim], frozenset[Dim]]] = {
 
 
 def scalesim_shape(dataflow: Dataflow, mapping: Mapping) -> str | None:
-    """"os", "ws" or "is" when ``mapping`` on ``dataflow`` is one of SCALE-Sim's arrays, else None."""
+    """ "os", "ws" or "is" when ``mapping`` on ``dataflow`` is one of SCALE-Sim's arrays, else None."""
     if dataflow.interconnect is not Interconnect.SYSTOLIC:
         return None
     shape = (frozenset(mapping.rows.dims), frozenset(mapping.cols.dims))
@@ -195,8 +197,10 @@ class LayerMapping:
         m = self.loops
         axis = lambda ax: "*".join(d.value for d in ax.dims)  # noqa: E731
         outer = ",".join(d.value for d in m.outer if d is not Dim.G) or "-"
-        return (f"rows={axis(m.rows)} cols={axis(m.cols)} T={'*'.join(d.value for d in m.temporal)} "
-                f"outer={outer} {'resident' if self.resident_input else 'streamed'}")
+        return (
+            f"rows={axis(m.rows)} cols={axis(m.cols)} T={'*'.join(d.value for d in m.temporal)} "
+            f"outer={outer} {'resident' if self.resident_input else 'streamed'}"
+        )
 
 
 @lru_cache(maxsize=1024)

@@ -22,15 +22,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from coexplore.dataflows.io import (
-    AcceleratorModel, _builtin_dir, _load_yaml, _Strict, accelerator_to_dict, format_validation_error,
-    load_dataflow, templates,
+    AcceleratorModel,
+    _builtin_dir,
+    _load_yaml,
+    _Strict,
+    accelerator_to_dict,
+    format_validation_error,
+    load_dataflow,
+    templates,
 )
 from coexplore.dataflows.spec import Accelerator, SpecError
 
@@ -76,8 +82,7 @@ class System:
         if not self.accelerators:
             raise SpecError(f"system {self.name!r} has no sub-accelerators")
         named = tuple(
-            acc if acc.name else replace(acc, name=f"{acc.dataflow.name}{i}")
-            for i, acc in enumerate(self.accelerators)
+            acc if acc.name else replace(acc, name=f"{acc.dataflow.name}{i}") for i, acc in enumerate(self.accelerators)
         )
         object.__setattr__(self, "accelerators", named)
         names = [a.name for a in named]
@@ -105,25 +110,31 @@ def check_budget(system: System) -> None:
     """Raise ``SpecError`` naming the first limit the system breaks (area is checked where it is known)."""
     budget = system.budget
     if not budget.dram_bw_bytes_per_cycle > 0:
-        raise SpecError(f"system {system.name!r}: DRAM bandwidth budget must be positive, "
-                        f"got {budget.dram_bw_bytes_per_cycle!r}")
+        raise SpecError(
+            f"system {system.name!r}: DRAM bandwidth budget must be positive, got {budget.dram_bw_bytes_per_cycle!r}"
+        )
     if budget.pes is not None and system.pes > budget.pes:
         raise SpecError(f"PE budget {budget.pes} exceeded: sub-accelerators need {system.pes} PEs")
     pool = budget.dram_bw_bytes_per_cycle
     if system.sharing is BandwidthSharing.PARTITIONED:
         missing = [a.name for a in system.accelerators if a.dram_bw_bytes_per_cycle is None]
         if missing:
-            raise SpecError(f"system {system.name!r}: partitioned bandwidth needs dram_bw_bytes_per_cycle "
-                            f"on every sub-accelerator (missing on {', '.join(missing)})")
+            raise SpecError(
+                f"system {system.name!r}: partitioned bandwidth needs dram_bw_bytes_per_cycle "
+                f"on every sub-accelerator (missing on {', '.join(missing)})"
+            )
         need = sum(a.dram_bw_bytes_per_cycle for a in system.accelerators)  # type: ignore[misc]
         if need > pool + 1e-9:
-            raise SpecError(f"bandwidth budget {pool:g} bytes/cycle exceeded: sub-accelerators need "
-                            f"{need:g} bytes/cycle")
+            raise SpecError(
+                f"bandwidth budget {pool:g} bytes/cycle exceeded: sub-accelerators need {need:g} bytes/cycle"
+            )
     else:
         for a in system.accelerators:
             if a.dram_bw_bytes_per_cycle is not None and a.dram_bw_bytes_per_cycle > pool + 1e-9:
-                raise SpecError(f"bandwidth budget {pool:g} bytes/cycle exceeded: sub-accelerator {a.name!r} "
-                                f"has a {a.dram_bw_bytes_per_cycle:g} bytes/cycle port")
+                raise SpecError(
+                    f"bandwidth budget {pool:g} bytes/cycle exceeded: sub-accelerator {a.name!r} "
+                    f"has a {a.dram_bw_bytes_per_cycle:g} bytes/cycle port"
+                )
 
 
 def check_area(system: System, area_um2: float) -> None:
@@ -153,7 +164,7 @@ class SubAcceleratorModel(AcceleratorModel):
     dram_ports: Literal["per_operand", "shared"] = "shared"
 
     @model_validator(mode="after")
-    def _shape(self) -> "SubAcceleratorModel":
+    def _shape(self) -> SubAcceleratorModel:
         if self.pes is None and (self.rows is None or self.cols is None):
             raise ValueError("give rows and cols, or pes")
         if self.pes is not None and (self.rows is not None or self.cols is not None):
@@ -212,11 +223,20 @@ def parse_system(data: dict[str, Any], source: str = "system", base_dir: Path | 
         except SpecError as exc:
             raise SpecError(f"{where}: {exc}") from None
     b = model.budget
-    budget = Budget(dram_bw_bytes_per_cycle=b.dram_bw_bytes_per_cycle, pes=b.pes,
-                    area_um2=None if b.area_mm2 is None else b.area_mm2 * 1e6)
+    budget = Budget(
+        dram_bw_bytes_per_cycle=b.dram_bw_bytes_per_cycle,
+        pes=b.pes,
+        area_um2=None if b.area_mm2 is None else b.area_mm2 * 1e6,
+    )
     try:
-        return System(name=model.name, accelerators=tuple(accs), budget=budget, sharing=model.bandwidth,
-                      link=Link(**model.link.model_dump()), description=model.description.strip())
+        return System(
+            name=model.name,
+            accelerators=tuple(accs),
+            budget=budget,
+            sharing=model.bandwidth,
+            link=Link(**model.link.model_dump()),
+            description=model.description.strip(),
+        )
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None
 
@@ -226,7 +246,7 @@ def load_system(path: str | Path) -> System:
     return parse_system(_load_yaml(path), str(path), base_dir=path.parent)
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_systems() -> dict[str, System]:
     """The shipped systems (dataflows/systems/*.yaml), by name."""
     out: dict[str, System] = {}
@@ -258,9 +278,14 @@ def system_to_dict(system: System) -> dict[str, Any]:
         d = accelerator_to_dict(acc)
         subs.append({k: v for k, v in d.items() if v is not None})
     return {
-        "name": system.name, "description": system.description, "budget": budget,
+        "name": system.name,
+        "description": system.description,
+        "budget": budget,
         "bandwidth": system.sharing.value,
-        "link": {"bw_bytes_per_cycle": system.link.bw_bytes_per_cycle, "latency_cycles": system.link.latency_cycles,
-                 "energy_pj_per_byte": system.link.energy_pj_per_byte},
+        "link": {
+            "bw_bytes_per_cycle": system.link.bw_bytes_per_cycle,
+            "latency_cycles": system.link.latency_cycles,
+            "energy_pj_per_byte": system.link.energy_pj_per_byte,
+        },
         "sub_accelerators": subs,
     }

@@ -37,25 +37,135 @@ from coexplore.models.lowering import (
 
 __all__ = ["UnsupportedOpError", "from_onnx"]
 
-_LOWERED = ("Conv", "Gemm", "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-            "Add", "Sub", "Mul", "Sum", "ReduceMean")
+_LOWERED = (
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Einsum",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Add",
+    "Sub",
+    "Mul",
+    "Sum",
+    "ReduceMean",
+)
 # Ops with no MACs the IR charges: activations and norms (fused into their producer, BatchNormalization
 # folded), data movement, and the shape arithmetic exporters emit.
-_FREE = frozenset({
-    "Relu", "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "LeakyRelu", "PRelu", "Elu", "Selu",
-    "Celu", "Gelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Erf", "Exp", "Log", "Sqrt", "Pow",
-    "Reciprocal", "Neg", "Abs", "Sign", "Floor", "Ceil", "Round", "Div", "Mod", "Min", "Max", "Mean",
-    "Softmax", "LogSoftmax", "Hardmax", "BatchNormalization", "LayerNormalization", "InstanceNormalization",
-    "GroupNormalization", "LpNormalization", "LRN", "RMSNormalization", "Dropout", "Identity", "Cast",
-    "CastLike", "Shape", "Size", "Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements",
-    "ScatterND", "Unsqueeze", "Squeeze", "Concat", "Split", "Slice", "Flatten", "Reshape", "Transpose",
-    "Expand", "Tile", "Pad", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "Constant",
-    "ConstantOfShape", "Range", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And",
-    "Or", "Xor", "Where", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-    "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin", "TopK", "CumSum", "NonZero", "Trilu",
-    "IsNaN", "IsInf", "EyeLike", "OneHot", "Shrink", "QuantizeLinear", "DequantizeLinear",
-})
-SUPPORTED = "Conv (1-D/2-D), Gemm, MatMul, Einsum, pooling, Add/Sub/Mul/Sum, ReduceMean and free ops (activations, norms, data movement)"
+_FREE = frozenset(
+    {
+        "Relu",
+        "Clip",
+        "Sigmoid",
+        "Tanh",
+        "HardSwish",
+        "HardSigmoid",
+        "LeakyRelu",
+        "PRelu",
+        "Elu",
+        "Selu",
+        "Celu",
+        "Gelu",
+        "Mish",
+        "Softplus",
+        "Softsign",
+        "ThresholdedRelu",
+        "Erf",
+        "Exp",
+        "Log",
+        "Sqrt",
+        "Pow",
+        "Reciprocal",
+        "Neg",
+        "Abs",
+        "Sign",
+        "Floor",
+        "Ceil",
+        "Round",
+        "Div",
+        "Mod",
+        "Min",
+        "Max",
+        "Mean",
+        "Softmax",
+        "LogSoftmax",
+        "Hardmax",
+        "BatchNormalization",
+        "LayerNormalization",
+        "InstanceNormalization",
+        "GroupNormalization",
+        "LpNormalization",
+        "LRN",
+        "RMSNormalization",
+        "Dropout",
+        "Identity",
+        "Cast",
+        "CastLike",
+        "Shape",
+        "Size",
+        "Gather",
+        "GatherElements",
+        "GatherND",
+        "Scatter",
+        "ScatterElements",
+        "ScatterND",
+        "Unsqueeze",
+        "Squeeze",
+        "Concat",
+        "Split",
+        "Slice",
+        "Flatten",
+        "Reshape",
+        "Transpose",
+        "Expand",
+        "Tile",
+        "Pad",
+        "Resize",
+        "Upsample",
+        "DepthToSpace",
+        "SpaceToDepth",
+        "Constant",
+        "ConstantOfShape",
+        "Range",
+        "Equal",
+        "Less",
+        "LessOrEqual",
+        "Greater",
+        "GreaterOrEqual",
+        "Not",
+        "And",
+        "Or",
+        "Xor",
+        "Where",
+        "ReduceSum",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceSumSquare",
+        "ReduceLogSumExp",
+        "ArgMax",
+        "ArgMin",
+        "TopK",
+        "CumSum",
+        "NonZero",
+        "Trilu",
+        "IsNaN",
+        "IsInf",
+        "EyeLike",
+        "OneHot",
+        "Shrink",
+        "QuantizeLinear",
+        "DequantizeLinear",
+    }
+)
+SUPPORTED = (
+    "Conv (1-D/2-D), Gemm, MatMul, Einsum, pooling, Add/Sub/Mul/Sum, ReduceMean"
+    " and free ops (activations, norms, data movement)"
+)
 
 
 InputShapes = Mapping[str, Sequence[int]] | Sequence[int] | None
@@ -106,16 +216,22 @@ def _fix_input_dims(model: Any, source: str, input_shapes: InputShapes) -> None:
             given = {str(k): tuple(v) for k, v in input_shapes.items()}
         else:
             if len(inputs) != 1:
-                raise CoexploreError(f"ONNX file {source!r} has {len(inputs)} inputs ({', '.join(names)}): "
-                                     f"name the one each --input-shape is for (NAME=1x3x224x224)")
+                raise CoexploreError(
+                    f"ONNX file {source!r} has {len(inputs)} inputs ({', '.join(names)}): "
+                    f"name the one each --input-shape is for (NAME=1x3x224x224)"
+                )
             given = {names[0]: tuple(input_shapes)}
     for key, dims in given.items():
         if key not in names:
-            raise CoexploreError(f"ONNX file {source!r}: --input-shape for {key!r}, which is not an input "
-                                 f"(expected one of {', '.join(names)})")
+            raise CoexploreError(
+                f"ONNX file {source!r}: --input-shape for {key!r}, which is not an input "
+                f"(expected one of {', '.join(names)})"
+            )
         if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in dims):
-            raise CoexploreError(f"ONNX file {source!r}: input shape {'x'.join(map(str, dims))!r} for {key!r}: "
-                                 f"expected positive integers")
+            raise CoexploreError(
+                f"ONNX file {source!r}: input shape {'x'.join(map(str, dims))!r} for {key!r}: "
+                f"expected positive integers"
+            )
     for inp in inputs:
         tensor = inp.type.tensor_type
         if not tensor.HasField("shape"):
@@ -127,13 +243,17 @@ def _fix_input_dims(model: Any, source: str, input_shapes: InputShapes) -> None:
         if inp.name in given:
             want = given[inp.name]
             if len(want) != len(dims):
-                raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} has rank {len(dims)} "
-                                     f"{_dims_text(dims)}, but --input-shape gives {len(want)} dims "
-                                     f"{'x'.join(map(str, want))}")
+                raise CoexploreError(
+                    f"ONNX file {source!r}: input {inp.name!r} has rank {len(dims)} "
+                    f"{_dims_text(dims)}, but --input-shape gives {len(want)} dims "
+                    f"{'x'.join(map(str, want))}"
+                )
             for i, (dim, value) in enumerate(zip(dims, want)):
                 if dim.HasField("dim_value") and dim.dim_value != value:
-                    raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} dim {i} is fixed at "
-                                         f"{dim.dim_value}, but --input-shape gives {value}")
+                    raise CoexploreError(
+                        f"ONNX file {source!r}: input {inp.name!r} dim {i} is fixed at "
+                        f"{dim.dim_value}, but --input-shape gives {value}"
+                    )
             for dim, value in zip(dims, want):
                 dim.dim_value = value
             continue
@@ -144,9 +264,11 @@ def _fix_input_dims(model: Any, source: str, input_shapes: InputShapes) -> None:
                 dim.dim_value = 1
                 continue
             label = dim.dim_param or "?"
-            raise CoexploreError(f"ONNX file {source!r}: input {inp.name!r} has symbolic dim {label!r} at "
-                                 f"position {i} of {_dims_text(dims)}; give its size with --input-shape "
-                                 f"(e.g. --input-shape {inp.name}={_example(dims)})")
+            raise CoexploreError(
+                f"ONNX file {source!r}: input {inp.name!r} has symbolic dim {label!r} at "
+                f"position {i} of {_dims_text(dims)}; give its size with --input-shape "
+                f"(e.g. --input-shape {inp.name}={_example(dims)})"
+            )
 
 
 def _shape_of(type_proto: Any) -> tuple[int, ...] | None:
@@ -239,8 +361,19 @@ class _OnnxLowerer:
             stride = tuple(attrs.get("strides", (1,) * spatial))
             dilation = tuple(attrs.get("dilations", (1,) * spatial))
             begins, ends = self._pads(attrs, x_shape[-spatial:], kernel, stride, dilation)
-            layer = conv_layer(b.unique(name), x_shape, out_shape, w_shape[0], kernel, stride, begins, ends,
-                               dilation, int(attrs.get("group", 1)), bits)
+            layer = conv_layer(
+                b.unique(name),
+                x_shape,
+                out_shape,
+                w_shape[0],
+                kernel,
+                stride,
+                begins,
+                ends,
+                dilation,
+                int(attrs.get("group", 1)),
+                bits,
+            )
             return b.add(layer, inputs[0].frontier | inputs[1].frontier), False
         if op in ("MaxPool", "AveragePool"):
             x_shape = self.shape(name, inputs[0], "input")
@@ -299,8 +432,11 @@ class _OnnxLowerer:
                 return None
             dims = None
             if len(operands) == 2 and operands[0].shape is not None and operands[1].shape is not None:
-                dims = einsum_dims(attrs["equation"].decode() if isinstance(attrs["equation"], bytes)
-                                   else attrs["equation"], operands[0].shape, operands[1].shape)
+                dims = einsum_dims(
+                    attrs["equation"].decode() if isinstance(attrs["equation"], bytes) else attrs["equation"],
+                    operands[0].shape,
+                    operands[1].shape,
+                )
             if dims is None:
                 raise _unsupported(f"Einsum {attrs.get('equation')!r}", name)
             batch, m, k, n = dims
@@ -313,14 +449,21 @@ class _OnnxLowerer:
         raise _unsupported(op, name)  # listed in _LOWERED but not handled: a bug, say so loudly
 
     @staticmethod
-    def _pads(attrs: dict[str, Any], sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
-              dilation: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _pads(
+        attrs: dict[str, Any],
+        sizes: tuple[int, ...],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        dilation: tuple[int, ...],
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         spatial = len(kernel)
         auto = attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER", "SAME_LOWER"):
-            pairs = [same_pads(s, k, st, d, upper=auto == "SAME_UPPER")
-                     for s, k, st, d in zip(sizes, kernel, stride, dilation)]
+            pairs = [
+                same_pads(s, k, st, d, upper=auto == "SAME_UPPER")
+                for s, k, st, d in zip(sizes, kernel, stride, dilation)
+            ]
             return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
         if auto == "VALID":
             return (0,) * spatial, (0,) * spatial
@@ -328,8 +471,7 @@ class _OnnxLowerer:
         return pads[:spatial], pads[spatial:]
 
 
-def from_onnx(path: str | Path, name: str | None = None, *, bits: int = 8,
-              input_shapes: InputShapes = None) -> Network:
+def from_onnx(path: str | Path, name: str | None = None, *, bits: int = 8, input_shapes: InputShapes = None) -> Network:
     """Lower the ONNX model at ``path`` to a Network (every operand ``bits`` bits).
 
     ``input_shapes`` gives the graph inputs' shapes (``{name: dims}``, or ``dims`` for a single input);

@@ -15,9 +15,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +27,16 @@ from coexplore.models.data import CLASSIFICATION, TaskData, data_identity, load_
 from coexplore.models.ir import CoexploreError
 from coexplore.models.spaces import BUILDER_VERSION, SearchSpace, get_space
 
-__all__ = ["Recipe", "TrainResult", "candidate_key", "default_cache_dir", "default_recipe", "device_name", "evaluate",
-           "train_candidate"]
+__all__ = [
+    "Recipe",
+    "TrainResult",
+    "candidate_key",
+    "default_cache_dir",
+    "default_recipe",
+    "device_name",
+    "evaluate",
+    "train_candidate",
+]
 
 TRAIN_VERSION = 2  # bump when the training loop changes what a recipe yields (invalidates the cache)
 _EVAL_BATCH = 512
@@ -59,7 +67,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.optimizer not in _OPTIMIZERS:
             raise CoexploreError(
-                f"recipe optimizer={self.optimizer!r} is unknown (expected one of {', '.join(_OPTIMIZERS)})")
+                f"recipe optimizer={self.optimizer!r} is unknown (expected one of {', '.join(_OPTIMIZERS)})"
+            )
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -122,17 +131,21 @@ def _hash(payload: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def candidate_key(space: SearchSpace, vector: Sequence[int], task: str, recipe: Recipe,
-                  data_dir: str | Path | None = None) -> str:
+def candidate_key(
+    space: SearchSpace, vector: Sequence[int], task: str, recipe: Recipe, data_dir: str | Path | None = None
+) -> str:
     """The cache key: the network the space builds for ``vector`` (family and every parameter, so
     renaming a space or fixing a parameter at the value it had keeps the key), the task's data and the
     recipe."""
-    return _hash({
-        "versions": [BUILDER_VERSION, TRAIN_VERSION],
-        "family": space.family,
-        "config": {k: int(v) if isinstance(v, bool) else v for k, v in space.config(vector).items()},
-        "data": data_identity(task, data_dir), "recipe": asdict(recipe),
-    })
+    return _hash(
+        {
+            "versions": [BUILDER_VERSION, TRAIN_VERSION],
+            "family": space.family,
+            "config": {k: int(v) if isinstance(v, bool) else v for k, v in space.config(vector).items()},
+            "data": data_identity(task, data_dir),
+            "recipe": asdict(recipe),
+        }
+    )
 
 
 def _read_cache(path: Path) -> dict | None:
@@ -191,8 +204,8 @@ def evaluate(model: nn.Module, data: TaskData, device: torch.device) -> float:
     model.eval()
     hits = inter = union = 0.0
     for i in range(0, len(data.x_val), _EVAL_BATCH):
-        x = data.x_val[i:i + _EVAL_BATCH].to(device).contiguous(memory_format=torch.channels_last)
-        y = data.y_val[i:i + _EVAL_BATCH].to(device)
+        x = data.x_val[i : i + _EVAL_BATCH].to(device).contiguous(memory_format=torch.channels_last)
+        y = data.y_val[i : i + _EVAL_BATCH].to(device)
         out = model(x)
         if data.info.kind == CLASSIFICATION:
             hits += (out.argmax(1) == y).sum().item()
@@ -208,14 +221,15 @@ def evaluate(model: nn.Module, data: TaskData, device: torch.device) -> float:
 def _fit(model: nn.Module, data: TaskData, recipe: Recipe, device: torch.device) -> None:
     x_train, y_train = data.x_train, data.y_train
     if recipe.max_train:
-        x_train, y_train = x_train[:recipe.max_train], y_train[:recipe.max_train]
+        x_train, y_train = x_train[: recipe.max_train], y_train[: recipe.max_train]
     x_train, y_train = x_train.to(device), y_train.to(device)
     n = len(x_train)
     steps = recipe.epochs * sum(1 for i in range(0, n, recipe.batch_size) if min(recipe.batch_size, n - i) >= 2)
     params = list(model.parameters())
     if recipe.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True,
-                                                     weight_decay=recipe.weight_decay, foreach=True)
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params, lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay, foreach=True
+        )
     else:
         opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, foreach=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=max(steps, 1), pct_start=0.25)
@@ -228,7 +242,7 @@ def _fit(model: nn.Module, data: TaskData, recipe: Recipe, device: torch.device)
             if min(recipe.batch_size, n - i) < 2:  # a batch of one breaks BatchNorm: skip it
                 continue
             opt.zero_grad(set_to_none=True)
-            _loss(data.info.kind, model(xs[i:i + recipe.batch_size]), ys[i:i + recipe.batch_size]).backward()
+            _loss(data.info.kind, model(xs[i : i + recipe.batch_size]), ys[i : i + recipe.batch_size]).backward()
             if recipe.clip_grad:
                 nn.utils.clip_grad_norm_(params, recipe.clip_grad, foreach=True)
             opt.step()
@@ -251,22 +265,30 @@ def _precise_bn(model: nn.Module, x_train: torch.Tensor, batch_size: int) -> Non
         m.momentum = None  # cumulative average
     model.train()
     for i in range(0, len(x_train), batch_size):
-        model(x_train[i:i + batch_size])
+        model(x_train[i : i + batch_size])
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
 
-def train_candidate(space: str, vector: Sequence[int], task: str, recipe: Recipe | None = None, *,
-                    data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                    device: str | None = None) -> TrainResult:
+def train_candidate(
+    space: str,
+    vector: Sequence[int],
+    task: str,
+    recipe: Recipe | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: str | None = None,
+) -> TrainResult:
     """Train candidate ``vector`` of search space ``space`` (a builtin name or a YAML path) on ``task``
     with ``recipe`` (default: :func:`default_recipe`) and return its held-out metric, from the on-disk
     cache in ``cache_dir`` (default: :func:`default_cache_dir`) when this exact run was done before."""
     sp = get_space(space)
     info = task_info(task, data_dir)
     if sp.kind != info.kind:
-        raise CoexploreError(f"space {sp.name!r} (family {sp.family}) builds {sp.kind} networks, but task "
-                             f"{task!r} is {info.kind}")
+        raise CoexploreError(
+            f"space {sp.name!r} (family {sp.family}) builds {sp.kind} networks, but task {task!r} is {info.kind}"
+        )
     recipe = default_recipe(task) if recipe is None else recipe
     if not isinstance(recipe, Recipe):
         raise CoexploreError(f"recipe must be a Recipe, got {type(recipe).__name__}")
@@ -274,8 +296,15 @@ def train_candidate(space: str, vector: Sequence[int], task: str, recipe: Recipe
     path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key}.json"
     entry = _read_cache(path)
     if entry is not None:
-        return TrainResult(float(entry["metric"]), entry["metric_name"], float(entry["seconds"]), True,
-                           entry["device"], int(entry["params"]), key)
+        return TrainResult(
+            float(entry["metric"]),
+            entry["metric_name"],
+            float(entry["seconds"]),
+            True,
+            entry["device"],
+            int(entry["params"]),
+            key,
+        )
 
     dev = _resolve_device(device)
     data = load_task(task, recipe.data_seed, data_dir)
@@ -299,8 +328,17 @@ def train_candidate(space: str, vector: Sequence[int], task: str, recipe: Recipe
         cudnn.deterministic, cudnn.benchmark = flags
     seconds = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
-    entry = {"metric": metric, "metric_name": info.metric, "seconds": round(seconds, 4), "device": device_name(dev),
-             "params": params, "space": sp.name, "vector": [int(v) for v in vector],
-             "describe": sp.describe(vector), "task": task, "recipe": asdict(recipe)}
+    entry = {
+        "metric": metric,
+        "metric_name": info.metric,
+        "seconds": round(seconds, 4),
+        "device": device_name(dev),
+        "params": params,
+        "space": sp.name,
+        "vector": [int(v) for v in vector],
+        "describe": sp.describe(vector),
+        "task": task,
+        "recipe": asdict(recipe),
+    }
     _write_cache(path, entry)
     return TrainResult(metric, info.metric, seconds, False, device_name(dev), params, key)

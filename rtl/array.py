@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from coexplore.rtl.pe import OsPE, WsPE
 
 
@@ -19,13 +20,15 @@ class WsArray(wiring.Component):
     def __init__(self, rows: int, cols: int, input_bits: int = 8, weight_bits: int = 8, acc_bits: int = 32) -> None:
         self.rows, self.cols = rows, cols
         self._bits = (input_bits, weight_bits, acc_bits)
-        super().__init__({
-            "a_in": In(signed(input_bits)).array(rows),
-            "psum_in": In(signed(acc_bits)).array(cols),
-            "psum_out": Out(signed(acc_bits)).array(cols),
-            "w_row": In(signed(weight_bits)).array(cols),
-            "w_we": In(unsigned(rows)),
-        })
+        super().__init__(
+            {
+                "a_in": In(signed(input_bits)).array(rows),
+                "psum_in": In(signed(acc_bits)).array(cols),
+                "psum_out": Out(signed(acc_bits)).array(cols),
+                "w_row": In(signed(weight_bits)).array(cols),
+                "w_we": In(unsigned(rows)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -52,12 +55,14 @@ class OsArray(wiring.Component):
     def __init__(self, rows: int, cols: int, input_bits: int = 8, weight_bits: int = 8, acc_bits: int = 32) -> None:
         self.rows, self.cols = rows, cols
         self._bits = (input_bits, weight_bits, acc_bits)
-        super().__init__({
-            "a_in": In(signed(input_bits)).array(rows),
-            "clr_in": In(unsigned(rows)),
-            "b_in": In(signed(weight_bits)).array(cols),
-            "acc": Out(signed(acc_bits)).array(rows, cols),
-        })
+        super().__init__(
+            {
+                "a_in": In(signed(input_bits)).array(rows),
+                "clr_in": In(unsigned(rows)),
+                "b_in": In(signed(weight_bits)).array(cols),
+                "acc": Out(signed(acc_bits)).array(rows, cols),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

@@ -14,6 +14,7 @@ from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib.memory import Memory
+
 from coexplore.rtl.params import CFG_BITS
 
 
@@ -46,8 +47,9 @@ class Ifmap:
     read_ports: dict  # key -> synchronous read port of that replica
 
 
-def ifmap_replicas(m: Module, stream: Any, busy: Any, start: Any, beats: Any, words: int, width_bits: int,
-                   keys: list) -> Ifmap:
+def ifmap_replicas(
+    m: Module, stream: Any, busy: Any, start: Any, beats: Any, words: int, width_bits: int, keys: list
+) -> Ifmap:
     """The layer input, streamed in once at the start into one replica per key (each replica has
     its own read port: one reader per array row, or per PE)."""
     cnt = Signal(CFG_BITS + 1, name="if_cnt")
@@ -78,9 +80,20 @@ class Weights:
     row_beats: int
 
 
-def weight_scratchpad(m: Module, stream: Any, busy: Any, start: Any, bank_rows: int, tile_rows: Any,
-                      tiles: Any, row_bytes: int, stream_bytes: int, release: Callable[[int], Any],
-                      comb_read: bool, row_bits: int = CFG_BITS) -> Weights:
+def weight_scratchpad(
+    m: Module,
+    stream: Any,
+    busy: Any,
+    start: Any,
+    bank_rows: int,
+    tile_rows: Any,
+    tiles: Any,
+    row_bytes: int,
+    stream_bytes: int,
+    release: Callable[[int], Any],
+    comb_read: bool,
+    row_bits: int = CFG_BITS,
+) -> Weights:
     """Two banks of ``bank_rows`` lines of ``row_bytes`` (each line arrives as whole beats). The
     loader fills bank 0, 1, 0, ... with ``tiles`` tiles of ``tile_rows`` lines, each into a bank
     once ``release(bank)`` has freed it; ``comb_read`` gives an asynchronous read port."""
@@ -136,8 +149,18 @@ class Drain:
     count: Signal  # tiles drained so far
 
 
-def drain_engine(m: Module, stream: Any, busy: Any, start: Any, ready: Any, lines: Any, line_data: Any,
-                 line_beats: int, stream_bytes: int, line_bits: int = CFG_BITS + 1) -> Drain:
+def drain_engine(
+    m: Module,
+    stream: Any,
+    busy: Any,
+    start: Any,
+    ready: Any,
+    lines: Any,
+    line_data: Any,
+    line_beats: int,
+    stream_bytes: int,
+    line_bits: int = CFG_BITS + 1,
+) -> Drain:
     """Streams a finished tile out, ``lines`` lines of ``line_beats`` beats each; ``ready`` (2 bits)
     says which output half holds a finished tile; ``line_data`` is the line read in the previous
     cycle (synchronous read ports hold it while ``read_en`` is low); ``line_bits`` sizes the line

@@ -7,8 +7,9 @@ areas, memories kept apart); a least-squares fit of
 
 gives the per-PE area the hardware really needs (multiplier, adder, registers), the per-row cost
 (im2col address generator, input skew, ifmap read port), the per-column cost (partial-sum
-injection, output bank ports, drain) and the controller. The analytical model (sim/tech.py ``pe_um2 + noc_um2_per_pe``) is compared to the
-fitted per-PE figure; the scratchpads are checked bit for bit against the accelerator's kB.
+injection, output bank ports, drain) and the controller. The analytical model (sim/tech.py
+``pe_um2 + noc_um2_per_pe``) is compared to the fitted per-PE figure; the scratchpads are checked bit
+for bit against the accelerator's kB.
 
 Run: ``python -m coexplore.rtl.calibrate [--sizes 2,3,4,6,8] [--out rtl/area_calibration.json]``.
 """
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from coexplore.dataflows.io import get_template
 from coexplore.dataflows.spec import Accelerator
 from coexplore.rtl.emit import emit_accelerator
@@ -32,22 +34,40 @@ from coexplore.rtl.synth import generic
 MODEL_PE_UM2_45NM = 282.0 + 137.0 + 4.522 * 48 + 4.522 * 48
 
 
-def calibrate(sizes: list[tuple[int, int]], work: Path, template: str = "systolic-ws", kb: float = 1.0,
-              stream_bytes: int = 4) -> dict:
+def calibrate(
+    sizes: list[tuple[int, int]], work: Path, template: str = "systolic-ws", kb: float = 1.0, stream_bytes: int = 4
+) -> dict:
     samples = []
     for rows, cols in sizes:
-        acc = Accelerator(dataflow=get_template(template), rows=rows, cols=cols, ifmap_sram_kb=kb, filter_sram_kb=kb,
-                          ofmap_sram_kb=kb, dram_bw_bytes_per_cycle=stream_bytes)
+        acc = Accelerator(
+            dataflow=get_template(template),
+            rows=rows,
+            cols=cols,
+            ifmap_sram_kb=kb,
+            filter_sram_kb=kb,
+            ofmap_sram_kb=kb,
+            dram_bw_bytes_per_cycle=stream_bytes,
+        )
         params = params_from_accelerator(acc)
         emitted = emit_accelerator(acc, work / "cache")
         folder = work / f"{template}_{rows}x{cols}"
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         g = generic(emitted.verilog_path, params.module_name, folder)
-        samples.append({"rows": rows, "cols": cols, "pes": rows * cols, "cells": g["cells"], "flops": g["flops"],
-                        "logic_um2_45nm": round(g["logic_um2_45nm"], 1), "memories": g["memories"],
-                        "memory_bits": params.memory_bits, "model_sram_bits": int(3 * kb * 1024 * 8),
-                        "synth_s": round(time.perf_counter() - t0, 1)})
+        samples.append(
+            {
+                "rows": rows,
+                "cols": cols,
+                "pes": rows * cols,
+                "cells": g["cells"],
+                "flops": g["flops"],
+                "logic_um2_45nm": round(g["logic_um2_45nm"], 1),
+                "memories": g["memories"],
+                "memory_bits": params.memory_bits,
+                "model_sram_bits": int(3 * kb * 1024 * 8),
+                "synth_s": round(time.perf_counter() - t0, 1),
+            }
+        )
         print(json.dumps(samples[-1]), flush=True)
     return {"template": template, "stream_bytes": stream_bytes, "samples": samples, **fit(samples)}
 
@@ -66,58 +86,86 @@ def fit(samples: list[dict]) -> dict:
     k, *_ = np.linalg.lstsq(pe_only, y, rcond=None)
     pe_only_rel = (pe_only @ k - y) / y
     return {
-        "fit": {"pe_um2": round(float(coef[0]), 2), "row_um2": round(float(coef[1]), 2),
-                "col_um2": round(float(coef[2]), 2), "fixed_um2": round(float(coef[3]), 2)},
-        "fit_error": {"mean_abs_pct": round(float(np.mean(np.abs(rel)) * 100), 2),
-                      "max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2)},
-        "pe_only_fit": {"pe_um2": round(float(k[0]), 2),
-                        "mean_abs_pct": round(float(np.mean(np.abs(pe_only_rel)) * 100), 2),
-                        "max_abs_pct": round(float(np.max(np.abs(pe_only_rel)) * 100), 2)},
+        "fit": {
+            "pe_um2": round(float(coef[0]), 2),
+            "row_um2": round(float(coef[1]), 2),
+            "col_um2": round(float(coef[2]), 2),
+            "fixed_um2": round(float(coef[3]), 2),
+        },
+        "fit_error": {
+            "mean_abs_pct": round(float(np.mean(np.abs(rel)) * 100), 2),
+            "max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2),
+        },
+        "pe_only_fit": {
+            "pe_um2": round(float(k[0]), 2),
+            "mean_abs_pct": round(float(np.mean(np.abs(pe_only_rel)) * 100), 2),
+            "max_abs_pct": round(float(np.max(np.abs(pe_only_rel)) * 100), 2),
+        },
         "analytical_pe_um2": round(MODEL_PE_UM2_45NM, 2),
-        "analytical_pe_only_error": {"mean_abs_pct": round(float(np.mean(np.abs(model_rel)) * 100), 2),
-                                     "max_abs_pct": round(float(np.max(np.abs(model_rel)) * 100), 2)},
+        "analytical_pe_only_error": {
+            "mean_abs_pct": round(float(np.mean(np.abs(model_rel)) * 100), 2),
+            "max_abs_pct": round(float(np.max(np.abs(model_rel)) * 100), 2),
+        },
         "pe_coefficient_ratio_synth_over_model": round(float(coef[0]) / MODEL_PE_UM2_45NM, 3),
         "notes": "logic area = Nangate-45 X1 cell areas of yosys' generic gates after synth -flatten + abc; "
-                 "memories excluded (kept as memory cells; their bits are listed per sample beside the "
-                 "accelerator's kB budget). The analytical model charges PEs only (sim/tech.py pe_um2 + "
-                 "noc_um2_per_pe), so its error is against the whole logic; pe_only_fit is the best single "
-                 "per-PE coefficient.",
+        "memories excluded (kept as memory cells; their bits are listed per sample beside the "
+        "accelerator's kB budget). The analytical model charges PEs only (sim/tech.py pe_um2 + "
+        "noc_um2_per_pe), so its error is against the whole logic; pe_only_fit is the best single "
+        "per-PE coefficient.",
     }
 
 
-def calibrate_buffers(work: Path, rows: int = 4, cols: int = 4, kbs: tuple[float, ...] = (0.5, 1.0, 2.0),
-                      stream_bytes: int = 4) -> dict:
+def calibrate_buffers(
+    work: Path, rows: int = 4, cols: int = 4, kbs: tuple[float, ...] = (0.5, 1.0, 2.0), stream_bytes: int = 4
+) -> dict:
     """um2 per scratchpad bit when the memories are built from flip-flops (the open flow has no
     SRAM compiler): synthesize one array with several scratchpad sizes, memories mapped, and fit
     area against memory bits. An upper bound for an SRAM macro's per-bit area."""
     points = []
     for kb in kbs:
-        acc = Accelerator(dataflow=get_template("systolic-ws"), rows=rows, cols=cols, ifmap_sram_kb=kb,
-                          filter_sram_kb=kb, ofmap_sram_kb=kb, dram_bw_bytes_per_cycle=stream_bytes)
+        acc = Accelerator(
+            dataflow=get_template("systolic-ws"),
+            rows=rows,
+            cols=cols,
+            ifmap_sram_kb=kb,
+            filter_sram_kb=kb,
+            ofmap_sram_kb=kb,
+            dram_bw_bytes_per_cycle=stream_bytes,
+        )
         params = params_from_accelerator(acc)
         emitted = emit_accelerator(acc, work / "cache")
         folder = work / f"buffers_{rows}x{cols}_{kb}kb"
         folder.mkdir(parents=True, exist_ok=True)
         g = generic(emitted.verilog_path, params.module_name, folder, map_memories=True)
-        points.append({"kb_per_operand": kb, "memory_bits": params.memory_bits, "area_um2_45nm": round(g["logic_um2_45nm"], 1)})
+        points.append(
+            {"kb_per_operand": kb, "memory_bits": params.memory_bits, "area_um2_45nm": round(g["logic_um2_45nm"], 1)}
+        )
         print(json.dumps(points[-1]), flush=True)
     bits = np.array([p["memory_bits"] for p in points], float)
     area = np.array([p["area_um2_45nm"] for p in points], float)
     slope, intercept = np.polyfit(bits, area, 1)
     rel = (slope * bits + intercept - area) / area
-    return {"array": f"{rows}x{cols}", "points": points, "um2_per_bit_flop_memory": round(float(slope), 3),
-            "fit_max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2),
-            "analytical_sram_um2_per_bit": 1.215,
-            "notes": "flip-flop memories (DFF + read mux per bit); sim/tech.py charges an SRAM bit cell "
-                     "(1.215 um2 at 45 nm), which an SRAM macro would approach, not this figure."}
+    return {
+        "array": f"{rows}x{cols}",
+        "points": points,
+        "um2_per_bit_flop_memory": round(float(slope), 3),
+        "fit_max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2),
+        "analytical_sram_um2_per_bit": 1.215,
+        "notes": "flip-flop memories (DFF + read mux per bit); sim/tech.py charges an SRAM bit cell "
+        "(1.215 um2 at 45 nm), which an SRAM macro would approach, not this figure.",
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2,3,4,6,8", help="square array sizes, comma-separated (or RxC)")
     ap.add_argument("--template", default="systolic-ws", help="a template with an RTL generator (rtl.kinds)")
-    ap.add_argument("--kb", type=float, default=1.0,
-                    help="scratchpad kB per operand (the shipped eyeriss fit used 4: one ifmap replica per PE)")
+    ap.add_argument(
+        "--kb",
+        type=float,
+        default=1.0,
+        help="scratchpad kB per operand (the shipped eyeriss fit used 4: one ifmap replica per PE)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).with_name("area_calibration.json")))
     ap.add_argument("--work", default=".coexplore_cache/calibrate")
     ap.add_argument("--refit", default=None, help="refit the samples of an earlier output file, no synthesis")
@@ -132,7 +180,9 @@ def main() -> None:
         return
     if args.refit:
         old = json.loads(Path(args.refit).read_text())
-        result = {k: old[k] for k in ("template", "stream_bytes", "samples", "buffers") if k in old} | fit(old["samples"])
+        result = {k: old[k] for k in ("template", "stream_bytes", "samples", "buffers") if k in old} | fit(
+            old["samples"]
+        )
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps({k: result[k] for k in ("fit", "fit_error", "pe_only_fit", "analytical_pe_only_error")}))
         return

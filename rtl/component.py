@@ -10,6 +10,7 @@ from __future__ import annotations
 from amaranth import unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlParams
 
 
@@ -24,7 +25,10 @@ class StreamAccelerator(wiring.Component):
         self.CFG: tuple[str, ...] = kind_of(params).cfg
         bw = params.stream_bytes * 8
         members = {
-            "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(CYCLE_BITS),
             "ifmap": In(stream.Signature(unsigned(bw))),
             "weight": In(stream.Signature(unsigned(bw))),
             "ofmap": Out(stream.Signature(unsigned(bw))),

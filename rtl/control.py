@@ -5,8 +5,9 @@ from __future__ import annotations
 from amaranth import Module, Signal
 
 
-def fold_phases(m: Module, busy, comp_done, in_pre, go, pc, tcnt, rows: int, stream_len, last_pre: Signal
-                ) -> tuple[Signal, Signal, Signal]:
+def fold_phases(
+    m: Module, busy, comp_done, in_pre, go, pc, tcnt, rows: int, stream_len, last_pre: Signal
+) -> tuple[Signal, Signal, Signal]:
     """(preloading, streaming, last_stream) of a fold that preloads ``rows`` rows, then streams.
 
     ``last_pre`` (declared by the caller, which the weight scratchpad's release already uses) is driven

@@ -39,8 +39,13 @@ def convert(params: RtlParams) -> tuple[str, list[dict]]:
     text = verilog.convert(comp, name=params.module_name, emit_src=False)
     ports = []
     for path, member, _ in comp.signature.flatten(comp):
-        ports.append({"name": "__".join(str(x) for x in path), "direction": "in" if member.flow.name == "In" else "out",
-                      "width": member.shape.width if hasattr(member.shape, "width") else int(member.shape)})
+        ports.append(
+            {
+                "name": "__".join(str(x) for x in path),
+                "direction": "in" if member.flow.name == "In" else "out",
+                "width": member.shape.width if hasattr(member.shape, "width") else int(member.shape),
+            }
+        )
     return text, ports
 
 
@@ -86,7 +91,7 @@ def emit(params: RtlParams, cache_dir: Path | None = None, accelerator: Accelera
         "accelerator": accelerator_to_dict(accelerator) if accelerator is not None else None,
         "stream_bytes_per_cycle": params.stream_bytes,
         "notes": "Streams carry stream_bytes per beat, byte 0 in the low bits; see coexplore.rtl.program "
-                 "and the kind's host module for the layouts and the timing model.",
+        "and the kind's host module for the layouts and the timing model.",
     }
     return Emitted(vpath, params, cached, manifest)
 

@@ -58,8 +58,12 @@ def FaultyAccelerator(inner: Any, fault: str) -> Any:  # noqa: N802 - builds a C
         def elaborate(self, platform: Any) -> Module:
             m = Module()
             m.submodules.inner = inner
-            m.d.comb += [inner.start.eq(self.start), self.busy.eq(inner.busy), self.done.eq(inner.done),
-                         self.cycles.eq(inner.cycles)]
+            m.d.comb += [
+                inner.start.eq(self.start),
+                self.busy.eq(inner.busy),
+                self.done.eq(inner.done),
+                self.cycles.eq(inner.cycles),
+            ]
             for name in inner.CFG:
                 m.d.comb += getattr(inner, f"cfg_{name}").eq(getattr(self, f"cfg_{name}"))
             for port in ("ifmap", "weight"):
@@ -72,9 +76,11 @@ def FaultyAccelerator(inner: Any, fault: str) -> Any:  # noqa: N802 - builds a C
                 with m.Elif(inner.ofmap.valid & self.ofmap.ready):
                     m.d.sync += offer.eq(0)
             flip = 1 if fault == "flip_bit" else 0
-            m.d.comb += [self.ofmap.valid.eq(inner.ofmap.valid & offer),
-                         self.ofmap.payload.eq(inner.ofmap.payload ^ flip),
-                         inner.ofmap.ready.eq(self.ofmap.ready & offer)]
+            m.d.comb += [
+                self.ofmap.valid.eq(inner.ofmap.valid & offer),
+                self.ofmap.payload.eq(inner.ofmap.payload ^ flip),
+                inner.ofmap.ready.eq(self.ofmap.ready & offer),
+            ]
             return m
 
     return _Faulty()

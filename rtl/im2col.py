@@ -75,8 +75,13 @@ def pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, name: st
     with m.Elif(step):
         m.d.sync += index.eq(index + 1)
         with m.If(q == cfg["q"] - 1):
-            m.d.sync += [q.eq(0), hb.eq(hb + cfg["stride"]), wb.eq(neg_pad), row.eq(row + cfg["stride_w"]),
-                         base.eq(row + cfg["stride_w"])]
+            m.d.sync += [
+                q.eq(0),
+                hb.eq(hb + cfg["stride"]),
+                wb.eq(neg_pad),
+                row.eq(row + cfg["stride_w"]),
+                base.eq(row + cfg["stride_w"]),
+            ]
         with m.Else():
             m.d.sync += [q.eq(q + 1), wb.eq(wb + cfg["stride"]), base.eq(base + cfg["stride"])]
     return PixelWalk(index, hb, wb, base)
@@ -92,8 +97,21 @@ def skew(m: Module, first: Any, n: int, shape: Any, name: str) -> list[Any]:
     return out
 
 
-def read_tap(m: Module, cfg: dict[str, Any], port: Any, lane_bits: int, operand_bits: int, valid: Any,
-             hb: Any, wb: Any, base: Any, r: Any, s: Any, offset: Any, name: str) -> Value:
+def read_tap(
+    m: Module,
+    cfg: dict[str, Any],
+    port: Any,
+    lane_bits: int,
+    operand_bits: int,
+    valid: Any,
+    hb: Any,
+    wb: Any,
+    base: Any,
+    r: Any,
+    s: Any,
+    offset: Any,
+    name: str,
+) -> Value:
     """Issue the read of tap (pixel ``hb, wb, base``; reduction ``r, s, offset``) on a replica's
     read ``port``; returns the signed operand of the next cycle, zero for padding or when not ``valid``."""
     hh = Signal(signed(SB + 1), name=f"rd_h_{name}")
@@ -101,7 +119,9 @@ def read_tap(m: Module, cfg: dict[str, Any], port: Any, lane_bits: int, operand_
     addr = Signal(signed(SB + 2), name=f"rd_addr_{name}")
     inb = Signal(name=f"rd_inb_{name}")
     m.d.comb += [
-        hh.eq(hb + r), ww.eq(wb + s), addr.eq(base + offset),
+        hh.eq(hb + r),
+        ww.eq(wb + s),
+        addr.eq(base + offset),
         inb.eq(valid & (hh >= 0) & (hh < cfg["h"]) & (ww >= 0) & (ww < cfg["w"])),
         port.addr.eq(addr[lane_bits:]),
     ]

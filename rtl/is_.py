@@ -80,8 +80,12 @@ class _Weights:
 
 
 def _pixel(name: str) -> _Pixel:
-    return _Pixel(Signal(signed(SB), name=f"{name}_hb"), Signal(signed(SB), name=f"{name}_wb"),
-                  Signal(signed(SB + 1), name=f"{name}_base"), Signal(name=f"{name}_v"))
+    return _Pixel(
+        Signal(signed(SB), name=f"{name}_hb"),
+        Signal(signed(SB), name=f"{name}_wb"),
+        Signal(signed(SB + 1), name=f"{name}_base"),
+        Signal(name=f"{name}_v"),
+    )
 
 
 def batch_pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, name: str) -> _Pixel:
@@ -96,8 +100,16 @@ def batch_pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, na
     neg_padw = Signal(signed(SB + 1), name=f"{name}_neg_padw")
     m.d.comb += [neg_pad.eq(-cfg["pad"]), neg_padw.eq(-cfg["pad_w"]), px.valid.eq(index < cfg["npq"])]
     with m.If(reset):
-        m.d.sync += [index.eq(0), q.eq(0), p.eq(0), img.eq(0), px.hb.eq(neg_pad), px.wb.eq(neg_pad),
-                     px.base.eq(neg_padw), row.eq(neg_padw)]
+        m.d.sync += [
+            index.eq(0),
+            q.eq(0),
+            p.eq(0),
+            img.eq(0),
+            px.hb.eq(neg_pad),
+            px.wb.eq(neg_pad),
+            px.base.eq(neg_padw),
+            row.eq(neg_padw),
+        ]
     with m.Elif(step):
         m.d.sync += index.eq(index + 1)
         with m.If(q == cfg["q"] - 1):
@@ -106,8 +118,12 @@ def batch_pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, na
                 nxt = img + cfg["chw"] + neg_padw
                 m.d.sync += [p.eq(0), px.hb.eq(neg_pad), img.eq(img + cfg["chw"]), row.eq(nxt), px.base.eq(nxt)]
             with m.Else():
-                m.d.sync += [p.eq(p + 1), px.hb.eq(px.hb + cfg["stride"]), row.eq(row + cfg["stride_w"]),
-                             px.base.eq(row + cfg["stride_w"])]
+                m.d.sync += [
+                    p.eq(p + 1),
+                    px.hb.eq(px.hb + cfg["stride"]),
+                    row.eq(row + cfg["stride_w"]),
+                    px.base.eq(row + cfg["stride_w"]),
+                ]
         with m.Else():
             m.d.sync += [q.eq(q + 1), px.wb.eq(px.wb + cfg["stride"]), px.base.eq(px.base + cfg["stride"])]
     return px
@@ -123,11 +139,29 @@ class IsAccelerator(StreamAccelerator):
         # streamed operand (a_in) = weights, stationary = inputs
         m.submodules.array = arr = WsArray(p.rows, p.cols, p.weight_bits, p.input_bits, p.acc_bits)
         start = run_control(m, self)
-        ifm = ifmap_replicas(m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words,
-                             p.stream_bytes * 8, list(range(p.cols)))
-        fold = _Fold(in_pre=Signal(), pc=Signal(bits_for(p.rows) + 1), tcnt=Signal(CFG_BITS + 2),
-                     rf_i=Signal(CFG_BITS), cf_i=Signal(CFG_BITS), comp_done=Signal(), cbank=Signal(),
-                     last_pre=Signal(), obusy=Signal(2), tile_done=Signal(2), ohalf=Signal())
+        ifm = ifmap_replicas(
+            m,
+            self.ifmap,
+            self.busy,
+            start,
+            self.cfg()["if_beats"],
+            p.ifmap_words,
+            p.stream_bytes * 8,
+            list(range(p.cols)),
+        )
+        fold = _Fold(
+            in_pre=Signal(),
+            pc=Signal(bits_for(p.rows) + 1),
+            tcnt=Signal(CFG_BITS + 2),
+            rf_i=Signal(CFG_BITS),
+            cf_i=Signal(CFG_BITS),
+            comp_done=Signal(),
+            cbank=Signal(),
+            last_pre=Signal(),
+            obusy=Signal(2),
+            tile_done=Signal(2),
+            ohalf=Signal(),
+        )
         last_stream, last_rf = Signal(), Signal()
         wts = self._weight_loader(m, start, fold, last_stream)
         chain, chain_full = self._pixel_chain(m, start, fold, last_rf)
@@ -137,8 +171,17 @@ class IsAccelerator(StreamAccelerator):
         self._outputs(m, start, fold, ph, arr)
         return m
 
-    def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any, chain_full: Any,
-                   last_stream: Signal, last_rf: Signal) -> _Phases:
+    def _sequencer(
+        self,
+        m: Module,
+        start: Any,
+        f: _Fold,
+        if_loaded: Any,
+        wfull: Any,
+        chain_full: Any,
+        last_stream: Signal,
+        last_rf: Signal,
+    ) -> _Phases:
         """Preload ``rows`` cycles, stream ``K + rows + cols - 2``; row folds inner, column folds outer.
         A fold starts once the input is loaded and its weight bank is full; the first row fold of a
         column fold also once its output half is free and its pixels have shifted in."""
@@ -149,14 +192,28 @@ class IsAccelerator(StreamAccelerator):
         half_free = Signal()
         m.d.comb += half_free.eq(Mux(f.ohalf, ~f.obusy[1], ~f.obusy[0]))
         go = Signal()
-        m.d.comb += go.eq(busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0])
-                          & ((f.rf_i != 0) | (half_free & chain_full)))
-        preloading, streaming, stream_end = fold_phases(m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, p.rows,
-                                                        stream_len, f.last_pre)
+        m.d.comb += go.eq(
+            busy
+            & ~f.comp_done
+            & f.in_pre
+            & if_loaded
+            & Mux(f.cbank, wfull[1], wfull[0])
+            & ((f.rf_i != 0) | (half_free & chain_full))
+        )
+        preloading, streaming, stream_end = fold_phases(
+            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, p.rows, stream_len, f.last_pre
+        )
         m.d.comb += [last_stream.eq(stream_end), last_rf.eq(f.rf_i == cfg["n_rf"] - 1)]
         with m.If(start):
-            m.d.sync += [f.in_pre.eq(1), f.pc.eq(0), f.tcnt.eq(0), f.rf_i.eq(0), f.cf_i.eq(0), f.comp_done.eq(0),
-                         f.cbank.eq(0)]
+            m.d.sync += [
+                f.in_pre.eq(1),
+                f.pc.eq(0),
+                f.tcnt.eq(0),
+                f.rf_i.eq(0),
+                f.cf_i.eq(0),
+                f.comp_done.eq(0),
+                f.cbank.eq(0),
+            ]
         with m.Elif(preloading):
             with m.If(f.last_pre):
                 m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), f.tcnt.eq(0)]
@@ -199,8 +256,9 @@ class IsAccelerator(StreamAccelerator):
                 m.d.sync += [px.hb.eq(src.hb), px.wb.eq(src.wb), px.base.eq(src.base), px.valid.eq(src.valid)]
         return chain, full
 
-    def _preload(self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray, ports: dict,
-                 chain: list[_Pixel]) -> None:
+    def _preload(
+        self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray, ports: dict, chain: list[_Pixel]
+    ) -> None:
         """Preload cycle i: every column reads its pixel's tap of reduction index ``fr*rows + i`` (a
         running walker, reset at the start of each column fold); array row i takes the values one
         cycle later, as the replicas' synchronous read ports give them."""
@@ -209,8 +267,23 @@ class IsAccelerator(StreamAccelerator):
         ok = Signal(name="pre_ok")
         m.d.comb += ok.eq(ph.preloading & (walk.index < cfg["red"]))
         for j, px in enumerate(chain):
-            m.d.comb += arr.w_row[j].eq(read_tap(m, cfg, ports[j], p.lane_bits, p.input_bits, ok & px.valid, px.hb,
-                                                 px.wb, px.base, walk.r, walk.s, walk.offset, f"c{j}"))
+            m.d.comb += arr.w_row[j].eq(
+                read_tap(
+                    m,
+                    cfg,
+                    ports[j],
+                    p.lane_bits,
+                    p.input_bits,
+                    ok & px.valid,
+                    px.hb,
+                    px.wb,
+                    px.base,
+                    walk.r,
+                    walk.s,
+                    walk.offset,
+                    f"c{j}",
+                )
+            )
         pre_q = Signal(name="pre_q")
         pc_q = Signal(f.pc.shape(), name="pc_q")
         m.d.sync += [pre_q.eq(ph.preloading), pc_q.eq(f.pc)]
@@ -231,17 +304,23 @@ class IsAccelerator(StreamAccelerator):
         beat = Signal(bits_for(depth) + 1, name="wl_beat")
         lrf = Signal(CFG_BITS, name="wl_rf")  # row fold of the tile being loaded
         tile_beats = Signal(CFG_BITS, name="wl_tile_beats")
-        m.d.comb += [tile_beats.eq(Mux(lrf == cfg["n_rf"] - 1, cfg["lw_last"], cfg["lw"])),
-                     stream.ready.eq(busy & (tile != cfg["w_tiles"]) & ~Mux(bank, full[1], full[0]))]
+        m.d.comb += [
+            tile_beats.eq(Mux(lrf == cfg["n_rf"] - 1, cfg["lw_last"], cfg["lw"])),
+            stream.ready.eq(busy & (tile != cfg["w_tiles"]) & ~Mux(bank, full[1], full[0])),
+        ]
         take = Signal(name="w_take")
         tile_end = Signal(name="w_tile_end")
-        m.d.comb += [take.eq(stream.valid & stream.ready), tile_end.eq(take & (beat == tile_beats - 1)),
-                     wp.addr.eq(Mux(bank, depth, 0) + beat), wp.data.eq(stream.payload), wp.en.eq(take)]
+        m.d.comb += [
+            take.eq(stream.valid & stream.ready),
+            tile_end.eq(take & (beat == tile_beats - 1)),
+            wp.addr.eq(Mux(bank, depth, 0) + beat),
+            wp.data.eq(stream.payload),
+            wp.en.eq(take),
+        ]
         with m.If(start):
             m.d.sync += [tile.eq(0), bank.eq(0), beat.eq(0), lrf.eq(0)]
         with m.Elif(tile_end):
-            m.d.sync += [beat.eq(0), bank.eq(~bank), tile.eq(tile + 1),
-                         lrf.eq(Mux(lrf == cfg["n_rf"] - 1, 0, lrf + 1))]
+            m.d.sync += [beat.eq(0), bank.eq(~bank), tile.eq(tile + 1), lrf.eq(Mux(lrf == cfg["n_rf"] - 1, 0, lrf + 1))]
         with m.Elif(take):
             m.d.sync += beat.eq(beat + 1)
         release = Signal(name="w_release")
@@ -271,15 +350,17 @@ class IsAccelerator(StreamAccelerator):
         top = 2 * wts.depth - 1
         for j, port in enumerate(wts.ports):
             addr = Signal(2 * CFG_BITS, name=f"w_addr_{j}")
-            m.d.comb += [addr.eq(Mux(f.cbank, wts.depth, 0) + (ptr >> lb) + j),
-                         port.addr.eq(Mux(addr > top, top, addr))]
+            m.d.comb += [
+                addr.eq(Mux(f.cbank, wts.depth, 0) + (ptr >> lb) + j),
+                port.addr.eq(Mux(addr > top, top, addr)),
+            ]
         words = Signal(len(wts.ports) * bw * 8, name="w_words")
         m.d.comb += words.eq(Cat(*(port.data for port in wts.ports)))
         line = Signal(len(words), name="w_line")
         m.d.comb += line.eq(words >> Cat(Const(0, 3), ptr[:lb]) if lb else words)
         for i in range(ra):
             byte = Signal(signed(p.weight_bits), name=f"w_byte_{i}")
-            m.d.comb += byte.eq(Mux(ph.k_v & (i < e_cur), line.word_select(i, 8)[:p.weight_bits].as_signed(), 0))
+            m.d.comb += byte.eq(Mux(ph.k_v & (i < e_cur), line.word_select(i, 8)[: p.weight_bits].as_signed(), 0))
             m.d.comb += arr.a_in[i].eq(skew(m, byte, i + 2, byte.shape(), f"w_sk_{i}")[i + 1])
 
     def _outputs(self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray) -> None:
@@ -296,14 +377,18 @@ class IsAccelerator(StreamAccelerator):
         c_half = skew(m, f.ohalf, ca, 1, "chalf")
         c_last = skew(m, ph.last_rf, ca, 1, "clast")
         # column write control: column 0's read control delayed by rows + 1, then one cycle per column
-        w0 = [skew(m, x, ra + 2, shape, f"wd_{n}")[-1]
-              for x, shape, n in ((c_v[0], 1, "v"), (c_k[0], mb, "k"), (c_half[0], 1, "h"), (c_last[0], 1, "l"))]
-        w_v, w_k, w_h, w_l = (skew(m, x, ca, shape, f"w{n}")
-                              for x, shape, n in zip(w0, (1, mb, 1, 1), ("v", "k", "h", "l"), strict=True))
+        w0 = [
+            skew(m, x, ra + 2, shape, f"wd_{n}")[-1]
+            for x, shape, n in ((c_v[0], 1, "v"), (c_k[0], mb, "k"), (c_half[0], 1, "h"), (c_last[0], 1, "l"))
+        ]
+        w_v, w_k, w_h, w_l = (
+            skew(m, x, ca, shape, f"w{n}") for x, shape, n in zip(w0, (1, mb, 1, 1), ("v", "k", "h", "l"), strict=True)
+        )
         rb_o = p.out_row_beats
         row_cat = Signal(rb_o * p.stream_bytes * 8)
-        dr = drain_engine(m, self.ofmap, busy, start, f.tile_done, cfg["k"], row_cat, rb_o, p.stream_bytes,
-                          line_bits=mb + 1)
+        dr = drain_engine(
+            m, self.ofmap, busy, start, f.tile_done, cfg["k"], row_cat, rb_o, p.stream_bytes, line_bits=mb + 1
+        )
         d_owns = Signal()
         m.d.comb += d_owns.eq(dr.active | dr.start)
         rows_data = []
@@ -315,8 +400,11 @@ class IsAccelerator(StreamAccelerator):
                 wp = mem.write_port()
                 # transparent: with rows = cols = K = 1 the next row fold reads a partial sum as it is written
                 rp = mem.read_port(transparent_for=(wp,))
-                m.d.comb += [wp.addr.eq(w_k[j]), wp.data.eq(arr.psum_out[j].as_unsigned()),
-                             wp.en.eq(w_v[j] & (w_h[j] == h))]
+                m.d.comb += [
+                    wp.addr.eq(w_k[j]),
+                    wp.data.eq(arr.psum_out[j].as_unsigned()),
+                    wp.en.eq(w_v[j] & (w_h[j] == h)),
+                ]
                 with m.If(d_owns & (dr.half == h)):
                     m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
                 with m.Else():

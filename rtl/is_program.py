@@ -60,9 +60,12 @@ def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
     """One ifmap replica per array column; two weight banks of half the filter budget (one beat per
     line); output banks of as many filters as half the ofmap budget holds per column."""
     out_bytes = -(-acc.acc_bits // 8)
-    return Scratchpads(ifmap_replicas=acc.cols, weight_line_bytes=stream_bytes,
-                       ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
-                       weight_depth=int(acc.filter_sram_kb * 1024) // (2 * stream_bytes))
+    return Scratchpads(
+        ifmap_replicas=acc.cols,
+        weight_line_bytes=stream_bytes,
+        ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
+        weight_depth=int(acc.filter_sram_kb * 1024) // (2 * stream_bytes),
+    )
 
 
 def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int]:
@@ -74,8 +77,11 @@ def _tile_beats(params: RtlParams, geo: LayerGeometry) -> tuple[int, int, int]:
     """(e_last, beats of a full weight tile, beats of the last row fold's tile)."""
     fr_n = folds(params, geo)[0]
     e_last = geo.red - (fr_n - 1) * params.rows
-    return (e_last, cdiv(geo.k * min(params.rows, geo.red), params.stream_bytes),
-            cdiv(geo.k * e_last, params.stream_bytes))
+    return (
+        e_last,
+        cdiv(geo.k * min(params.rows, geo.red), params.stream_bytes),
+        cdiv(geo.k * e_last, params.stream_bytes),
+    )
 
 
 def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
@@ -85,8 +91,10 @@ def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
         raise RtlError(f"layer {layer.name!r}: K={geo.k} filters exceed the ofmap bank depth {params.ofmap_depth}")
     tile = geo.k * min(params.rows, geo.red)
     if tile > params.weight_depth * params.stream_bytes:
-        raise RtlError(f"layer {layer.name!r}: a weight tile of {tile} bytes (K x rows) exceeds the "
-                       f"{params.weight_depth * params.stream_bytes}-byte weight bank (half of filter_sram_kb)")
+        raise RtlError(
+            f"layer {layer.name!r}: a weight tile of {tile} bytes (K x rows) exceeds the "
+            f"{params.weight_depth * params.stream_bytes}-byte weight bank (half of filter_sram_kb)"
+        )
 
 
 def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
@@ -95,14 +103,26 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
     fr_n, fc_n = folds(params, geo)
     e_last, lw, lw_last = _tile_beats(params, geo)
     w_tiles = 1 if fr_n == 1 else fr_n * fc_n
-    cfg = conv_cfg(geo, params.stream_bytes, fr_n, fc_n, fr_n * fc_n, k=geo.k, npq=pixels(geo),
-                   chw=image_bytes(geo), e_last=e_last, lw=lw, lw_last=lw_last, w_tiles=w_tiles,
-                   if_beats=cdiv(batch(geo) * image_bytes(geo), params.stream_bytes))
+    cfg = conv_cfg(
+        geo,
+        params.stream_bytes,
+        fr_n,
+        fc_n,
+        fr_n * fc_n,
+        k=geo.k,
+        npq=pixels(geo),
+        chw=image_bytes(geo),
+        e_last=e_last,
+        lw=lw,
+        lw_last=lw_last,
+        w_tiles=w_tiles,
+        if_beats=cdiv(batch(geo) * image_bytes(geo), params.stream_bytes),
+    )
     wmat = np.asarray(weights, dtype=np.int64).reshape(geo.k, geo.red)
     beats: list[int] = []
     for f in range(w_tiles):
         fr = f % fr_n
-        tile = wmat[:, fr * ra:min((fr + 1) * ra, geo.red)]
+        tile = wmat[:, fr * ra : min((fr + 1) * ra, geo.red)]
         beats += pack_beats((tile & 0xFF).astype(np.uint8), params.stream_bytes)
     return cfg, beats
 
@@ -116,7 +136,7 @@ def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np
     ca, n = params.cols, batch(geo)
     fc_n = folds(params, geo)[1]
     vals = unpack_lines(params, beats, fc_n * geo.k).reshape(fc_n, geo.k, ca)
-    full = vals.transpose(1, 0, 2).reshape(geo.k, fc_n * ca)[:, :pixels(geo)]  # out[k][m]
+    full = vals.transpose(1, 0, 2).reshape(geo.k, fc_n * ca)[:, : pixels(geo)]  # out[k][m]
     out = wrap(full, params.acc_bits).reshape(geo.k, n, geo.p, geo.q)
     return out[:, 0] if n == 1 else out.transpose(1, 0, 2, 3)
 

@@ -56,25 +56,54 @@ class Structure:
         if any(dataflow.mapping_for(k) != mapping for k in (OpKind.LINEAR, OpKind.MATMUL)):
             return None
         t = dataflow.timing
-        return cls(stationary=dataflow.stationary, interconnect=dataflow.interconnect,
-                   rows=mapping.rows.dims, rows_pack=mapping.rows.pack, cols=mapping.cols.dims,
-                   cols_pack=mapping.cols.pack, temporal=mapping.temporal,
-                   timing=tuple(_formula(e.text) for e in (t.preload, t.fill, t.drain, t.pipeline)))
+        return cls(
+            stationary=dataflow.stationary,
+            interconnect=dataflow.interconnect,
+            rows=mapping.rows.dims,
+            rows_pack=mapping.rows.pack,
+            cols=mapping.cols.dims,
+            cols_pack=mapping.cols.pack,
+            temporal=mapping.temporal,
+            timing=tuple(_formula(e.text) for e in (t.preload, t.fill, t.drain, t.pipeline)),
+        )
 
     def describe(self) -> str:
         """One line: ``weight-stationary systolic, rows C,R,S, cols K, temporal N,P,Q``."""
+
         def dims(ds: tuple[Dim, ...]) -> str:
             return ",".join(d.value for d in ds) or "-"
-        return (f"{self.stationary.value}-stationary {self.interconnect.value}, rows {dims(self.rows)}"
-                f" ({self.rows_pack.value}), cols {dims(self.cols)}, temporal {dims(self.temporal)}")
+
+        return (
+            f"{self.stationary.value}-stationary {self.interconnect.value}, rows {dims(self.rows)}"
+            f" ({self.rows_pack.value}), cols {dims(self.cols)}, temporal {dims(self.temporal)}"
+        )
 
 
-def _s(stationary: Operand, interconnect: Interconnect, rows: str, rows_pack: Pack, cols: str, temporal: str,
-       preload: str = "0", fill: str = "0", drain: str = "0", pipeline: str = "0") -> Structure:
+def _s(
+    stationary: Operand,
+    interconnect: Interconnect,
+    rows: str,
+    rows_pack: Pack,
+    cols: str,
+    temporal: str,
+    preload: str = "0",
+    fill: str = "0",
+    drain: str = "0",
+    pipeline: str = "0",
+) -> Structure:
     def dims(text: str) -> tuple[Dim, ...]:
         return tuple(Dim(x) for x in text.split(",") if x)
-    return Structure(stationary, interconnect, dims(rows), rows_pack, dims(cols), Pack.FLATTEN, dims(temporal),
-                     tuple(_formula(x) for x in (preload, fill, drain, pipeline)))
+
+    return Structure(
+        stationary,
+        interconnect,
+        dims(rows),
+        rows_pack,
+        dims(cols),
+        Pack.FLATTEN,
+        dims(temporal),
+        tuple(_formula(x) for x in (preload, fill, drain, pipeline)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,21 +135,77 @@ class HardwareKind:
 # that); a template whose structure matches no row (shidiannao: P x Q on the array, broadcast
 # weights) gets kind_for's one-line error.
 KINDS: tuple[HardwareKind, ...] = (
-    HardwareKind("ws", _s(Operand.WEIGHT, Interconnect.SYSTOLIC, "C,R,S", Pack.FLATTEN, "K", "N,P,Q",
-                          preload="rows", fill="rows + cols - 2"),
-                 "coexplore.rtl.ws:WsAccelerator", "coexplore.rtl.ws_program", "systolic-ws"),
-    HardwareKind("os", _s(Operand.OUTPUT, Interconnect.SYSTOLIC, "N,P,Q", Pack.FLATTEN, "K", "C,R,S",
-                          fill="rows + cols - 2", drain="rows"),
-                 "coexplore.rtl.os:OsAccelerator", "coexplore.rtl.os_program", "systolic-os"),
-    HardwareKind("rs", _s(Operand.WEIGHT, Interconnect.BROADCAST, "R,C", Pack.NESTED, "P", "Q,S",
-                          preload="rows", fill="rows"),
-                 "coexplore.rtl.rs:RsAccelerator", "coexplore.rtl.rs_program", "eyeriss"),
-    HardwareKind("nvdla", _s(Operand.WEIGHT, Interconnect.BROADCAST, "C", Pack.FLATTEN, "K", "N,P,Q,R,S",
-                             preload="rows", fill="ceil(log2(rows)) + 1"),
-                 "coexplore.rtl.nvdla:NvdlaAccelerator", "coexplore.rtl.nvdla_program", "nvdla"),
-    HardwareKind("is", _s(Operand.INPUT, Interconnect.SYSTOLIC, "C,R,S", Pack.FLATTEN, "N,P,Q", "K",
-                          preload="rows", fill="rows + cols - 2"),
-                 "coexplore.rtl.is_:IsAccelerator", "coexplore.rtl.is_program", "systolic-is"),
+    HardwareKind(
+        "ws",
+        _s(
+            Operand.WEIGHT,
+            Interconnect.SYSTOLIC,
+            "C,R,S",
+            Pack.FLATTEN,
+            "K",
+            "N,P,Q",
+            preload="rows",
+            fill="rows + cols - 2",
+        ),
+        "coexplore.rtl.ws:WsAccelerator",
+        "coexplore.rtl.ws_program",
+        "systolic-ws",
+    ),
+    HardwareKind(
+        "os",
+        _s(
+            Operand.OUTPUT,
+            Interconnect.SYSTOLIC,
+            "N,P,Q",
+            Pack.FLATTEN,
+            "K",
+            "C,R,S",
+            fill="rows + cols - 2",
+            drain="rows",
+        ),
+        "coexplore.rtl.os:OsAccelerator",
+        "coexplore.rtl.os_program",
+        "systolic-os",
+    ),
+    HardwareKind(
+        "rs",
+        _s(Operand.WEIGHT, Interconnect.BROADCAST, "R,C", Pack.NESTED, "P", "Q,S", preload="rows", fill="rows"),
+        "coexplore.rtl.rs:RsAccelerator",
+        "coexplore.rtl.rs_program",
+        "eyeriss",
+    ),
+    HardwareKind(
+        "nvdla",
+        _s(
+            Operand.WEIGHT,
+            Interconnect.BROADCAST,
+            "C",
+            Pack.FLATTEN,
+            "K",
+            "N,P,Q,R,S",
+            preload="rows",
+            fill="ceil(log2(rows)) + 1",
+        ),
+        "coexplore.rtl.nvdla:NvdlaAccelerator",
+        "coexplore.rtl.nvdla_program",
+        "nvdla",
+    ),
+    HardwareKind(
+        "is",
+        _s(
+            Operand.INPUT,
+            Interconnect.SYSTOLIC,
+            "C,R,S",
+            Pack.FLATTEN,
+            "N,P,Q",
+            "K",
+            preload="rows",
+            fill="rows + cols - 2",
+        ),
+        "coexplore.rtl.is_:IsAccelerator",
+        "coexplore.rtl.is_program",
+        "systolic-is",
+    ),
 )
 _BY_NAME: dict[str, HardwareKind] = {k.name: k for k in KINDS}
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
+
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control
 from coexplore.rtl.component import StreamAccelerator
 from coexplore.rtl.control import fold_phases
@@ -88,11 +89,29 @@ class NvdlaAccelerator(StreamAccelerator):
         p = self.params
         m = Module()
         start = run_control(m, self)
-        ifm = ifmap_replicas(m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words,
-                             p.stream_bytes * 8, list(range(p.rows)))
-        fold = _Fold(in_pre=Signal(), pc=Signal(bits_for(p.rows) + 1), tcnt=Signal(CFG_BITS + 2),
-                     rf_i=Signal(CFG_BITS), cf_i=Signal(CFG_BITS), ot_i=Signal(CFG_BITS), comp_done=Signal(),
-                     cbank=Signal(), last_pre=Signal(), obusy=Signal(2), tile_done=Signal(2))
+        ifm = ifmap_replicas(
+            m,
+            self.ifmap,
+            self.busy,
+            start,
+            self.cfg()["if_beats"],
+            p.ifmap_words,
+            p.stream_bytes * 8,
+            list(range(p.rows)),
+        )
+        fold = _Fold(
+            in_pre=Signal(),
+            pc=Signal(bits_for(p.rows) + 1),
+            tcnt=Signal(CFG_BITS + 2),
+            rf_i=Signal(CFG_BITS),
+            cf_i=Signal(CFG_BITS),
+            ot_i=Signal(CFG_BITS),
+            comp_done=Signal(),
+            cbank=Signal(),
+            last_pre=Signal(),
+            obusy=Signal(2),
+            tile_done=Signal(2),
+        )
         wfull, wline = self._weight_loader(m, start, fold)
         ph = self._sequencer(m, start, fold, ifm.loaded, wfull)
         rows = self._preload(m, start, fold, ph, wline)
@@ -120,10 +139,15 @@ class NvdlaAccelerator(StreamAccelerator):
         line_beats = Signal(bits_for(slots) + 1, name="wl_line_beats")
         m.d.comb += line_beats.eq(cfg["taps"] * rb)
         take = Signal(name="w_take")
-        m.d.comb += [self.weight.ready.eq(self.busy & (tile != cfg["n_folds"]) & ~Mux(bank, full[1], full[0])),
-                     take.eq(self.weight.valid & self.weight.ready)]
-        m.d.comb += [wp.addr.eq(Mux(bank, ra, 0) + row), wp.data.eq(Cat(*([self.weight.payload] * slots))),
-                     wp.en.eq(Mux(take, (Const(1, slots) << slot)[:slots], 0))]
+        m.d.comb += [
+            self.weight.ready.eq(self.busy & (tile != cfg["n_folds"]) & ~Mux(bank, full[1], full[0])),
+            take.eq(self.weight.valid & self.weight.ready),
+        ]
+        m.d.comb += [
+            wp.addr.eq(Mux(bank, ra, 0) + row),
+            wp.data.eq(Cat(*([self.weight.payload] * slots))),
+            wp.en.eq(Mux(take, (Const(1, slots) << slot)[:slots], 0)),
+        ]
         line_end = Signal(name="w_line_end")
         m.d.comb += line_end.eq(slot == line_beats - 1)
         with m.If(start):
@@ -154,15 +178,25 @@ class NvdlaAccelerator(StreamAccelerator):
         half_free = Signal()
         m.d.comb += half_free.eq(Mux(f.ot_i[0], ~f.obusy[1], ~f.obusy[0]))
         go = Signal()
-        m.d.comb += go.eq(busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0])
-                          & ((f.rf_i != 0) | half_free))
-        preloading, streaming, last_stream = fold_phases(m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, p.rows,
-                                                         stream_len, f.last_pre)
+        m.d.comb += go.eq(
+            busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0]) & ((f.rf_i != 0) | half_free)
+        )
+        preloading, streaming, last_stream = fold_phases(
+            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, p.rows, stream_len, f.last_pre
+        )
         last_rf = Signal()
         m.d.comb += last_rf.eq(f.rf_i == cfg["n_rf"] - 1)
         with m.If(start):
-            m.d.sync += [f.in_pre.eq(1), f.pc.eq(0), f.tcnt.eq(0), f.rf_i.eq(0), f.cf_i.eq(0), f.ot_i.eq(0),
-                         f.comp_done.eq(0), f.cbank.eq(0)]
+            m.d.sync += [
+                f.in_pre.eq(1),
+                f.pc.eq(0),
+                f.tcnt.eq(0),
+                f.rf_i.eq(0),
+                f.cf_i.eq(0),
+                f.ot_i.eq(0),
+                f.comp_done.eq(0),
+                f.cbank.eq(0),
+            ]
         with m.Elif(preloading):
             with m.If(f.last_pre):
                 m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), f.tcnt.eq(0), f.cbank.eq(~f.cbank)]
@@ -173,8 +207,11 @@ class NvdlaAccelerator(StreamAccelerator):
             with m.If(last_stream):
                 m.d.sync += f.in_pre.eq(1)
                 with m.If(last_rf):
-                    m.d.sync += [f.rf_i.eq(0), f.ot_i.eq(f.ot_i + 1),
-                                 f.cf_i.eq(Mux(f.cf_i == cfg["n_cf"] - 1, 0, f.cf_i + 1))]
+                    m.d.sync += [
+                        f.rf_i.eq(0),
+                        f.ot_i.eq(f.ot_i + 1),
+                        f.cf_i.eq(Mux(f.cf_i == cfg["n_cf"] - 1, 0, f.cf_i + 1)),
+                    ]
                     with m.If(f.ot_i == cfg["n_ot"] - 1):
                         m.d.sync += f.comp_done.eq(1)
                 with m.Else():
@@ -190,8 +227,10 @@ class NvdlaAccelerator(StreamAccelerator):
         p, cfg = self.params, self.cfg()
         ra, ca, taps, rb = p.rows, p.cols, max_taps(p), p.weight_row_beats
         line_bytes = rb * p.stream_bytes
-        weights = [[[Signal(signed(p.weight_bits), name=f"w_{i}_{j}_{t}") for t in range(taps)] for j in range(ca)]
-                   for i in range(ra)]
+        weights = [
+            [[Signal(signed(p.weight_bits), name=f"w_{i}_{j}_{t}") for t in range(taps)] for j in range(ca)]
+            for i in range(ra)
+        ]
         chw = [Signal(CFG_BITS + 2, name=f"row_chw_{i}") for i in range(ra)]
         ok = [Signal(name=f"row_ok_{i}") for i in range(ra)]
         cur_chw = Signal(CFG_BITS + 2, name="ch_chw")  # c * H * W of the next channel to hand out
@@ -210,11 +249,12 @@ class NvdlaAccelerator(StreamAccelerator):
                 for j in range(ca):
                     for t in range(taps):
                         byte = wline.word_select(t * line_bytes + j, 8)
-                        m.d.sync += weights[i][j][t].eq(byte[:p.weight_bits].as_signed())
+                        m.d.sync += weights[i][j][t].eq(byte[: p.weight_bits].as_signed())
         return _Rows(weights, chw, ok)
 
-    def _row_inputs(self, m: Module, f: _Fold, ph: _Phases, ports: dict, rows: _Rows
-                    ) -> tuple[list[Any], Signal, _Ctrl]:
+    def _row_inputs(
+        self, m: Module, f: _Fold, ph: _Phases, ports: dict, rows: _Rows
+    ) -> tuple[list[Any], Signal, _Ctrl]:
         """Walk (n, p, q, r, s), S fastest; every row reads its channel at that tap (operands one cycle
         later). Returns (row operands, the tap index aligned with them, the step's control)."""
         p, cfg = self.params, self.cfg()
@@ -251,12 +291,34 @@ class NvdlaAccelerator(StreamAccelerator):
         for i in range(p.rows):
             off = Signal(CFG_BITS + 3, name=f"row_off_{i}")
             m.d.comb += off.eq(rows.chw[i] + nb + rw + s)
-            acts.append(read_tap(m, cfg, ports[i], p.lane_bits, p.input_bits, v & rows.ok[i], pix.hb, pix.wb,
-                                 pix.base, r, s, off, str(i)))
+            acts.append(
+                read_tap(
+                    m,
+                    cfg,
+                    ports[i],
+                    p.lane_bits,
+                    p.input_bits,
+                    v & rows.ok[i],
+                    pix.hb,
+                    pix.wb,
+                    pix.base,
+                    r,
+                    s,
+                    off,
+                    str(i),
+                )
+            )
         tap_q = Signal(CFG_BITS, name="tap_q")
         m.d.sync += tap_q.eq(tap)
-        ctrl = _Ctrl(valid=v, first=tap == 0, last=last_tap, pixel=pixel, inject=f.rf_i != 0, half=f.ot_i[0],
-                     fin=last_tap & (pixel == cfg["npq"] - 1) & ph.last_rf)
+        ctrl = _Ctrl(
+            valid=v,
+            first=tap == 0,
+            last=last_tap,
+            pixel=pixel,
+            inject=f.rf_i != 0,
+            half=f.ot_i[0],
+            fin=last_tap & (pixel == cfg["npq"] - 1) & ph.last_rf,
+        )
         return acts, tap_q, ctrl
 
     def _mac_tree(self, m: Module, acts: list[Any], rows: _Rows, tap_q: Signal) -> list[Signal]:
@@ -281,7 +343,7 @@ class NvdlaAccelerator(StreamAccelerator):
                 nxt = []
                 for k in range(0, len(level), 2):
                     node = Signal(signed(acc), name=f"tree_{j}_{depth}_{k // 2}")
-                    pair = level[k:k + 2]
+                    pair = level[k : k + 2]
                     m.d.sync += node.eq((pair[0] + pair[1])[:acc].as_signed() if len(pair) == 2 else pair[0])
                     nxt.append(node)
                 level = nxt
@@ -297,8 +359,15 @@ class NvdlaAccelerator(StreamAccelerator):
         ca, acc, ob = p.cols, p.acc_bits, p.out_bytes
         mb = bits_for(p.ofmap_depth)
         lat = (p.rows - 1).bit_length() + 2  # issue -> tree output
-        fields = [(ctrl.valid, 1), (ctrl.first, 1), (ctrl.last, 1), (ctrl.pixel[:mb], mb), (ctrl.inject, 1),
-                  (ctrl.half, 1), (ctrl.fin, 1)]
+        fields = [
+            (ctrl.valid, 1),
+            (ctrl.first, 1),
+            (ctrl.last, 1),
+            (ctrl.pixel[:mb], mb),
+            (ctrl.inject, 1),
+            (ctrl.half, 1),
+            (ctrl.fin, 1),
+        ]
         delayed = [skew(m, x, lat + 1, shape, f"ctl{n}") for n, (x, shape) in enumerate(fields)]
         rd = _Ctrl(*(d[lat - 1] for d in delayed))  # the partial-sum read, one cycle before the output stage
         e = _Ctrl(*(d[lat] for d in delayed))  # the output stage
@@ -308,8 +377,18 @@ class NvdlaAccelerator(StreamAccelerator):
         dr_line = Signal(ob * 8 * ca)
         line_cat = Signal(p.out_row_beats * p.stream_bytes * 8)
         m.d.comb += line_cat.eq(dr_line)
-        dr = drain_engine(m, self.ofmap, busy, start, f.tile_done, cfg["npq"], line_cat, p.out_row_beats,
-                          p.stream_bytes, line_bits=mb + 1)
+        dr = drain_engine(
+            m,
+            self.ofmap,
+            busy,
+            start,
+            f.tile_done,
+            cfg["npq"],
+            line_cat,
+            p.out_row_beats,
+            p.stream_bytes,
+            line_bits=mb + 1,
+        )
         d_owns = Signal()
         m.d.comb += d_owns.eq(dr.active | dr.start)
         halves = []
@@ -318,8 +397,11 @@ class NvdlaAccelerator(StreamAccelerator):
             m.submodules[f"obank_{h}"] = mem
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=())
-            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(Cat(*(x.as_unsigned() for x in out_reg))),
-                         wp.en.eq(w_v & (w_h == h))]
+            m.d.comb += [
+                wp.addr.eq(w_m),
+                wp.data.eq(Cat(*(x.as_unsigned() for x in out_reg))),
+                wp.en.eq(w_v & (w_h == h)),
+            ]
             with m.If(d_owns & (dr.half == h)):
                 m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
             with m.Else():

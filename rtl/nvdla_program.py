@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+
 from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams, Scratchpads
@@ -28,8 +29,30 @@ from coexplore.rtl.program import LayerGeometry, Program, cdiv, pack_beats, pack
 
 NVDLA_MAX_TAPS = 9  # most kernel taps (R*S) a PE's weight register file holds (3x3)
 
-CFG = ("h", "w", "hw", "r", "s", "stride", "pad", "stride_w", "q", "pad_w", "pq", "t", "taps", "npq", "chw",
-       "cg", "cg_hw", "n_rf", "n_cf", "n_ot", "n_folds", "if_beats")
+CFG = (
+    "h",
+    "w",
+    "hw",
+    "r",
+    "s",
+    "stride",
+    "pad",
+    "stride_w",
+    "q",
+    "pad_w",
+    "pq",
+    "t",
+    "taps",
+    "npq",
+    "chw",
+    "cg",
+    "cg_hw",
+    "n_rf",
+    "n_cf",
+    "n_ot",
+    "n_folds",
+    "if_beats",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +71,28 @@ def _ng(geo: LayerGeometry) -> tuple[int, int]:
 def nvdla_geometry(layer: Layer) -> NvdlaGeometry:
     """The geometry of a conv, depthwise/grouped conv or linear layer, batch included."""
     if layer.kind not in (OpKind.CONV, OpKind.DEPTHWISE, OpKind.LINEAR):
-        raise RtlError(f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the nvdla RTL "
-                       "(expected conv, depthwise or gemm)")
+        raise RtlError(
+            f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the nvdla RTL "
+            "(expected conv, depthwise or gemm)"
+        )
     if layer.dilation_h != 1 or layer.dilation_w != 1:
         raise RtlError(f"layer {layer.name!r}: dilation must be 1 for the RTL")
     if layer.stride_h != layer.stride_w or layer.pad_h != layer.pad_w:
         raise RtlError(f"layer {layer.name!r}: the RTL needs equal stride and padding in h and w")
-    return NvdlaGeometry(c=layer.c, k=layer.k, h=layer.h, w=layer.w, r=layer.r, s=layer.s, stride=layer.stride_h,
-                         pad=layer.pad_h, p=layer.p, q=layer.q, n=layer.n, g=layer.groups)
+    return NvdlaGeometry(
+        c=layer.c,
+        k=layer.k,
+        h=layer.h,
+        w=layer.w,
+        r=layer.r,
+        s=layer.s,
+        stride=layer.stride_h,
+        pad=layer.pad_h,
+        p=layer.p,
+        q=layer.q,
+        n=layer.n,
+        g=layer.groups,
+    )
 
 
 NVDLA_FAULTS = ("drop_tree_input",)
@@ -99,9 +136,12 @@ def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
     out_bytes = -(-acc.acc_bits // 8)
     line = cdiv(acc.cols, stream_bytes) * stream_bytes
     taps = max(1, min(NVDLA_MAX_TAPS, int(acc.filter_sram_kb * 1024) // (2 * acc.rows * line)))
-    return Scratchpads(ifmap_replicas=acc.rows, weight_line_bytes=acc.cols,
-                       ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
-                       weight_depth=acc.rows * taps)
+    return Scratchpads(
+        ifmap_replicas=acc.rows,
+        weight_line_bytes=acc.cols,
+        ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
+        weight_depth=acc.rows * taps,
+    )
 
 
 def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int, int]:
@@ -126,11 +166,14 @@ def input_bytes(geo: LayerGeometry) -> int:
 
 def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
     if geo.r * geo.s > max_taps(params):
-        raise RtlError(f"layer {layer.name!r}: {geo.r}x{geo.s} kernel has more taps than the {max_taps(params)} "
-                       "a PE holds (give the accelerator more filter_sram_kb, up to 3x3)")
+        raise RtlError(
+            f"layer {layer.name!r}: {geo.r}x{geo.s} kernel has more taps than the {max_taps(params)} "
+            "a PE holds (give the accelerator more filter_sram_kb, up to 3x3)"
+        )
     if lines(geo) > params.ofmap_depth:
-        raise RtlError(f"layer {layer.name!r}: {lines(geo)} output pixels exceed the ofmap bank depth "
-                       f"{params.ofmap_depth}")
+        raise RtlError(
+            f"layer {layer.name!r}: {lines(geo)} output pixels exceed the ofmap bank depth {params.ofmap_depth}"
+        )
 
 
 def check_resident_input(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
@@ -139,9 +182,11 @@ def check_resident_input(params: RtlParams, layer: Layer, geo: LayerGeometry) ->
     size = input_bytes(geo)
     half_budget = params.ifmap_bytes * params.ifmap_replicas // 2
     if size > min(half_budget, params.ifmap_bytes):
-        raise RtlError(f"layer {layer.name!r}: ifmap of {size} bytes exceeds half the ifmap scratchpad "
-                       f"({half_budget} bytes) or one replica ({params.ifmap_bytes}); give the accelerator a "
-                       "larger ifmap_sram_kb")
+        raise RtlError(
+            f"layer {layer.name!r}: ifmap of {size} bytes exceeds half the ifmap scratchpad "
+            f"({half_budget} bytes) or one replica ({params.ifmap_bytes}); give the accelerator a "
+            "larger ifmap_sram_kb"
+        )
 
 
 def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
@@ -149,11 +194,30 @@ def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
     n, g = _ng(geo)
     _, fc_n, fr_n = folds(params, geo)
     hw = geo.h * geo.w
-    cfg = dict(h=geo.h, w=geo.w, hw=hw, r=geo.r, s=geo.s, stride=geo.stride, pad=geo.pad,
-               stride_w=geo.stride * geo.w, q=geo.q, pad_w=geo.pad * geo.w + geo.pad, pq=geo.p * geo.q,
-               t=steps(geo), taps=geo.r * geo.s, npq=lines(geo), chw=geo.c * hw, cg=geo.c // g,
-               cg_hw=geo.c // g * hw, n_rf=fr_n, n_cf=fc_n, n_ot=g * fc_n, n_folds=g * fc_n * fr_n,
-               if_beats=cdiv(input_bytes(geo), params.stream_bytes))
+    cfg = dict(
+        h=geo.h,
+        w=geo.w,
+        hw=hw,
+        r=geo.r,
+        s=geo.s,
+        stride=geo.stride,
+        pad=geo.pad,
+        stride_w=geo.stride * geo.w,
+        q=geo.q,
+        pad_w=geo.pad * geo.w + geo.pad,
+        pq=geo.p * geo.q,
+        t=steps(geo),
+        taps=geo.r * geo.s,
+        npq=lines(geo),
+        chw=geo.c * hw,
+        cg=geo.c // g,
+        cg_hw=geo.c // g * hw,
+        n_rf=fr_n,
+        n_cf=fc_n,
+        n_ot=g * fc_n,
+        n_folds=g * fc_n * fr_n,
+        if_beats=cdiv(input_bytes(geo), params.stream_bytes),
+    )
     for key, value in cfg.items():
         if not 0 <= value < (1 << CFG_BITS):
             raise RtlError(f"layer configuration {key}={value} does not fit the {CFG_BITS}-bit register")
@@ -174,7 +238,7 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
         for fc in range(fc_n):
             for fr in range(fr_n):
                 tile = np.zeros((ra, taps, row_bytes), dtype=np.int64)
-                tile[:, :, :ca] = padded[fc * ca:(fc + 1) * ca, fr * ra:(fr + 1) * ra].transpose(1, 2, 0)
+                tile[:, :, :ca] = padded[fc * ca : (fc + 1) * ca, fr * ra : (fr + 1) * ra].transpose(1, 2, 0)
                 tiles.append(tile.reshape(ra * taps, row_bytes))
     return config(params, geo), pack_lines(tiles, params.stream_bytes)
 
@@ -206,14 +270,15 @@ def reference(geo: LayerGeometry, ifmap: np.ndarray, weights: np.ndarray, acc_bi
     for p in range(geo.p):
         for q in range(geo.q):
             h0, w0 = p * geo.stride, q * geo.stride
-            win = x[:, :, h0:h0 + geo.r, w0:w0 + geo.s].reshape(n, g, cg * geo.r * geo.s)
+            win = x[:, :, h0 : h0 + geo.r, w0 : w0 + geo.s].reshape(n, g, cg * geo.r * geo.s)
             out[:, :, p, q] = np.einsum("ngx,gkx->ngk", win, w).reshape(n, geo.k)
     out = wrap(out, acc_bits)
     return out[0] if n == 1 else out
 
 
-def random_operands(params: RtlParams, geo: LayerGeometry, rng: np.random.Generator, pattern: str = "random"
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def random_operands(
+    params: RtlParams, geo: LayerGeometry, rng: np.random.Generator, pattern: str = "random"
+) -> tuple[np.ndarray, np.ndarray]:
     """``in[n][c][h][w]`` and ``w[k][c/g][r][s]``: ``random`` (extremes forced in), ``extremes`` or ``zeros``."""
     n, g = _ng(geo)
     lo_i, hi_i = -(1 << (params.input_bits - 1)), (1 << (params.input_bits - 1)) - 1
@@ -222,8 +287,10 @@ def random_operands(params: RtlParams, geo: LayerGeometry, rng: np.random.Genera
     if pattern == "zeros":
         return np.zeros(shape_i, dtype=np.int64), np.zeros(shape_w, dtype=np.int64)
     if pattern == "extremes":
-        return (rng.choice([lo_i, hi_i], size=shape_i).astype(np.int64),
-                rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64))
+        return (
+            rng.choice([lo_i, hi_i], size=shape_i).astype(np.int64),
+            rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64),
+        )
     x = rng.integers(lo_i, hi_i + 1, size=shape_i)
     w = rng.integers(lo_w, hi_w + 1, size=shape_w)
     x.reshape(-1)[:2] = [lo_i, hi_i][: x.size]
@@ -239,8 +306,15 @@ def prepare(params: RtlParams, layer: Layer, ifmap: np.ndarray, weights: np.ndar
     check_layer(params, layer, geo)
     cfg, weight_beats = layout(params, geo, weights)
     ifmap_beats = pack_beats((np.asarray(ifmap, dtype=np.int64) & 0xFF).astype(np.uint8), params.stream_bytes)
-    return Program(params=params, geo=geo, cfg=cfg, ifmap_beats=ifmap_beats, weight_beats=weight_beats,
-                   expected_out=reference(geo, ifmap, weights, params.acc_bits), expected_cycles=cycles(params, geo))
+    return Program(
+        params=params,
+        geo=geo,
+        cfg=cfg,
+        ifmap_beats=ifmap_beats,
+        weight_beats=weight_beats,
+        expected_out=reference(geo, ifmap, weights, params.acc_bits),
+        expected_cycles=cycles(params, geo),
+    )
 
 
 def cycles(params: RtlParams, geo: LayerGeometry) -> int:

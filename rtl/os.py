@@ -54,13 +54,30 @@ class OsAccelerator(StreamAccelerator):
         m = Module()
         m.submodules.array = arr = OsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits)
         start = run_control(m, self)
-        ifm = ifmap_replicas(m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words,
-                             p.stream_bytes * 8, list(range(p.rows)))
+        ifm = ifmap_replicas(
+            m,
+            self.ifmap,
+            self.busy,
+            start,
+            self.cfg()["if_beats"],
+            p.ifmap_words,
+            p.stream_bytes * 8,
+            list(range(p.rows)),
+        )
         f = self._fold_state()
-        wts = weight_scratchpad(m, self.weight, self.busy, start, bank_rows=p.weight_depth,
-                                tile_rows=self.cfg()["red"], tiles=self.cfg()["n_cf"], row_bytes=p.cols,
-                                stream_bytes=p.stream_bytes,
-                                release=lambda b: f.last_comp & f.last_rf & (f.wbank == b), comb_read=False)
+        wts = weight_scratchpad(
+            m,
+            self.weight,
+            self.busy,
+            start,
+            bank_rows=p.weight_depth,
+            tile_rows=self.cfg()["red"],
+            tiles=self.cfg()["n_cf"],
+            row_bytes=p.cols,
+            stream_bytes=p.stream_bytes,
+            release=lambda b: f.last_comp & f.last_rf & (f.wbank == b),
+            comb_read=False,
+        )
         self._sequencer(m, start, f, ifm.loaded, wts.full)
         self._row_inputs(m, start, f, arr, ifm.read_ports)
         self._weights_in(m, f, arr, wts.read_port)
@@ -69,10 +86,22 @@ class OsAccelerator(StreamAccelerator):
 
     def _fold_state(self) -> _Fold:
         ra = self.params.rows
-        return _Fold(phase=Signal(2), pc=Signal(bits_for(ra) + 1), tcnt=Signal(CFG_BITS + 2), rf_i=Signal(CFG_BITS),
-                     cf_i=Signal(CFG_BITS), comp_done=Signal(), ohalf=Signal(), ofull=Signal(2), wbank=Signal(),
-                     last_rf=Signal(), computing=Signal(), last_comp=Signal(), draining=Signal(),
-                     setting_up=Signal())
+        return _Fold(
+            phase=Signal(2),
+            pc=Signal(bits_for(ra) + 1),
+            tcnt=Signal(CFG_BITS + 2),
+            rf_i=Signal(CFG_BITS),
+            cf_i=Signal(CFG_BITS),
+            comp_done=Signal(),
+            ohalf=Signal(),
+            ofull=Signal(2),
+            wbank=Signal(),
+            last_rf=Signal(),
+            computing=Signal(),
+            last_comp=Signal(),
+            draining=Signal(),
+            setting_up=Signal(),
+        )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> None:
         """SETUP (first fold) -> [wait] COMPUTE (``C*R*S + rows + cols - 2``) -> DRAIN (``rows``) -> ...
@@ -83,8 +112,15 @@ class OsAccelerator(StreamAccelerator):
         comp_len = Signal(CFG_BITS + 2)
         m.d.comb += comp_len.eq(cfg["red"] + (ra + ca - 2))
         go = Signal()
-        m.d.comb += go.eq(busy & ~f.comp_done & (f.phase == COMPUTE) & (f.tcnt == 0) & if_loaded
-                          & Mux(f.wbank, wfull[1], wfull[0]) & ~Mux(f.ohalf, f.ofull[1], f.ofull[0]))
+        m.d.comb += go.eq(
+            busy
+            & ~f.comp_done
+            & (f.phase == COMPUTE)
+            & (f.tcnt == 0)
+            & if_loaded
+            & Mux(f.wbank, wfull[1], wfull[0])
+            & ~Mux(f.ohalf, f.ofull[1], f.ofull[0])
+        )
         m.d.comb += [
             f.computing.eq(busy & ~f.comp_done & (f.phase == COMPUTE) & ((f.tcnt != 0) | go)),
             f.last_comp.eq(f.computing & (f.tcnt == comp_len - 1)),
@@ -93,8 +129,15 @@ class OsAccelerator(StreamAccelerator):
             f.last_rf.eq(f.rf_i == cfg["n_rf"] - 1),
         ]
         with m.If(start):
-            m.d.sync += [f.phase.eq(SETUP), f.pc.eq(0), f.tcnt.eq(0), f.rf_i.eq(0), f.cf_i.eq(0),
-                         f.comp_done.eq(0), f.ohalf.eq(0)]
+            m.d.sync += [
+                f.phase.eq(SETUP),
+                f.pc.eq(0),
+                f.tcnt.eq(0),
+                f.rf_i.eq(0),
+                f.cf_i.eq(0),
+                f.comp_done.eq(0),
+                f.ohalf.eq(0),
+            ]
         with m.Elif(busy & (f.phase == SETUP)):
             m.d.sync += f.pc.eq(f.pc + 1)
             with m.If(f.pc == ra - 1):
@@ -121,8 +164,15 @@ class OsAccelerator(StreamAccelerator):
         p, cfg = self.params, self.cfg()
         ra = p.rows
         pix = pixel_walker(m, cfg, reset=start | (f.last_comp & f.last_rf), step=f.setting_up, name="px")
-        rows = [(Signal(signed(SB), name=f"row_hb_{i}"), Signal(signed(SB), name=f"row_wb_{i}"),
-                 Signal(signed(SB + 1), name=f"row_base_{i}"), Signal(name=f"row_ok_{i}")) for i in range(ra)]
+        rows = [
+            (
+                Signal(signed(SB), name=f"row_hb_{i}"),
+                Signal(signed(SB), name=f"row_wb_{i}"),
+                Signal(signed(SB + 1), name=f"row_base_{i}"),
+                Signal(name=f"row_ok_{i}"),
+            )
+            for i in range(ra)
+        ]
         for i, (hb, wb, base, ok) in enumerate(rows):
             with m.If(f.setting_up & (f.pc == i)):
                 m.d.sync += [hb.eq(pix.hb), wb.eq(pix.wb), base.eq(pix.base), ok.eq(pix.index < cfg["t"])]
@@ -136,8 +186,23 @@ class OsAccelerator(StreamAccelerator):
         k_s = skew(m, walk.s, ra, CFG_BITS, "ks")
         clr = Signal(ra)
         for i, (hb, wb, base, ok) in enumerate(rows):
-            m.d.comb += arr.a_in[i].eq(read_tap(m, cfg, ports[i], p.lane_bits, p.input_bits, k_v[i] & ok, hb, wb,
-                                                base, k_r[i], k_s[i], k_off[i], str(i)))
+            m.d.comb += arr.a_in[i].eq(
+                read_tap(
+                    m,
+                    cfg,
+                    ports[i],
+                    p.lane_bits,
+                    p.input_bits,
+                    k_v[i] & ok,
+                    hb,
+                    wb,
+                    base,
+                    k_r[i],
+                    k_s[i],
+                    k_off[i],
+                    str(i),
+                )
+            )
             m.d.sync += clr[i].eq(k_first[i])
         m.d.comb += arr.clr_in.eq(clr)
 
@@ -149,7 +214,7 @@ class OsAccelerator(StreamAccelerator):
         m.d.sync += wv_q.eq(f.computing & (f.tcnt < cfg["red"]))
         for j in range(p.cols):
             val = Signal(signed(p.weight_bits), name=f"wcol_{j}_0")
-            m.d.comb += val.eq(Mux(wv_q, wrp.data.word_select(j, 8)[:p.weight_bits].as_signed(), 0))
+            m.d.comb += val.eq(Mux(wv_q, wrp.data.word_select(j, 8)[: p.weight_bits].as_signed(), 0))
             m.d.comb += arr.b_in[j].eq(skew(m, val, j + 1, signed(p.weight_bits), f"wcol_{j}")[-1])
 
     def _outputs(self, m: Module, start: Any, f: _Fold, arr: OsArray) -> None:
@@ -159,8 +224,9 @@ class OsAccelerator(StreamAccelerator):
         ra, ca, ob = p.rows, p.cols, p.out_bytes
         rb_o = p.out_row_beats
         row_cat = Signal(rb_o * p.stream_bytes * 8)
-        dr = drain_engine(m, self.ofmap, busy, start, f.ofull, ra, row_cat, rb_o, p.stream_bytes,
-                          line_bits=bits_for(ra) + 1)
+        dr = drain_engine(
+            m, self.ofmap, busy, start, f.ofull, ra, row_cat, rb_o, p.stream_bytes, line_bits=bits_for(ra) + 1
+        )
         rows_data = []
         for j in range(ca):
             mem = Memory(shape=unsigned(p.acc_bits), depth=2 * ra, init=[])

@@ -26,10 +26,15 @@ def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
     out_bytes = -(-acc.acc_bits // 8)
     line = cdiv(acc.cols, stream_bytes) * stream_bytes
     if acc.rows * 2 * acc.cols * out_bytes > acc.ofmap_sram_kb * 1024:
-        raise RtlError(f"ofmap_sram_kb={acc.ofmap_sram_kb}: two output tiles need "
-                       f"{acc.rows * 2 * acc.cols * out_bytes} bytes")
-    return Scratchpads(ifmap_replicas=acc.rows, weight_line_bytes=acc.cols, ofmap_depth=acc.rows,
-                       weight_depth=int(acc.filter_sram_kb * 1024) // (2 * line))
+        raise RtlError(
+            f"ofmap_sram_kb={acc.ofmap_sram_kb}: two output tiles need {acc.rows * 2 * acc.cols * out_bytes} bytes"
+        )
+    return Scratchpads(
+        ifmap_replicas=acc.rows,
+        weight_line_bytes=acc.cols,
+        ofmap_depth=acc.rows,
+        weight_depth=int(acc.filter_sram_kb * 1024) // (2 * line),
+    )
 
 
 def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int]:
@@ -97,7 +102,7 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
     tiles = []
     for fc in range(fc_n):
         tile = np.zeros((geo.red, row_bytes), dtype=np.int64)
-        tile[:, :ca] = wmat[fc * ca:(fc + 1) * ca].T
+        tile[:, :ca] = wmat[fc * ca : (fc + 1) * ca].T
         tiles.append(tile)
     return cfg, pack_lines(tiles, params.stream_bytes)
 

@@ -195,10 +195,21 @@ def params_from_accelerator(acc: Accelerator) -> RtlParams:
     w_tiles = 2 * weight_depth * _cdiv(pads.weight_line_bytes, stream) * stream
     if w_tiles > acc.filter_sram_kb * 1024:
         raise RtlError(f"filter_sram_kb={acc.filter_sram_kb}: two weight tiles need {w_tiles} bytes")
-    return RtlParams(kind=kind.name, template=acc.dataflow.name, rows=acc.rows, cols=acc.cols, stream_bytes=stream,
-                     input_bits=acc.input_bits, weight_bits=acc.weight_bits, acc_bits=acc.acc_bits,
-                     ifmap_bytes=ifmap_bytes, ifmap_replicas=pads.ifmap_replicas,
-                     weight_line_bytes=pads.weight_line_bytes, ofmap_depth=ofmap_depth, weight_depth=weight_depth)
+    return RtlParams(
+        kind=kind.name,
+        template=acc.dataflow.name,
+        rows=acc.rows,
+        cols=acc.cols,
+        stream_bytes=stream,
+        input_bits=acc.input_bits,
+        weight_bits=acc.weight_bits,
+        acc_bits=acc.acc_bits,
+        ifmap_bytes=ifmap_bytes,
+        ifmap_replicas=pads.ifmap_replicas,
+        weight_line_bytes=pads.weight_line_bytes,
+        ofmap_depth=ofmap_depth,
+        weight_depth=weight_depth,
+    )
 
 
 def __getattr__(name: str) -> Any:

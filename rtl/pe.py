@@ -16,11 +16,16 @@ class WsPE(wiring.Component):
 
     def __init__(self, input_bits: int = 8, weight_bits: int = 8, acc_bits: int = 32) -> None:
         self._acc_bits = acc_bits
-        super().__init__({
-            "a_in": In(signed(input_bits)), "a_out": Out(signed(input_bits)),
-            "psum_in": In(signed(acc_bits)), "psum_out": Out(signed(acc_bits)),
-            "w_in": In(signed(weight_bits)), "w_we": In(1),
-        })
+        super().__init__(
+            {
+                "a_in": In(signed(input_bits)),
+                "a_out": Out(signed(input_bits)),
+                "psum_in": In(signed(acc_bits)),
+                "psum_out": Out(signed(acc_bits)),
+                "w_in": In(signed(weight_bits)),
+                "w_we": In(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -43,12 +48,17 @@ class OsPE(wiring.Component):
 
     def __init__(self, input_bits: int = 8, weight_bits: int = 8, acc_bits: int = 32) -> None:
         self._acc_bits = acc_bits
-        super().__init__({
-            "a_in": In(signed(input_bits)), "a_out": Out(signed(input_bits)),
-            "b_in": In(signed(weight_bits)), "b_out": Out(signed(weight_bits)),
-            "clr_in": In(1), "clr_out": Out(1),
-            "acc": Out(signed(acc_bits)),
-        })
+        super().__init__(
+            {
+                "a_in": In(signed(input_bits)),
+                "a_out": Out(signed(input_bits)),
+                "b_in": In(signed(weight_bits)),
+                "b_out": Out(signed(weight_bits)),
+                "clr_in": In(1),
+                "clr_out": Out(1),
+                "acc": Out(signed(acc_bits)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

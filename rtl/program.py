@@ -50,15 +50,27 @@ class LayerGeometry:
 
 def geometry(layer: Layer) -> LayerGeometry:
     if layer.kind not in (OpKind.CONV, OpKind.LINEAR):
-        raise RtlError(f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the RTL (expected conv or gemm)")
+        raise RtlError(
+            f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the RTL (expected conv or gemm)"
+        )
     if layer.groups != 1 or layer.n != 1:
         raise RtlError(f"layer {layer.name!r}: groups={layer.groups}, n={layer.n}: the RTL runs groups=1, n=1")
     if layer.dilation_h != 1 or layer.dilation_w != 1:
         raise RtlError(f"layer {layer.name!r}: dilation must be 1 for the RTL")
     if layer.stride_h != layer.stride_w or layer.pad_h != layer.pad_w:
         raise RtlError(f"layer {layer.name!r}: the RTL needs equal stride and padding in h and w")
-    return LayerGeometry(c=layer.c, k=layer.k, h=layer.h, w=layer.w, r=layer.r, s=layer.s,
-                         stride=layer.stride_h, pad=layer.pad_h, p=layer.p, q=layer.q)
+    return LayerGeometry(
+        c=layer.c,
+        k=layer.k,
+        h=layer.h,
+        w=layer.w,
+        r=layer.r,
+        s=layer.s,
+        stride=layer.stride_h,
+        pad=layer.pad_h,
+        p=layer.p,
+        q=layer.q,
+    )
 
 
 def cdiv(a: int, b: int) -> int:
@@ -104,7 +116,7 @@ def reference_output(geo: LayerGeometry, ifmap: np.ndarray, weights: np.ndarray,
     for p in range(geo.p):
         for q in range(geo.q):
             h0, w0 = p * geo.stride, q * geo.stride
-            cols[:, p * geo.q + q] = x[:, h0:h0 + geo.r, w0:w0 + geo.s].reshape(-1)
+            cols[:, p * geo.q + q] = x[:, h0 : h0 + geo.r, w0 : w0 + geo.s].reshape(-1)
     out = wt @ cols
     return wrap(out, acc_bits).reshape(geo.k, geo.p, geo.q)
 
@@ -118,9 +130,25 @@ def wrap(values: np.ndarray, bits: int) -> np.ndarray:
 def conv_cfg(geo: LayerGeometry, stream_bytes: int, n_rf: int, n_cf: int, n_folds: int, **extra: int) -> dict[str, int]:
     """The layer registers every kind shares (the im2col walker's and the pixel generator's), plus
     the fold counts and a kind's own ``extra`` registers."""
-    cfg = dict(h=geo.h, w=geo.w, hw=geo.h * geo.w, r=geo.r, s=geo.s, stride=geo.stride, pad=geo.pad,
-               stride_w=geo.stride * geo.w, p=geo.p, q=geo.q, t=geo.t, red=geo.red, n_rf=n_rf, n_cf=n_cf,
-               if_beats=cdiv(geo.input_bytes, stream_bytes), pad_w=geo.pad * geo.w + geo.pad, n_folds=n_folds)
+    cfg = dict(
+        h=geo.h,
+        w=geo.w,
+        hw=geo.h * geo.w,
+        r=geo.r,
+        s=geo.s,
+        stride=geo.stride,
+        pad=geo.pad,
+        stride_w=geo.stride * geo.w,
+        p=geo.p,
+        q=geo.q,
+        t=geo.t,
+        red=geo.red,
+        n_rf=n_rf,
+        n_cf=n_cf,
+        if_beats=cdiv(geo.input_bytes, stream_bytes),
+        pad_w=geo.pad * geo.w + geo.pad,
+        n_folds=n_folds,
+    )
     cfg.update(extra)
     for key, value in cfg.items():
         if not 0 <= value < (1 << CFG_BITS):
@@ -128,8 +156,25 @@ def conv_cfg(geo: LayerGeometry, stream_bytes: int, n_rf: int, n_cf: int, n_fold
     return cfg
 
 
-CONV_CFG = ("h", "w", "hw", "r", "s", "stride", "pad", "stride_w", "p", "q", "t", "red", "n_rf", "n_cf",
-            "if_beats", "pad_w", "n_folds")
+CONV_CFG = (
+    "h",
+    "w",
+    "hw",
+    "r",
+    "s",
+    "stride",
+    "pad",
+    "stride_w",
+    "p",
+    "q",
+    "t",
+    "red",
+    "n_rf",
+    "n_cf",
+    "if_beats",
+    "pad_w",
+    "n_folds",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +218,24 @@ def check_resident_input(params: RtlParams, layer: Layer, geo: LayerGeometry) ->
     the ifmap budget, so the RTL takes no larger input even where its replicas could hold it."""
     half_budget = params.ifmap_bytes * params.ifmap_replicas // 2
     if geo.input_bytes > half_budget:
-        raise RtlError(f"layer {layer.name!r}: ifmap of {geo.input_bytes} bytes exceeds half the ifmap "
-                       f"scratchpad ({half_budget} bytes); give the accelerator a larger ifmap_sram_kb")
+        raise RtlError(
+            f"layer {layer.name!r}: ifmap of {geo.input_bytes} bytes exceeds half the ifmap "
+            f"scratchpad ({half_budget} bytes); give the accelerator a larger ifmap_sram_kb"
+        )
     if geo.input_bytes > params.ifmap_bytes:
-        raise RtlError(f"layer {layer.name!r}: ifmap of {geo.input_bytes} bytes exceeds the "
-                       f"{params.ifmap_bytes}-byte ifmap scratchpad")
+        raise RtlError(
+            f"layer {layer.name!r}: ifmap of {geo.input_bytes} bytes exceeds the "
+            f"{params.ifmap_bytes}-byte ifmap scratchpad"
+        )
 
 
-def prepare(params: RtlParams, layer: Layer, rng: np.random.Generator | None = None,
-            ifmap: np.ndarray | None = None, weights: np.ndarray | None = None) -> Program:
+def prepare(
+    params: RtlParams,
+    layer: Layer,
+    rng: np.random.Generator | None = None,
+    ifmap: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> Program:
     """Random (or given) int tensors for ``layer``, packed for the hardware, with the expected result."""
     geo = geometry(layer)
     rng = rng or np.random.default_rng(0)
@@ -202,9 +256,15 @@ def prepare(params: RtlParams, layer: Layer, rng: np.random.Generator | None = N
     host = _program(params)
     host.check_layer(params, layer, geo)
     cfg, weight_beats = host.layout(params, geo, weights)
-    return Program(params=params, geo=geo, cfg=cfg, ifmap_beats=pack_beats((ifmap & 0xFF).astype(np.uint8),
-                   params.stream_bytes), weight_beats=weight_beats, expected_out=expected,
-                   expected_cycles=host.cycles(params, geo))
+    return Program(
+        params=params,
+        geo=geo,
+        cfg=cfg,
+        ifmap_beats=pack_beats((ifmap & 0xFF).astype(np.uint8), params.stream_bytes),
+        weight_beats=weight_beats,
+        expected_out=expected,
+        expected_cycles=host.cycles(params, geo),
+    )
 
 
 def check_layer(params: RtlParams, layer: Layer) -> None:

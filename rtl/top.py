@@ -24,6 +24,7 @@ from pathlib import Path
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from coexplore.rtl.kinds import kind_of
 from coexplore.rtl.params import CFG_BITS, CYCLE_BITS, RtlError, RtlParams
 
@@ -68,12 +69,19 @@ class HeteroTop(wiring.Component):
         width = max(p.stream_bytes for p in subs) * 8
         n = len(subs)
         members = {
-            "rd_sel": Out(range(max(2 * n, 2))), "rd_ready": Out(1), "rd_valid": In(1), "rd_payload": In(unsigned(width)),
-            "wr_sel": Out(range(max(n, 2))), "wr_valid": Out(1), "wr_ready": In(1), "wr_payload": Out(unsigned(width)),
+            "rd_sel": Out(range(max(2 * n, 2))),
+            "rd_ready": Out(1),
+            "rd_valid": In(1),
+            "rd_payload": In(unsigned(width)),
+            "wr_sel": Out(range(max(n, 2))),
+            "wr_valid": Out(1),
+            "wr_ready": In(1),
+            "wr_payload": Out(unsigned(width)),
         }
         for i in range(n):
-            members.update({f"s{i}_start": In(1), f"s{i}_busy": Out(1), f"s{i}_done": Out(1),
-                            f"s{i}_cycles": Out(CYCLE_BITS)})
+            members.update(
+                {f"s{i}_start": In(1), f"s{i}_busy": Out(1), f"s{i}_done": Out(1), f"s{i}_cycles": Out(CYCLE_BITS)}
+            )
             for c in cfg_names(subs[i]):
                 members[f"s{i}_cfg_{c}"] = In(CFG_BITS)
         super().__init__(members)
@@ -86,8 +94,12 @@ class HeteroTop(wiring.Component):
             acc = p.component()
             m.submodules[f"sub{i}"] = acc
             accs.append(acc)
-            m.d.comb += [acc.start.eq(getattr(self, f"s{i}_start")), getattr(self, f"s{i}_busy").eq(acc.busy),
-                         getattr(self, f"s{i}_done").eq(acc.done), getattr(self, f"s{i}_cycles").eq(acc.cycles)]
+            m.d.comb += [
+                acc.start.eq(getattr(self, f"s{i}_start")),
+                getattr(self, f"s{i}_busy").eq(acc.busy),
+                getattr(self, f"s{i}_done").eq(acc.done),
+                getattr(self, f"s{i}_cycles").eq(acc.cycles),
+            ]
             for c in cfg_names(p):
                 m.d.comb += getattr(acc, f"cfg_{c}").eq(getattr(self, f"s{i}_cfg_{c}"))
         # read channel: 2n input streams
@@ -131,6 +143,7 @@ def design_params(system) -> list[RtlParams]:
 def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> dict:
     """Verilog + manifest for every sub-accelerator of the system in ``design_yaml`` and for its top."""
     from amaranth.back import verilog
+
     from coexplore.dataflows.io import accelerator_to_dict
     from coexplore.dataflows.system import get_system
     from coexplore.rtl.emit import emit
@@ -143,8 +156,17 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
         target = out / e.verilog_path.name
         shutil.copy2(e.verilog_path, target)
         mpath = e.write_manifest(out / f"{p.module_name}.manifest.json")
-        modules.append({"module": p.module_name, "verilog": str(target), "manifest": str(mpath), "hash": p.digest(),
-                        "cached": e.cached, "memory_bits": p.memory_bits, "sub_accelerator": acc.label})
+        modules.append(
+            {
+                "module": p.module_name,
+                "verilog": str(target),
+                "manifest": str(mpath),
+                "hash": p.digest(),
+                "cached": e.cached,
+                "memory_bits": p.memory_bits,
+                "sub_accelerator": acc.label,
+            }
+        )
     top_name = f"coexplore_top_{system.name.replace('-', '_')}"
     top = HeteroTop(subs, top_name)
     text = verilog.convert(top, name=top_name, emit_src=False)
@@ -153,16 +175,38 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
     tmp.write_text(text)
     tmp.replace(tpath)
     manifest = {
-        "module": top_name, "verilog": tpath.name, "system": system.name,
-        "sub_accelerators": [{"index": i, "name": a.label, "module": p.module_name, "params": p.to_dict(),
-                              "accelerator": accelerator_to_dict(a), "read_streams": [2 * i, 2 * i + 1],
-                              "port_prefix": f"s{i}_"}
-                             for i, (a, p) in enumerate(zip(system.accelerators, subs))],
-        "memory_port": {"payload_bytes": max(p.stream_bytes for p in subs), "arbiter": "round-robin",
-                        "read": "rd_sel/rd_ready out, rd_valid/rd_payload in", "write": "wr_sel/wr_valid/wr_payload out, wr_ready in"},
+        "module": top_name,
+        "verilog": tpath.name,
+        "system": system.name,
+        "sub_accelerators": [
+            {
+                "index": i,
+                "name": a.label,
+                "module": p.module_name,
+                "params": p.to_dict(),
+                "accelerator": accelerator_to_dict(a),
+                "read_streams": [2 * i, 2 * i + 1],
+                "port_prefix": f"s{i}_",
+            }
+            for i, (a, p) in enumerate(zip(system.accelerators, subs))
+        ],
+        "memory_port": {
+            "payload_bytes": max(p.stream_bytes for p in subs),
+            "arbiter": "round-robin",
+            "read": "rd_sel/rd_ready out, rd_valid/rd_payload in",
+            "write": "wr_sel/wr_valid/wr_payload out, wr_ready in",
+        },
     }
     mpath = out / "manifest.json"
     mpath.write_text(json.dumps(manifest, indent=2))
-    modules.append({"module": top_name, "verilog": str(tpath), "manifest": str(mpath), "hash": "",
-                    "cached": False, "memory_bits": sum(p.memory_bits for p in subs)})
+    modules.append(
+        {
+            "module": top_name,
+            "verilog": str(tpath),
+            "manifest": str(mpath),
+            "hash": "",
+            "cached": False,
+            "memory_bits": sum(p.memory_bits for p in subs),
+        }
+    )
     return {"modules": modules, "top": top_name}

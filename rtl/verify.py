@@ -65,8 +65,14 @@ def _verilator_env() -> None:
     os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
 
-def job_for(program: Program, seed: int, gaps: dict[str, float], ifmap: np.ndarray, weights: np.ndarray,
-            expected_cycles: int | None) -> dict:
+def job_for(
+    program: Program,
+    seed: int,
+    gaps: dict[str, float],
+    ifmap: np.ndarray,
+    weights: np.ndarray,
+    expected_cycles: int | None,
+) -> dict:
     longest = max(program.expected_cycles, 1)
     return {
         "params": program.params.to_dict(),
@@ -84,9 +90,19 @@ def job_for(program: Program, seed: int, gaps: dict[str, float], ifmap: np.ndarr
     }
 
 
-def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: np.ndarray, work_dir: Path,
-              simulator: str = "icarus", seed: int = 0, gaps: dict[str, float] | None = None,
-              expected_cycles: int | None = None, cache_dir: Path | None = None, waves: bool = False) -> BenchResult:
+def run_bench(
+    params: RtlParams,
+    program: Program,
+    ifmap: np.ndarray,
+    weights: np.ndarray,
+    work_dir: Path,
+    simulator: str = "icarus",
+    seed: int = 0,
+    gaps: dict[str, float] | None = None,
+    expected_cycles: int | None = None,
+    cache_dir: Path | None = None,
+    waves: bool = False,
+) -> BenchResult:
     """Build (or reuse) the simulation of ``params`` in ``work_dir`` and run ``program`` on it."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -104,8 +120,15 @@ def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: n
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     t0 = time.perf_counter()
-    runner.build(sources=[emitted.verilog_path], hdl_toplevel=params.module_name, build_dir=build_dir,
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves, log_file=work_dir / "build.log")
+    runner.build(
+        sources=[emitted.verilog_path],
+        hdl_toplevel=params.module_name,
+        build_dir=build_dir,
+        timescale=("1ns", "1ps"),
+        build_args=build_args,
+        waves=waves,
+        log_file=work_dir / "build.log",
+    )
     build_s = time.perf_counter() - t0
     job_path = work_dir / "job.json"
     result_path = work_dir / "result.json"
@@ -118,10 +141,16 @@ def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: n
         sys.path.insert(0, str(bench))
     t1 = time.perf_counter()
     try:
-        runner.test(test_module=BENCH_MODULE, hdl_toplevel=params.module_name, build_dir=build_dir,
-                    test_dir=work_dir, results_xml=str(results_xml), waves=waves,
-                    extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
-                    log_file=work_dir / "sim.log")
+        runner.test(
+            test_module=BENCH_MODULE,
+            hdl_toplevel=params.module_name,
+            build_dir=build_dir,
+            test_dir=work_dir,
+            results_xml=str(results_xml),
+            waves=waves,
+            extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
+            log_file=work_dir / "sim.log",
+        )
     except SystemExit:
         pass  # the runner exits on a failing test under pytest; the result files say what failed
     finally:
@@ -134,10 +163,18 @@ def run_bench(params: RtlParams, program: Program, ifmap: np.ndarray, weights: n
         failed = 1
     raw = json.loads(result_path.read_text()) if result_path.exists() else {}
     consumed = raw.get("inputs_consumed") == [len(program.ifmap_beats), len(program.weight_beats)]
-    return BenchResult(passed=failed == 0 and bool(raw) and consumed, rtl_cycles=raw.get("rtl_cycles"),
-                       expected_cycles=expected_cycles, mismatches=raw.get("mismatches"),
-                       out_beats=raw.get("out_beats"), inputs_consumed=consumed, wall_s=wall, build_s=build_s,
-                       simulator=simulator, raw=raw)
+    return BenchResult(
+        passed=failed == 0 and bool(raw) and consumed,
+        rtl_cycles=raw.get("rtl_cycles"),
+        expected_cycles=expected_cycles,
+        mismatches=raw.get("mismatches"),
+        out_beats=raw.get("out_beats"),
+        inputs_consumed=consumed,
+        wall_s=wall,
+        build_s=build_s,
+        simulator=simulator,
+        raw=raw,
+    )
 
 
 def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, simulator: str = "icarus") -> dict:
@@ -154,8 +191,14 @@ def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, sim
     build_dir = work_dir / f"build_{simulator}_{top}"
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
-    runner.build(sources=[Path(verilog).resolve()], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
-                 build_args=build_args, log_file=work_dir / "build.log")
+    runner.build(
+        sources=[Path(verilog).resolve()],
+        hdl_toplevel=top,
+        build_dir=build_dir,
+        timescale=("1ns", "1ps"),
+        build_args=build_args,
+        log_file=work_dir / "build.log",
+    )
     job_path, result_path, results_xml = work_dir / "job.json", work_dir / "result.json", work_dir / "results.xml"
     longest = sum(j["timeout_cycles"] for j in jobs)
     job_path.write_text(json.dumps({"subs": jobs, "timeout_cycles": longest}))
@@ -163,10 +206,15 @@ def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, sim
         result_path.unlink()
     sys.path.insert(0, str(bench))
     try:
-        runner.test(test_module="top_bench", hdl_toplevel=top, build_dir=build_dir, test_dir=work_dir,
-                    results_xml=str(results_xml),
-                    extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
-                    log_file=work_dir / "sim.log")
+        runner.test(
+            test_module="top_bench",
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            test_dir=work_dir,
+            results_xml=str(results_xml),
+            extra_env={"COEXPLORE_BENCH_JOB": str(job_path), "COEXPLORE_BENCH_RESULT": str(result_path)},
+            log_file=work_dir / "sim.log",
+        )
     except SystemExit:
         pass
     finally:
@@ -179,8 +227,9 @@ def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, sim
     return {"passed": failed == 0 and bool(raw), **raw}
 
 
-def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pattern: str = "random"
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def random_tensors(
+    params: RtlParams, layer: Layer, rng: np.random.Generator, pattern: str = "random"
+) -> tuple[np.ndarray, np.ndarray]:
     """Operands for a check: ``random`` (uniform, with the extremes forced in), ``extremes``
     (only -128/127), or ``zeros``."""
     from coexplore.rtl.program import geometry
@@ -192,8 +241,10 @@ def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pa
     if pattern == "zeros":
         return np.zeros(shape_i, dtype=np.int64), np.zeros(shape_w, dtype=np.int64)
     if pattern == "extremes":
-        return (rng.choice([lo_i, hi_i], size=shape_i).astype(np.int64),
-                rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64))
+        return (
+            rng.choice([lo_i, hi_i], size=shape_i).astype(np.int64),
+            rng.choice([lo_w, hi_w], size=shape_w).astype(np.int64),
+        )
     x = rng.integers(lo_i, hi_i + 1, size=shape_i)
     w = rng.integers(lo_w, hi_w + 1, size=shape_w)
     x.reshape(-1)[:2] = [lo_i, hi_i][: x.size]
@@ -201,9 +252,18 @@ def random_tensors(params: RtlParams, layer: Layer, rng: np.random.Generator, pa
     return x.astype(np.int64), w.astype(np.int64)
 
 
-def verify_layer(acc: Accelerator, layer: Layer, work_dir: Path, simulator: str = "icarus", seed: int = 0,
-                 pattern: str = "random", gaps: dict[str, float] | None = None, expected_cycles: int | None = None,
-                 cache_dir: Path | None = None, params: RtlParams | None = None) -> tuple[BenchResult, Program]:
+def verify_layer(
+    acc: Accelerator,
+    layer: Layer,
+    work_dir: Path,
+    simulator: str = "icarus",
+    seed: int = 0,
+    pattern: str = "random",
+    gaps: dict[str, float] | None = None,
+    expected_cycles: int | None = None,
+    cache_dir: Path | None = None,
+    params: RtlParams | None = None,
+) -> tuple[BenchResult, Program]:
     """Random operands for ``layer`` through the RTL of ``acc``; bit-exact check against numpy and,
     when ``expected_cycles`` is given, a cycle-exact check. ``params`` overrides the hardware built
     for ``acc`` (tests pass ``rtl.faults.faulty(...)`` parameters to show the check failing)."""
@@ -211,6 +271,16 @@ def verify_layer(acc: Accelerator, layer: Layer, work_dir: Path, simulator: str 
     rng = np.random.default_rng(seed)
     x, w = random_tensors(params, layer, rng, pattern)
     program = prepare(params, layer, ifmap=x, weights=w)
-    result = run_bench(params, program, x, w, work_dir, simulator=simulator, seed=seed, gaps=gaps,
-                       expected_cycles=expected_cycles, cache_dir=cache_dir)
+    result = run_bench(
+        params,
+        program,
+        x,
+        w,
+        work_dir,
+        simulator=simulator,
+        seed=seed,
+        gaps=gaps,
+        expected_cycles=expected_cycles,
+        cache_dir=cache_dir,
+    )
     return result, program

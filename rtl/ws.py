@@ -73,13 +73,31 @@ class WsAccelerator(StreamAccelerator):
         m = Module()
         m.submodules.array = arr = WsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits)
         start = run_control(m, self)
-        ifm = ifmap_replicas(m, self.ifmap, self.busy, start, self.cfg()["if_beats"], p.ifmap_words,
-                             p.stream_bytes * 8, list(range(p.rows)))
+        ifm = ifmap_replicas(
+            m,
+            self.ifmap,
+            self.busy,
+            start,
+            self.cfg()["if_beats"],
+            p.ifmap_words,
+            p.stream_bytes * 8,
+            list(range(p.rows)),
+        )
         fold = self._fold_state()
-        wts = weight_scratchpad(m, self.weight, self.busy, start, bank_rows=p.rows, tile_rows=p.rows,
-                                tiles=self.cfg()["n_folds"], row_bytes=p.cols, stream_bytes=p.stream_bytes,
-                                release=lambda b: fold.last_pre & (fold.cbank == b), comb_read=True,
-                                row_bits=bits_for(p.rows) + 1)
+        wts = weight_scratchpad(
+            m,
+            self.weight,
+            self.busy,
+            start,
+            bank_rows=p.rows,
+            tile_rows=p.rows,
+            tiles=self.cfg()["n_folds"],
+            row_bytes=p.cols,
+            stream_bytes=p.stream_bytes,
+            release=lambda b: fold.last_pre & (fold.cbank == b),
+            comb_read=True,
+            row_bits=bits_for(p.rows) + 1,
+        )
         ph = self._sequencer(m, start, fold, ifm.loaded, wts.full)
         taps = self._preload(m, start, fold, ph, arr, wts.read_port)
         self._row_inputs(m, ph, arr, ifm.read_ports, taps)
@@ -87,9 +105,19 @@ class WsAccelerator(StreamAccelerator):
         return m
 
     def _fold_state(self) -> _Fold:
-        return _Fold(in_pre=Signal(), pc=Signal(bits_for(self.params.rows) + 1), tcnt=Signal(CFG_BITS + 2),
-                     rf_i=Signal(CFG_BITS), cf_i=Signal(CFG_BITS), comp_done=Signal(), cbank=Signal(),
-                     last_pre=Signal(), obusy=Signal(2), tile_done=Signal(2), ohalf=Signal())
+        return _Fold(
+            in_pre=Signal(),
+            pc=Signal(bits_for(self.params.rows) + 1),
+            tcnt=Signal(CFG_BITS + 2),
+            rf_i=Signal(CFG_BITS),
+            cf_i=Signal(CFG_BITS),
+            comp_done=Signal(),
+            cbank=Signal(),
+            last_pre=Signal(),
+            obusy=Signal(2),
+            tile_done=Signal(2),
+            ohalf=Signal(),
+        )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> _Phases:
         """Preload ``rows`` cycles, stream ``T + rows + cols - 2``; row folds inner, column folds outer.
@@ -103,15 +131,24 @@ class WsAccelerator(StreamAccelerator):
         half_free = Signal()
         m.d.comb += half_free.eq(Mux(f.ohalf, ~f.obusy[1], ~f.obusy[0]))
         go = Signal()
-        m.d.comb += go.eq(busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0])
-                          & ((f.rf_i != 0) | half_free))
-        preloading, streaming, last_stream = fold_phases(m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra,
-                                                         stream_len, f.last_pre)
+        m.d.comb += go.eq(
+            busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0]) & ((f.rf_i != 0) | half_free)
+        )
+        preloading, streaming, last_stream = fold_phases(
+            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra, stream_len, f.last_pre
+        )
         last_rf = Signal()
         m.d.comb += last_rf.eq(f.rf_i == cfg["n_rf"] - 1)
         with m.If(start):
-            m.d.sync += [f.in_pre.eq(1), f.pc.eq(0), f.tcnt.eq(0), f.rf_i.eq(0), f.cf_i.eq(0), f.comp_done.eq(0),
-                         f.cbank.eq(0)]
+            m.d.sync += [
+                f.in_pre.eq(1),
+                f.pc.eq(0),
+                f.tcnt.eq(0),
+                f.rf_i.eq(0),
+                f.cf_i.eq(0),
+                f.comp_done.eq(0),
+                f.cbank.eq(0),
+            ]
         with m.Elif(preloading):
             with m.If(f.last_pre):
                 m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), f.tcnt.eq(0), f.cbank.eq(~f.cbank)]
@@ -139,14 +176,25 @@ class WsAccelerator(StreamAccelerator):
         walk = reduction_walker(m, cfg, reset=start | (ph.last_stream & ph.last_rf), step=ph.preloading, name="rc")
         m.d.comb += wrp.addr.eq(Mux(f.cbank, ra, 0) + f.pc)
         for j in range(p.cols):
-            m.d.comb += arr.w_row[j].eq(wrp.data.word_select(j, 8)[:p.weight_bits].as_signed())
-        taps = [_RowTap(Signal(CFG_BITS + 1, name=f"row_off_{i}"), Signal(CFG_BITS, name=f"row_r_{i}"),
-                        Signal(CFG_BITS, name=f"row_s_{i}"), Signal(name=f"row_ok_{i}")) for i in range(ra)]
+            m.d.comb += arr.w_row[j].eq(wrp.data.word_select(j, 8)[: p.weight_bits].as_signed())
+        taps = [
+            _RowTap(
+                Signal(CFG_BITS + 1, name=f"row_off_{i}"),
+                Signal(CFG_BITS, name=f"row_r_{i}"),
+                Signal(CFG_BITS, name=f"row_s_{i}"),
+                Signal(name=f"row_ok_{i}"),
+            )
+            for i in range(ra)
+        ]
         for i, tap in enumerate(taps):
             with m.If(ph.preloading & (f.pc == i)):
                 m.d.comb += arr.w_we[i].eq(1)
-                m.d.sync += [tap.offset.eq(walk.offset), tap.r.eq(walk.r), tap.s.eq(walk.s),
-                             tap.ok.eq(walk.index < cfg["red"])]
+                m.d.sync += [
+                    tap.offset.eq(walk.offset),
+                    tap.r.eq(walk.r),
+                    tap.s.eq(walk.s),
+                    tap.ok.eq(walk.index < cfg["red"]),
+                ]
         return taps
 
     def _row_inputs(self, m: Module, ph: _Phases, arr: WsArray, ports: dict, taps: list[_RowTap]) -> None:
@@ -159,8 +207,23 @@ class WsAccelerator(StreamAccelerator):
         wb = skew(m, pix.wb, ra, pix.wb.shape(), "sk_wb")
         base = skew(m, pix.base, ra, pix.base.shape(), "sk_base")
         for i, tap in enumerate(taps):
-            m.d.comb += arr.a_in[i].eq(read_tap(m, cfg, ports[i], p.lane_bits, p.input_bits, v[i] & tap.ok, hb[i],
-                                                wb[i], base[i], tap.r, tap.s, tap.offset, str(i)))
+            m.d.comb += arr.a_in[i].eq(
+                read_tap(
+                    m,
+                    cfg,
+                    ports[i],
+                    p.lane_bits,
+                    p.input_bits,
+                    v[i] & tap.ok,
+                    hb[i],
+                    wb[i],
+                    base[i],
+                    tap.r,
+                    tap.s,
+                    tap.offset,
+                    str(i),
+                )
+            )
 
     def _outputs(self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray) -> None:
         """Output banks (cols x 2 halves of ``ofmap_depth`` accumulators): column j injects the previous
@@ -176,14 +239,18 @@ class WsAccelerator(StreamAccelerator):
         c_half = skew(m, f.ohalf, ca, 1, "chalf")
         c_last = skew(m, ph.last_rf, ca, 1, "clast")
         # column write control: column 0's read control delayed by rows + 1, then one cycle per column
-        w0 = [skew(m, x, ra + 2, shape, f"wd_{n}")[-1]
-              for x, shape, n in ((c_v[0], 1, "v"), (c_m[0], mb, "m"), (c_half[0], 1, "h"), (c_last[0], 1, "l"))]
-        w_v, w_m, w_h, w_l = (skew(m, x, ca, shape, f"w{n}")
-                              for x, shape, n in zip(w0, (1, mb, 1, 1), ("v", "m", "h", "l"), strict=True))
+        w0 = [
+            skew(m, x, ra + 2, shape, f"wd_{n}")[-1]
+            for x, shape, n in ((c_v[0], 1, "v"), (c_m[0], mb, "m"), (c_half[0], 1, "h"), (c_last[0], 1, "l"))
+        ]
+        w_v, w_m, w_h, w_l = (
+            skew(m, x, ca, shape, f"w{n}") for x, shape, n in zip(w0, (1, mb, 1, 1), ("v", "m", "h", "l"), strict=True)
+        )
         rb_o = p.out_row_beats
         row_cat = Signal(rb_o * p.stream_bytes * 8)
-        dr = drain_engine(m, self.ofmap, busy, start, f.tile_done, cfg["t"], row_cat, rb_o, p.stream_bytes,
-                          line_bits=mb + 1)
+        dr = drain_engine(
+            m, self.ofmap, busy, start, f.tile_done, cfg["t"], row_cat, rb_o, p.stream_bytes, line_bits=mb + 1
+        )
         d_owns = Signal()
         m.d.comb += d_owns.eq(dr.active | dr.start)
         rows_data = []
@@ -194,8 +261,11 @@ class WsAccelerator(StreamAccelerator):
                 m.submodules[f"obank_{j}_{h}"] = mem
                 wp = mem.write_port()
                 rp = mem.read_port(transparent_for=())
-                m.d.comb += [wp.addr.eq(w_m[j]), wp.data.eq(arr.psum_out[j].as_unsigned()),
-                             wp.en.eq(w_v[j] & (w_h[j] == h))]
+                m.d.comb += [
+                    wp.addr.eq(w_m[j]),
+                    wp.data.eq(arr.psum_out[j].as_unsigned()),
+                    wp.en.eq(w_v[j] & (w_h[j] == h)),
+                ]
                 with m.If(d_owns & (dr.half == h)):
                     m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
                 with m.Else():

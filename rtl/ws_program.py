@@ -25,8 +25,12 @@ def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
     """One ifmap replica per array row; weight banks of ``rows`` lines; output banks of as many
     pixels as half the ofmap budget holds per column."""
     out_bytes = -(-acc.acc_bits // 8)
-    return Scratchpads(ifmap_replicas=acc.rows, weight_line_bytes=acc.cols,
-                       ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes), weight_depth=acc.rows)
+    return Scratchpads(
+        ifmap_replicas=acc.rows,
+        weight_line_bytes=acc.cols,
+        ofmap_depth=int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes),
+        weight_depth=acc.rows,
+    )
 
 
 def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int]:
@@ -51,7 +55,7 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
     for fc in range(fc_n):
         for fr in range(fr_n):
             tile = np.zeros((ra, row_bytes), dtype=np.int64)
-            tile[:, :ca] = wmat[fc * ca:(fc + 1) * ca, fr * ra:(fr + 1) * ra].T
+            tile[:, :ca] = wmat[fc * ca : (fc + 1) * ca, fr * ra : (fr + 1) * ra].T
             tiles.append(tile)
     return cfg, pack_lines(tiles, params.stream_bytes)
 

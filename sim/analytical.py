@@ -22,8 +22,8 @@ Latency of a compute layer (F folds, see ``coexplore.dataflows.mapping``):
 with DRAM bytes from the fold-level memory model (``_fold_dram``, a closed form of the simulator's
 ``coexplore.sim.cycle.foldmem``: folds in the order outer dims > column folds > row folds), or in
 profile ``scalesim`` on SCALE-Sim's own arrays from ``coexplore.sim.traffic`` (re-fetch under the
-fold order with the least DRAM time, as SCALE-Sim picks it). Unlimited bandwidth (None) gives no stalls, so in profile ``scalesim`` the systolic templates
-reproduce SCALE-Sim's stall-free cycles exactly.
+fold order with the least DRAM time, as SCALE-Sim picks it). Unlimited bandwidth (None) gives no stalls,
+so in profile ``scalesim`` the systolic templates reproduce SCALE-Sim's stall-free cycles exactly.
 
 Pooling and element-wise layers run as vector ops, one per array column per cycle, streaming their
 input and output through DRAM: latency = max(ops / cols, DRAM time, NoC time).
@@ -72,24 +72,40 @@ __all__ = ["BatchResult", "area", "choose_mapping", "evaluate_batch", "evaluate_
 
 CHUNK_ELEMENTS = 1 << 15  # (designs x layers) elements per pass: keeps temporaries cache-resident
 _DETAIL_KEYS = tuple(f"energy_{k}_pj" for k in ENERGY_KEYS) + (
-    "dram_read_bytes", "dram_write_bytes", "buffer_read_words", "buffer_write_words")
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "buffer_read_words",
+    "buffer_write_words",
+)
 
 
 # ---- area ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _area_of(tech: TechTable, node: float, rows: int, cols: int, kb_total: float, ib: int, wb: int,
-             accb: int) -> tuple[float, float, float, float]:
+def _area_of(
+    tech: TechTable, node: float, rows: int, cols: int, kb_total: float, ib: int, wb: int, accb: int
+) -> tuple[float, float, float, float]:
     t = tech_for(node, tech)
     pes = rows * cols
-    return (pes * t.pe_um2(ib, wb, accb), t.sram_um2(kb_total), pes * t.noc_um2_per_pe(ib, wb, accb),
-            t.control_logic_um2(rows, cols, ib, wb, accb))
+    return (
+        pes * t.pe_um2(ib, wb, accb),
+        t.sram_um2(kb_total),
+        pes * t.noc_um2_per_pe(ib, wb, accb),
+        t.control_logic_um2(rows, cols, ib, wb, accb),
+    )
 
 
 def area(acc: Accelerator, tech: TechTable = DEFAULT_TECH) -> tuple[float, dict[str, float]]:
     """Silicon area in um2 and its breakdown: PEs, buffers (SRAM), NoC (per PE), control (array edges + controller)."""
-    pe, buf, noc, control = _area_of(tech, acc.tech_node_nm, acc.rows, acc.cols,
-                                     acc.ifmap_sram_kb + acc.filter_sram_kb + acc.ofmap_sram_kb, acc.input_bits,
-                                     acc.weight_bits, acc.acc_bits)
+    pe, buf, noc, control = _area_of(
+        tech,
+        acc.tech_node_nm,
+        acc.rows,
+        acc.cols,
+        acc.ifmap_sram_kb + acc.filter_sram_kb + acc.ofmap_sram_kb,
+        acc.input_bits,
+        acc.weight_bits,
+        acc.acc_bits,
+    )
     scale = acc.dataflow.logic_area_scale  # the template's logic relative to the fitted WS array
     parts = (pe * scale, buf, noc * scale, control * scale)
     return sum(parts), dict(zip(AREA_KEYS, parts))
@@ -97,18 +113,51 @@ def area(acc: Accelerator, tech: TechTable = DEFAULT_TECH) -> tuple[float, dict[
 
 # ---- design arrays -------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _energies_of(tech: TechTable, node: float, kbs: tuple[float, float, float], ib: int, wb: int, accb: int) -> tuple[float, ...]:
+def _energies_of(
+    tech: TechTable, node: float, kbs: tuple[float, float, float], ib: int, wb: int, accb: int
+) -> tuple[float, ...]:
     """Per-design energies: MAC, RF/bit, NoC/bit, SRAM/bit (input, weight, output bank), DRAM/bit, vector op."""
     t = tech_for(node, tech)
     # A double-buffered scratchpad is two banks of half its size; each access touches one bank.
-    return (t.mac_pj(ib, wb, accb), t.rf_pj_per_bit, t.noc_pj_per_bit, t.sram_pj_per_bit(kbs[0] / 2),
-            t.sram_pj_per_bit(kbs[1] / 2), t.sram_pj_per_bit(kbs[2] / 2), t.dram_pj_per_bit, t.add_pj(ib),
-            t.mult_8x8_pj, t.add_32b_pj, t.add_8b_pj)
+    return (
+        t.mac_pj(ib, wb, accb),
+        t.rf_pj_per_bit,
+        t.noc_pj_per_bit,
+        t.sram_pj_per_bit(kbs[0] / 2),
+        t.sram_pj_per_bit(kbs[1] / 2),
+        t.sram_pj_per_bit(kbs[2] / 2),
+        t.dram_pj_per_bit,
+        t.add_pj(ib),
+        t.mult_8x8_pj,
+        t.add_32b_pj,
+        t.add_8b_pj,
+    )
 
 
-_DESIGN_FIELDS = ("rows", "cols", "cap_in", "cap_w", "cap_out", "noc_bw", "dram_bw", "shared", "ib", "wb", "accb",
-                  "e_mac", "e_rf", "e_noc", "e_sram_in", "e_sram_w", "e_sram_out", "e_dram", "e_vec",
-                  "e_mult8", "e_add32", "e_add8")
+_DESIGN_FIELDS = (
+    "rows",
+    "cols",
+    "cap_in",
+    "cap_w",
+    "cap_out",
+    "noc_bw",
+    "dram_bw",
+    "shared",
+    "ib",
+    "wb",
+    "accb",
+    "e_mac",
+    "e_rf",
+    "e_noc",
+    "e_sram_in",
+    "e_sram_w",
+    "e_sram_out",
+    "e_dram",
+    "e_vec",
+    "e_mult8",
+    "e_add32",
+    "e_add8",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +195,9 @@ class _Designs:
         words move and are stored at the layer's widths, and the MAC's energy scales with them
         (``TechTable.mac_pj``: multiplier ~ input x weight bits, accumulator add ~ acc bits)."""
         e_mac = self.e_mult8 * (ib * wb) / 64.0 + self.e_add32 * self.accb / 32.0
-        return replace(self, ib=np.full_like(self.ib, ib), wb=np.full_like(self.wb, wb), e_mac=e_mac,
-                       e_vec=self.e_add8 * ib / 8.0)
+        return replace(
+            self, ib=np.full_like(self.ib, ib), wb=np.full_like(self.wb, wb), e_mac=e_mac, e_vec=self.e_add8 * ib / 8.0
+        )
 
 
 def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
@@ -155,13 +205,24 @@ def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
     rows_ = []
     for a in accs:
         kbs = (a.ifmap_sram_kb, a.filter_sram_kb, a.ofmap_sram_kb)
-        rows_.append((a.rows, a.cols, kbs[0] * 512.0, kbs[1] * 512.0, kbs[2] * 512.0,
-                      inf if a.noc_bw_bytes_per_cycle is None else a.noc_bw_bytes_per_cycle,
-                      inf if a.dram_bw_bytes_per_cycle is None else a.dram_bw_bytes_per_cycle,
-                      1.0 if a.dram_ports == "shared" else 0.0, a.input_bits, a.weight_bits, a.acc_bits)
-                     + _energies_of(tech, a.tech_node_nm, kbs, a.input_bits, a.weight_bits, a.acc_bits))
+        rows_.append(
+            (
+                a.rows,
+                a.cols,
+                kbs[0] * 512.0,
+                kbs[1] * 512.0,
+                kbs[2] * 512.0,
+                inf if a.noc_bw_bytes_per_cycle is None else a.noc_bw_bytes_per_cycle,
+                inf if a.dram_bw_bytes_per_cycle is None else a.dram_bw_bytes_per_cycle,
+                1.0 if a.dram_ports == "shared" else 0.0,
+                a.input_bits,
+                a.weight_bits,
+                a.acc_bits,
+            )
+            + _energies_of(tech, a.tech_node_nm, kbs, a.input_bits, a.weight_bits, a.acc_bits)
+        )
     table = np.array(rows_, dtype=np.float64).reshape(len(accs), len(_DESIGN_FIELDS))
-    cols = {f: table[:, i:i + 1] for i, f in enumerate(_DESIGN_FIELDS)}
+    cols = {f: table[:, i : i + 1] for i, f in enumerate(_DESIGN_FIELDS)}
     cols["rows"] = cols["rows"].astype(np.int64)
     cols["cols"] = cols["cols"].astype(np.int64)
     cols["shared"] = cols["shared"] > 0
@@ -188,12 +249,20 @@ def _layers(layers: Sequence[Layer]) -> _Layers:
 
     per_layer = [l.dims() for l in layers]
     dims = {d: row([ld[d] for ld in per_layer]) for d in Dim}
-    strides = tuple(np.array([getattr(l, f) for l in layers], dtype=np.float64).reshape(1, -1)
-                    for f in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
+    strides = tuple(
+        np.array([getattr(l, f) for l in layers], dtype=np.float64).reshape(1, -1)
+        for f in ("stride_h", "stride_w", "dilation_h", "dilation_w")
+    )
     f64 = lambda xs: np.array(xs, dtype=np.float64).reshape(1, -1)  # noqa: E731
-    return _Layers(dims, strides, f64([l.macs for l in layers]), f64([l.output_words for l in layers]),  # type: ignore[arg-type]
-                   f64([l.input_words for l in layers]), f64([l.vector_ops for l in layers]),
-                   (f64([l.h for l in layers]), f64([l.w for l in layers])))
+    return _Layers(
+        dims,
+        strides,
+        f64([l.macs for l in layers]),
+        f64([l.output_words for l in layers]),  # type: ignore[arg-type]
+        f64([l.input_words for l in layers]),
+        f64([l.vector_ops for l in layers]),
+        (f64([l.h for l in layers]), f64([l.w for l in layers])),
+    )
 
 
 # ---- the vectorized cores ------------------------------------------------------------------------
@@ -218,8 +287,10 @@ def _axis_shapes(axis, fit, dims: dict[Dim, np.ndarray], size: np.ndarray) -> li
             total = total * dims[d]
         folds = np.asarray(fit.folds, dtype=np.float64)
         out = []
-        for count, cover, first, last in ((folds - 1, size + 0.0 * total, folds > 1, False),
-                                          (np.ones_like(folds), total - (folds - 1) * size, folds == 1, True)):
+        for count, cover, first, last in (
+            (folds - 1, size + 0.0 * total, folds > 1, False),
+            (np.ones_like(folds), total - (folds - 1) * size, folds == 1, True),
+        ):
             ext, rest = {}, cover
             for d in reversed(axis.dims):
                 ext[d] = np.minimum(dims[d], rest)
@@ -265,8 +336,18 @@ class _GroupDrain:
     cycles: Any
 
 
-def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: TimingProfile, plan,
-               weight_by_n: bool, fold_time, once, resident_input: bool) -> FoldMemory:
+def _fold_dram(
+    L: _Layers,
+    D: _Designs,
+    df: Dataflow,
+    mapping: Mapping,
+    profile: TimingProfile,
+    plan,
+    weight_by_n: bool,
+    fold_time,
+    once,
+    resident_input: bool,
+) -> FoldMemory:
     """Latency and DRAM traffic of the fold-level memory model, summed over fold shapes."""
     prof = profile.for_template(df.name)
     drain_part = 0.0
@@ -290,16 +371,23 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
     ib, wb, ab = width(D.ib), width(D.wb), width(D.accb)
     bits = {Operand.INPUT: ib, Operand.WEIGHT: wb, Operand.OUTPUT: ab}
     out_bits = ab if prof.drain_accumulators else ib
-    op_dims = {Operand.INPUT: operand_dims(Operand.INPUT), Operand.WEIGHT: operand_dims(Operand.WEIGHT, weight_by_n),
-               Operand.OUTPUT: OUTPUT_DIMS}
+    op_dims = {
+        Operand.INPUT: operand_dims(Operand.INPUT),
+        Operand.WEIGHT: operand_dims(Operand.WEIGHT, weight_by_n),
+        Operand.OUTPUT: OUTPUT_DIMS,
+    }
     row_dims, col_dims = set(mapping.rows.dims), set(mapping.cols.dims)
     temporal = {d: dims[d] for d in mapping.temporal}
 
     def words(op: Operand, ext: dict, rcover, ccover):
         e = {d: ext.get(d, temporal.get(d, 1.0)) for d in Dim}
         if op is Operand.INPUT:
-            return (e[Dim.N] * e[Dim.C] * _span(e[Dim.P], e[Dim.R], sh, dh, L.hw[0])
-                    * _span(e[Dim.Q], e[Dim.S], sw, dw, L.hw[1]))
+            return (
+                e[Dim.N]
+                * e[Dim.C]
+                * _span(e[Dim.P], e[Dim.R], sh, dh, L.hw[0])
+                * _span(e[Dim.Q], e[Dim.S], sw, dw, L.hw[1])
+            )
         w, placed = 1.0, set()
         for axis_dims, cover in ((row_dims, rcover), (col_dims, ccover)):
             if axis_dims <= op_dims[op]:
@@ -322,8 +410,7 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         return np.where(inf_bw, 0.0, b)
 
     in_total = L.in_words * ib / 8
-    resident = (np.full_like(in_total + rows, bool(resident_input), dtype=bool)
-                & (in_total <= half[Operand.INPUT]))
+    resident = np.full_like(in_total + rows, bool(resident_input), dtype=bool) & (in_total <= half[Operand.INPUT])
     loaded = (Operand.INPUT, Operand.WEIGHT)
     # runs of the innermost outer loop that indexes an operand not indexed by the array axes
     outer_runs = {}
@@ -336,8 +423,23 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         outer_runs[op] = runs
     # sums over fold shapes: DRAM bytes and port beats per operand, the first fold's loads, the last
     # fold's drain, and the spill chain of accumulation groups whose partial sums leave the chip
-    acc: dict[str, Any] = {k: 0.0 for k in ("rd_in", "rd_w", "rd_out", "wr_out", "b_in", "b_w", "b_out",
-                                            "first_in", "first_w", "last_out", "spill_chain", "spill_first")}
+    acc: dict[str, Any] = {
+        k: 0.0
+        for k in (
+            "rd_in",
+            "rd_w",
+            "rd_out",
+            "wr_out",
+            "b_in",
+            "b_w",
+            "b_out",
+            "first_in",
+            "first_w",
+            "last_out",
+            "spill_chain",
+            "spill_first",
+        )
+    }
     group_cd: list[_GroupDrain] = []
     any_spill: Any = False
     rows_out = bool(row_dims & OUTPUT_DIMS) or stationary is Operand.OUTPUT
@@ -367,7 +469,7 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         # row folds of a column fold is reloaded by every fold once some fold splits it into passes
         shapes = [passes({**rext, **cext}, rcov, ccov) for _, rcov, rext, _, _ in row_shapes]
         n_full, n_edge = shapes[0][1], shapes[-1][1]
-        for ri, (rc, rcov, rext, rfirst, rlast) in enumerate(row_shapes):
+        for ri, (rc, _rcov, rext, rfirst, rlast) in enumerate(row_shapes):
             count = rc * cc * outer
             ext = {**rext, **cext}
             first = rfirst & cfirst
@@ -390,8 +492,11 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                         c_frac = np.where(split_full | split_edge, 1.0, c_frac)
                     c_tail = np.where(split_full | split_edge, fold_time / n, c_tail)
                 # else an outer loop (or none): one tile per run of the outer loops down to it
-                runs = outer_runs[op] * np.where(bool(col_dims & op_dims[op]), plan_cf, 1.0) * np.where(
-                    bool(row_dims & op_dims[op]), rf, 1.0)
+                runs = (
+                    outer_runs[op]
+                    * np.where(bool(col_dims & op_dims[op]), plan_cf, 1.0)
+                    * np.where(bool(row_dims & op_dims[op]), rf, 1.0)
+                )
                 o_frac, o_tail = runs / F, F / runs * fold_time
                 if op is not stationary:
                     o_frac = np.where(n > 1, 1.0, o_frac)
@@ -403,7 +508,9 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                 # a load is released after its last fold's preload (stationary) or stream
                 per_load = np.maximum(tail, fold_time / n) / (fold_time / n)
                 held = np.where(n > 1, 0.0, (per_load - 1) * fold_time)
-                uses[op] = uses[op] + np.where(first, held + (head if op is stationary else fold_time / n - drain_part), 0.0)
+                uses[op] = uses[op] + np.where(
+                    first, held + (head if op is stationary else fold_time / n - drain_part), 0.0
+                )
                 if ri == len(row_shapes) - 1 and op is not stationary:
                     # Only two loads run ahead: after the short load of an edge fold, the next fold's
                     # load waits for the release of the tile two back (the last full fold's). Edge
@@ -420,7 +527,8 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
                 nbeats = count * frac * b_op
                 fb = b_op / (n if op is not stationary else 1.0)
                 seg["in" if op is Operand.INPUT else "w"] = seg["in" if op is Operand.INPUT else "w"] + np.where(
-                    resident & (op is Operand.INPUT), 0.0, rc * frac * b_op)
+                    resident & (op is Operand.INPUT), 0.0, rc * frac * b_op
+                )
                 if op is Operand.INPUT:
                     acc["rd_in"] = acc["rd_in"] + np.where(resident, 0.0, nbytes)
                     acc["b_in"] = acc["b_in"] + np.where(resident, 0.0, nbeats)
@@ -433,25 +541,30 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
             g = 1.0 if rows_out else 1.0 / rf
             chunked = n_out > 1  # an output tile that does not fit moves one chunk per pass
             first_group = first_group + np.where(
-                first, np.where(chunked, fold_time / n, fold_time * (1.0 if rows_out else rf)), 0.0)
+                first, np.where(chunked, fold_time / n, fold_time * (1.0 if rows_out else rf)), 0.0
+            )
             wo = w[Operand.OUTPUT]
             setup_d = prof.drain_setup_cycles
             fin = beats(Operand.OUTPUT, wo, ext, out_bits) + setup_d
             psum = beats(Operand.OUTPUT, wo, ext, ab)
             keep = count * g
             acc["wr_out"] = acc["wr_out"] + np.where(
-                spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8)
+                spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8
+            )
             acc["rd_out"] = acc["rd_out"] + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
             acc["b_out"] = acc["b_out"] + np.where(
-                spill, count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum),
-                keep * np.where(chunked, fin + (n - 1) * setup_d, fin))
+                spill,
+                count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum),
+                keep * np.where(chunked, fin + (n - 1) * setup_d, fin),
+            )
             seg["out"] = seg["out"] + np.where(spill, 0.0, rc * g * fin)
             if rlast and not rows_out:  # one accumulation group per column fold: C_g + D_g
                 group_cd.append(_GroupDrain(cc, clast, rf * fold_time + prof.drain_latency_cycles + fin))
             if rlast:  # once per column shape: its column folds, when some column shape spills
                 one = np.maximum(np.maximum(rf * fold_time, seg["in"]), np.maximum(seg["w"], seg["out"]))
                 acc["spill_chain"] = acc["spill_chain"] + cc * outer * np.where(
-                    spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one)
+                    spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one
+                )
                 acc["spill_first"] = acc["spill_first"] + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
                 any_spill = any_spill | spill
             if last:
@@ -463,8 +576,10 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
     acc["b_in"] = acc["b_in"] + np.where(resident, res_beats, 0.0)
     acc["first_in"] = np.where(resident, res_beats, acc["first_in"])
     compute = F * fold_time
-    setup = np.asarray(prof.first_fold_setup_expr()(rows=rows, cols=cols, T=np.asarray(plan.temporal_steps, dtype=np.float64)),
-                       dtype=np.float64)
+    setup = np.asarray(
+        prof.first_fold_setup_expr()(rows=rows, cols=cols, T=np.asarray(plan.temporal_steps, dtype=np.float64)),
+        dtype=np.float64,
+    )
     lat = float(prof.drain_latency_cycles)
     fi, fw, lo = acc["first_in"], acc["first_w"], acc["last_out"]
     if profile.double_buffered_dram:
@@ -475,11 +590,18 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
         # (only two loads run ahead of the folds: the rest of a port's loads follow the first fold)
         ahead_in = np.where(resident, acc["b_in"], np.minimum(acc["b_in"], 2 * fi))
         use_in = np.where(resident, 0.0, uses[Operand.INPUT])
-        chains = [start + compute + lat + lo, acc["b_in"] + tail_in + lat + lo, acc["b_w"] + tails[Operand.WEIGHT] + lat + lo,
-                  np.where(acc["b_in"] > ahead_in, start + use_in + acc["b_in"] - ahead_in + tail_in + lat + lo, 0.0),
-                  np.where(acc["b_w"] > 2 * fw, start + uses[Operand.WEIGHT] + acc["b_w"] - 2 * fw
-                           + tails[Operand.WEIGHT] + lat + lo, 0.0),
-                  start + first_group + lat + acc["b_out"]]
+        chains = [
+            start + compute + lat + lo,
+            acc["b_in"] + tail_in + lat + lo,
+            acc["b_w"] + tails[Operand.WEIGHT] + lat + lo,
+            np.where(acc["b_in"] > ahead_in, start + use_in + acc["b_in"] - ahead_in + tail_in + lat + lo, 0.0),
+            np.where(
+                acc["b_w"] > 2 * fw,
+                start + uses[Operand.WEIGHT] + acc["b_w"] - 2 * fw + tails[Operand.WEIGHT] + lat + lo,
+                0.0,
+            ),
+            start + first_group + lat + acc["b_out"],
+        ]
         if group_cd and not profile.drain_during_next_fold:
             # The output tile is double-buffered: group g+2 starts after group g has drained, so
             # every other group chains compute + drain (start + the larger parity sum bounds it).
@@ -503,8 +625,15 @@ def _fold_dram(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile:
 _MEMORY_FIELDS = ("rows", "cols", "cap_in", "cap_w", "cap_out", "dram_bw", "shared", "ib", "wb", "accb")
 
 
-def _fold_dram_unique(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, profile: TimingProfile,
-                      weight_by_n: bool, resident_input: bool) -> FoldMemory:
+def _fold_dram_unique(
+    L: _Layers,
+    D: _Designs,
+    df: Dataflow,
+    mapping: Mapping,
+    profile: TimingProfile,
+    weight_by_n: bool,
+    resident_input: bool,
+) -> FoldMemory:
     """``_fold_dram`` once per distinct memory-relevant design (array, scratchpads, DRAM, widths):
     designs that differ only in NoC bandwidth, node or energies share it (evaluate_batch sorts
     designs so that those sit next to each other in a chunk)."""
@@ -519,8 +648,9 @@ def _fold_dram_unique(L: _Layers, D: _Designs, df: Dataflow, mapping: Mapping, p
         return fd
     shape = (len(first), L.macs.shape[1])
     inv = inverse.reshape(-1)
-    return FoldMemory(*(np.broadcast_to(np.asarray(getattr(fd, f), dtype=np.float64), shape)[inv]
-                        for f in FoldMemory.__slots__))
+    return FoldMemory(
+        *(np.broadcast_to(np.asarray(getattr(fd, f), dtype=np.float64), shape)[inv] for f in FoldMemory.__slots__)
+    )
 
 
 def _spill_group(fold_time, n, rf, psum, fin, setup):
@@ -547,8 +677,9 @@ def _spill_group(fold_time, n, rf, psum, fin, setup):
     return sum(c * np.maximum(pt, w + r) for c, w, r in terms)
 
 
-def _mac_core(L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: TimingProfile,
-              weight_by_n: bool, detail: bool) -> dict[str, np.ndarray]:
+def _mac_core(
+    L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: TimingProfile, weight_by_n: bool, detail: bool
+) -> dict[str, np.ndarray]:
     traits = traits_for(df)
     mapping = lm.loops
     dims = L.dims
@@ -617,8 +748,12 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: 
         out_rd, out_wr = fd.dram_read_output_bytes, fd.dram_write_output_bytes
         spill = out_rd * 8 / accb
         dram_bytes = rd_in + rd_w + out_rd + out_wr
-    out = {"latency_cycles": latency, "compute_cycles": compute, "dram_bytes": dram_bytes,
-           "noc_excess_cycles": folds * np.maximum(noc_per_fold - fold_time, 0.0)}
+    out = {
+        "latency_cycles": latency,
+        "compute_cycles": compute,
+        "dram_bytes": dram_bytes,
+        "noc_excess_cycles": folds * np.maximum(noc_per_fold - fold_time, 0.0),
+    }
 
     # Energy.
     macs = L.macs
@@ -631,15 +766,25 @@ def _mac_core(L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: 
     f_in, f_w = rd_in * 8 / ib, rd_w * 8 / wb  # words
     buf_out_wr = w_out + partial + spill  # array writes (finals, partials) + partial refills from DRAM
     buf_out_rd = partial + w_out + spill  # partials back to the array + drains to DRAM
-    e_buf = ((buf_in_rd + f_in) * ib * D.e_sram_in + (buf_w_rd + f_w) * wb * D.e_sram_w
-             + (2 * w_out * ob + (2 * partial + 2 * spill) * accb) * D.e_sram_out)
+    e_buf = (
+        (buf_in_rd + f_in) * ib * D.e_sram_in
+        + (buf_w_rd + f_w) * wb * D.e_sram_w
+        + (2 * w_out * ob + (2 * partial + 2 * spill) * accb) * D.e_sram_out
+    )
     e_dram = dram_bytes * 8 * D.e_dram
     out["energy_pj"] = e_mac + e_rf + e_buf + e_noc + e_dram
     if detail:
-        out.update(energy_mac_pj=e_mac, energy_rf_pj=e_rf, energy_buffer_pj=e_buf, energy_noc_pj=e_noc,
-                   energy_dram_pj=e_dram, dram_read_bytes=rd_in + rd_w + out_rd, dram_write_bytes=out_wr,
-                   buffer_read_words=buf_in_rd + buf_w_rd + buf_out_rd,
-                   buffer_write_words=f_in + f_w + buf_out_wr)
+        out.update(
+            energy_mac_pj=e_mac,
+            energy_rf_pj=e_rf,
+            energy_buffer_pj=e_buf,
+            energy_noc_pj=e_noc,
+            energy_dram_pj=e_dram,
+            dram_read_bytes=rd_in + rd_w + out_rd,
+            dram_write_bytes=out_wr,
+            buffer_read_words=buf_in_rd + buf_w_rd + buf_out_rd,
+            buffer_write_words=f_in + f_w + buf_out_wr,
+        )
     return out
 
 
@@ -666,12 +811,25 @@ def _vector_core(L: _Layers, D: _Designs, profile: TimingProfile, detail: bool) 
     e_noc = words * ob * D.e_noc
     e_dram = (rd + wr) * 8 * D.e_dram
     # Results may broadcast to (designs, layers) only when stored; the caller's block assignment does it.
-    out = {"latency_cycles": latency, "compute_cycles": compute, "dram_bytes": rd + wr, "noc_excess_cycles": 0.0,
-           "energy_pj": e_mac + e_buf + e_noc + e_dram}
+    out = {
+        "latency_cycles": latency,
+        "compute_cycles": compute,
+        "dram_bytes": rd + wr,
+        "noc_excess_cycles": 0.0,
+        "energy_pj": e_mac + e_buf + e_noc + e_dram,
+    }
     if detail:
-        out.update(energy_mac_pj=e_mac, energy_rf_pj=0.0, energy_buffer_pj=e_buf, energy_noc_pj=e_noc,
-                   energy_dram_pj=e_dram, dram_read_bytes=rd, dram_write_bytes=wr, buffer_read_words=words,
-                   buffer_write_words=words)
+        out.update(
+            energy_mac_pj=e_mac,
+            energy_rf_pj=0.0,
+            energy_buffer_pj=e_buf,
+            energy_noc_pj=e_noc,
+            energy_dram_pj=e_dram,
+            dram_read_bytes=rd,
+            dram_write_bytes=wr,
+            buffer_read_words=words,
+            buffer_write_words=words,
+        )
     return out
 
 
@@ -717,12 +875,15 @@ def _check_widths(layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Ac
     for a in accs:
         if a.input_bits < ib or a.weight_bits < wb:
             name = layers[group.indices[0]].name
-            raise SpecError(f"layer {name!r} needs {ib}-bit inputs and {wb}-bit weights; accelerator {a.label!r} "
-                            f"takes at most {a.input_bits}-bit inputs and {a.weight_bits}-bit weights")
+            raise SpecError(
+                f"layer {name!r} needs {ib}-bit inputs and {wb}-bit weights; accelerator {a.label!r} "
+                f"takes at most {a.input_bits}-bit inputs and {a.weight_bits}-bit weights"
+            )
 
 
-def _candidate_parts(lay: _Layers, D: _Designs, df: Dataflow, group: _LayerGroup, prof: TimingProfile,
-                     detail: bool) -> list[dict[str, Any]]:
+def _candidate_parts(
+    lay: _Layers, D: _Designs, df: Dataflow, group: _LayerGroup, prof: TimingProfile, detail: bool
+) -> list[dict[str, Any]]:
     """Every candidate's results; a streamed twin of a resident candidate is the same evaluation
     when no input of the block fits half its scratchpad, so it is reused, not recomputed."""
     fits = bool(np.any(lay.in_words * D.ib / 8 <= D.cap_in))
@@ -753,13 +914,24 @@ def _choose(parts: list[dict[str, Any]], keys: Sequence[str]) -> tuple[dict[str,
 
 def _select(lay: _Layers, idx: np.ndarray) -> _Layers:
     pick = lambda a: a[:, idx]  # noqa: E731
-    return _Layers({d: pick(v) for d, v in lay.dims.items()}, tuple(pick(v) for v in lay.strides),  # type: ignore[arg-type]
-                   pick(lay.macs), pick(lay.out_words), pick(lay.in_words), pick(lay.vector_ops),
-                   (pick(lay.hw[0]), pick(lay.hw[1])))
+    return _Layers(
+        {d: pick(v) for d, v in lay.dims.items()},
+        tuple(pick(v) for v in lay.strides),  # type: ignore[arg-type]
+        pick(lay.macs),
+        pick(lay.out_words),
+        pick(lay.in_words),
+        pick(lay.vector_ops),
+        (pick(lay.hw[0]), pick(lay.hw[1])),
+    )
 
 
-def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile: TimingProfile | str = "rtl",
-                   tech: TechTable = DEFAULT_TECH, detail: bool = False) -> BatchResult:
+def evaluate_batch(
+    layers: Sequence[Layer],
+    accs: Sequence[Accelerator],
+    profile: TimingProfile | str = "rtl",
+    tech: TechTable = DEFAULT_TECH,
+    detail: bool = False,
+) -> BatchResult:
     """Every layer on every accelerator: arrays of shape (len(accs), len(layers)).
 
     Designs are grouped by template and layers by the candidate mappings they take; each candidate is
@@ -775,7 +947,8 @@ def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile
     prof = resolve_profile(profile)
     n_d, n_l = len(accs), len(layers)
     keys = ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj", "noc_excess_cycles") + (
-        _DETAIL_KEYS if detail else ())
+        _DETAIL_KEYS if detail else ()
+    )
     res = {k: np.empty((n_d, n_l)) for k in keys}
     chosen = np.zeros((n_d, n_l), dtype=np.int8)
     area_um2 = np.empty(n_d)
@@ -809,9 +982,9 @@ def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile
                 else:
                     parts = _candidate_parts(lay, chunk, df, group, prof, detail)
                     part, pick = _choose(parts, keys)
-                    pick_block[start:start + step, lo:hi] = pick
+                    pick_block[start : start + step, lo:hi] = pick
                 for k in keys:
-                    block[k][start:start + step, lo:hi] = part[k]
+                    block[k][start : start + step, lo:hi] = part[k]
             lo = hi
         inverse = np.argsort(order)
         for k in keys:
@@ -824,14 +997,23 @@ def evaluate_batch(layers: Sequence[Layer], accs: Sequence[Accelerator], profile
     latency = res["latency_cycles"]
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(latency > 0, macs / (pes * latency), 0.0)
-    return BatchResult(latency_cycles=latency, compute_cycles=res["compute_cycles"],
-                       stall_cycles=latency - res["compute_cycles"], energy_pj=res["energy_pj"], utilization=util,
-                       dram_bytes=res["dram_bytes"], area_um2=area_um2, macs=macs[0].copy(),
-                       detail={k: res[k] for k in _DETAIL_KEYS if k in res}, mapping_index=chosen)
+    return BatchResult(
+        latency_cycles=latency,
+        compute_cycles=res["compute_cycles"],
+        stall_cycles=latency - res["compute_cycles"],
+        energy_pj=res["energy_pj"],
+        utilization=util,
+        dram_bytes=res["dram_bytes"],
+        area_um2=area_um2,
+        macs=macs[0].copy(),
+        detail={k: res[k] for k in _DETAIL_KEYS if k in res},
+        mapping_index=chosen,
+    )
 
 
-def choose_mapping(layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl",
-                   tech: TechTable = DEFAULT_TECH) -> LayerMapping | None:
+def choose_mapping(
+    layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl", tech: TechTable = DEFAULT_TECH
+) -> LayerMapping | None:
     """The mapping the mapper picks for ``layer`` on ``acc`` (None for vector layers): the candidate of
     ``candidate_mappings`` with the least latency, then energy, under this model."""
     if not layer.kind.has_macs:
@@ -843,8 +1025,13 @@ def choose_mapping(layer: Layer, acc: Accelerator, profile: TimingProfile | str 
     return cands[int(evaluate_batch([layer], [acc], prof, tech).mapping_index[0, 0])]
 
 
-def _scalesim_buffers(layers: Sequence[Layer], accs: Sequence[Accelerator], prof: TimingProfile,
-                      res: dict[str, np.ndarray], tech: TechTable) -> None:
+def _scalesim_buffers(
+    layers: Sequence[Layer],
+    accs: Sequence[Accelerator],
+    prof: TimingProfile,
+    res: dict[str, np.ndarray],
+    tech: TechTable,
+) -> None:
     """Profile scalesim, a DRAM limit, SCALE-Sim's own arrays: SCALE-Sim's buffers set the cycles.
 
     SCALE-Sim v3 serves demand from sliding windows over each operand's prefetch stream; which rows
@@ -876,39 +1063,52 @@ def _scalesim_buffers(layers: Sequence[Layer], accs: Sequence[Accelerator], prof
                 res["energy_dram_pj"][i, j] += delta_pj
 
 
-def _layer_metrics(layer: Layer, acc: Accelerator, prof: TimingProfile, batch: BatchResult, i: int,
-                   j: int) -> LayerMetrics:
+def _layer_metrics(
+    layer: Layer, acc: Accelerator, prof: TimingProfile, batch: BatchResult, i: int, j: int
+) -> LayerMetrics:
     d = batch.detail
     mapping = ""
     if layer.kind.has_macs and batch.mapping_index is not None:
         mapping = candidate_mappings(acc.dataflow, layer.kind, prof)[int(batch.mapping_index[i, j])].describe()
     return LayerMetrics(
-        name=layer.name, kind=layer.kind.value, macs=layer.macs,
-        latency_cycles=float(batch.latency_cycles[i, j]), compute_cycles=float(batch.compute_cycles[i, j]),
-        stall_cycles=float(batch.stall_cycles[i, j]), utilization=float(batch.utilization[i, j]),
+        name=layer.name,
+        kind=layer.kind.value,
+        macs=layer.macs,
+        latency_cycles=float(batch.latency_cycles[i, j]),
+        compute_cycles=float(batch.compute_cycles[i, j]),
+        stall_cycles=float(batch.stall_cycles[i, j]),
+        utilization=float(batch.utilization[i, j]),
         energy_pj=float(batch.energy_pj[i, j]),
         energy_breakdown_pj={k: float(d[f"energy_{k}_pj"][i, j]) for k in ENERGY_KEYS},
-        dram_read_bytes=float(d["dram_read_bytes"][i, j]), dram_write_bytes=float(d["dram_write_bytes"][i, j]),
-        buffer_read_words=float(d["buffer_read_words"][i, j]), buffer_write_words=float(d["buffer_write_words"][i, j]),
+        dram_read_bytes=float(d["dram_read_bytes"][i, j]),
+        dram_write_bytes=float(d["dram_write_bytes"][i, j]),
+        buffer_read_words=float(d["buffer_read_words"][i, j]),
+        buffer_write_words=float(d["buffer_write_words"][i, j]),
         mapping=mapping,
     )
 
 
-def evaluate_layer(layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl",
-                   tech: TechTable = DEFAULT_TECH) -> LayerMetrics:
+def evaluate_layer(
+    layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl", tech: TechTable = DEFAULT_TECH
+) -> LayerMetrics:
     """One layer on one accelerator (the batch core on a 1 x 1 batch)."""
     prof = resolve_profile(profile)
     return _layer_metrics(layer, acc, prof, evaluate_batch([layer], [acc], prof, tech, detail=True), 0, 0)
 
 
-def evaluate_network(net: Network, acc: Accelerator, profile: TimingProfile | str = "rtl",
-                     tech: TechTable = DEFAULT_TECH) -> NetworkMetrics:
+def evaluate_network(
+    net: Network, acc: Accelerator, profile: TimingProfile | str = "rtl", tech: TechTable = DEFAULT_TECH
+) -> NetworkMetrics:
     """Every layer of ``net`` on ``acc``, run one after another; totals are sums."""
     prof = resolve_profile(profile)
     batch = evaluate_batch(net.layers, [acc], prof, tech, detail=True)
     total, breakdown = area(acc, tech)
     return NetworkMetrics(
-        network=net.name, accelerator=acc.label, profile=prof.name,
+        network=net.name,
+        accelerator=acc.label,
+        profile=prof.name,
         layers=tuple(_layer_metrics(layer, acc, prof, batch, 0, j) for j, layer in enumerate(net.layers)),
-        area_um2=total, area_breakdown_um2=breakdown, pes=acc.pes,
+        area_um2=total,
+        area_breakdown_um2=breakdown,
+        pes=acc.pes,
     )

@@ -84,12 +84,23 @@ class FidelityRow:
 
     def to_dict(self) -> dict[str, Any]:
         a = self.case.acc
-        return {"tool": self.case.tool, "case": self.case.name, "tier": self.tier, "profile": self.profile,
-                "layer": self.case.layer.describe(), "template": a.dataflow.name, "array": f"{a.rows}x{a.cols}",
-                "noc_bw_bytes_per_cycle": a.noc_bw_bytes_per_cycle,
-                "dram_bw_bytes_per_cycle": a.dram_bw_bytes_per_cycle,
-                "metric": self.case.metric, "reference_cycles": self.case.reference_cycles,
-                "coexplore_cycles": self.cycles, "ratio": self.ratio, "large": self.large, "reason": self.reason}
+        return {
+            "tool": self.case.tool,
+            "case": self.case.name,
+            "tier": self.tier,
+            "profile": self.profile,
+            "layer": self.case.layer.describe(),
+            "template": a.dataflow.name,
+            "array": f"{a.rows}x{a.cols}",
+            "noc_bw_bytes_per_cycle": a.noc_bw_bytes_per_cycle,
+            "dram_bw_bytes_per_cycle": a.dram_bw_bytes_per_cycle,
+            "metric": self.case.metric,
+            "reference_cycles": self.case.reference_cycles,
+            "coexplore_cycles": self.cycles,
+            "ratio": self.ratio,
+            "large": self.large,
+            "reason": self.reason,
+        }
 
 
 # ---- MAESTRO (shared/NASAIC.md) -------------------------------------------------------------------
@@ -104,22 +115,38 @@ _NOC_BOUND_NOTE = (
     "words once (multicast along the array) plus output and partial-sum words: {noc_mb:.1f} MB, "
     "{noc_needed:.1f} B/cycle over its {compute:,.0f} compute cycles, so 64 B/cycle adds {noc_excess:,.0f} "
     "cycles ({util:.0%} of 256 PEs busy). MAESTRO charges up to {noc_traffic_ratio:.1f}x that traffic; how (per-PE "
-    "delivery without multicast?) was not checked: its directives for NASAIC's templates were not at hand.")
+    "delivery without multicast?) was not checked: its directives for NASAIC's templates were not at hand."
+)
 _MAESTRO_CASES: tuple[tuple[str, str, float | None, float, str], ...] = (
     ("nvdla-noc64", "nvdla", 64.0, 442_548.0, _NOC_BOUND_NOTE),
     ("shidiannao-noc64", "shidiannao", 64.0, 192_528.0, _NOC_BOUND_NOTE),
-    ("eyeriss-noc64", "eyeriss", 64.0, 417_799.0,
-     "MAESTRO's Eyeriss-like mapping uses 96 of the 256 PEs (NASAIC.md): {macs:,} MACs / 96 = 393,216 cycles at "
-     "full use, so its {ref:,.0f} keeps those 96 PEs {ref_util96:.0%} busy. coexplore's eyeriss template puts "
-     "{rows_dims} on the 16 rows and {cols_dims} on the 16 columns and keeps {util:.0%} of "
-     "all 256 PEs busy on average ({busy_pes:.0f} PEs); the NoC at 64 B/cycle adds {noc_excess:,.0f} cycles. "
-     "The ratio is mostly the PE count the two mappings use."),
-    ("nvdla-unlimited", "nvdla", None, _MAESTRO_UNLIMITED,
-     "MAESTRO's 163,841 cycles is {ref_util:.0%} of the ideal {ideal:,.0f} (MACs / 256 PEs); coexplore's nvdla "
-     "fold timing keeps {util:.0%} busy."),
-    ("shidiannao-unlimited", "shidiannao", None, _MAESTRO_UNLIMITED,
-     "MAESTRO's 163,841 cycles is {ref_util:.0%} of the ideal {ideal:,.0f} (MACs / 256 PEs); coexplore's "
-     "shidiannao fold timing keeps {util:.0%} busy."),
+    (
+        "eyeriss-noc64",
+        "eyeriss",
+        64.0,
+        417_799.0,
+        "MAESTRO's Eyeriss-like mapping uses 96 of the 256 PEs (NASAIC.md): {macs:,} MACs / 96 = 393,216 cycles at "
+        "full use, so its {ref:,.0f} keeps those 96 PEs {ref_util96:.0%} busy. coexplore's eyeriss template puts "
+        "{rows_dims} on the 16 rows and {cols_dims} on the 16 columns and keeps {util:.0%} of "
+        "all 256 PEs busy on average ({busy_pes:.0f} PEs); the NoC at 64 B/cycle adds {noc_excess:,.0f} cycles. "
+        "The ratio is mostly the PE count the two mappings use.",
+    ),
+    (
+        "nvdla-unlimited",
+        "nvdla",
+        None,
+        _MAESTRO_UNLIMITED,
+        "MAESTRO's 163,841 cycles is {ref_util:.0%} of the ideal {ideal:,.0f} (MACs / 256 PEs); coexplore's nvdla "
+        "fold timing keeps {util:.0%} busy.",
+    ),
+    (
+        "shidiannao-unlimited",
+        "shidiannao",
+        None,
+        _MAESTRO_UNLIMITED,
+        "MAESTRO's 163,841 cycles is {ref_util:.0%} of the ideal {ideal:,.0f} (MACs / 256 PEs); coexplore's "
+        "shidiannao fold timing keeps {util:.0%} busy.",
+    ),
 )
 
 
@@ -133,8 +160,11 @@ def maestro_cases() -> list[ReferenceCase]:
     for name, template, noc, cycles, note in _MAESTRO_CASES:
         acc = Accelerator(get_template(template), 16, 16, noc_bw_bytes_per_cycle=noc)
         noc_text = f"NoC {noc:g}" if noc else "unlimited NoC"
-        out.append(ReferenceCase("maestro", name, layer, acc, cycles, f"{_MAESTRO_SETUP}, {noc_text}: cycles",
-                                 note, ("analytical",)))
+        out.append(
+            ReferenceCase(
+                "maestro", name, layer, acc, cycles, f"{_MAESTRO_SETUP}, {noc_text}: cycles", note, ("analytical",)
+            )
+        )
     return out
 
 
@@ -146,10 +176,12 @@ _SCALESIM_STALL_NOTE = (
     "SCALE-Sim stalls {ref_stalls:,.0f} of its {ref:,.0f} cycles at 10 words/cycle per port (its sliding-window "
     "buffers over each operand stream, waits counted as SCALE-Sim counts them); profile {profile} charges "
     "{stalls:,.0f} stall cycles on {compute:,.0f} stall-free ones with {profile_memory}. Profile scalesim "
-    "emulates SCALE-Sim's buffers and matches these runs.")
+    "emulates SCALE-Sim's buffers and matches these runs."
+)
 _SCALESIM_FREE_NOTE = (
     "SCALE-Sim's stall-free count is the closed form folds x (T + fill) - 1; profile {profile} times folds as "
-    "{profile_memory} ({cycles:,.0f} cycles). Profile scalesim follows SCALE-Sim's fold timing and matches.")
+    "{profile_memory} ({cycles:,.0f} cycles). Profile scalesim follows SCALE-Sim's fold timing and matches."
+)
 
 
 def default_reference_dir() -> Path:
@@ -164,8 +196,15 @@ def _reference_layer(spec: dict[str, Any]) -> Layer:
     if spec["kind"] == "conv":
         if spec.get("padding", 0) != 0 or spec["filter_h"] != spec["filter_w"]:
             raise CoexploreError(f"scalesim reference case {spec}: only unpadded square filters are supported")
-        return conv("scalesim-conv", c=spec["channels"], k=spec["filters"], h=spec["ifmap_h"], w=spec["ifmap_w"],
-                    r=spec["filter_h"], stride=spec["stride"])
+        return conv(
+            "scalesim-conv",
+            c=spec["channels"],
+            k=spec["filters"],
+            h=spec["ifmap_h"],
+            w=spec["ifmap_w"],
+            r=spec["filter_h"],
+            stride=spec["stride"],
+        )
     return gemm("scalesim-gemm", m=spec["M"], k=spec["K"], n=spec["N"])
 
 
@@ -177,35 +216,55 @@ def scalesim_cases(reference_dir: str | Path | None = None) -> list[ReferenceCas
     folder = Path(reference_dir) if reference_dir is not None else default_reference_dir()
     path = folder / SCALESIM_FILE
     if not path.is_file():
-        raise CoexploreError(f"SCALE-Sim reference {str(path)!r} not found (it ships beside the repository in "
-                             f"shared/reference; give its folder with --reference-dir or ${REFERENCE_ENV})")
+        raise CoexploreError(
+            f"SCALE-Sim reference {str(path)!r} not found (it ships beside the repository in "
+            f"shared/reference; give its folder with --reference-dir or ${REFERENCE_ENV})"
+        )
     try:
         data = json.loads(path.read_text())
         raw_cases = data["cases"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CoexploreError(f"SCALE-Sim reference {str(path)!r}: not the expected JSON ({type(exc).__name__}: "
-                             f"{exc}); expected {{\"cases\": [...]}}") from None
+        raise CoexploreError(
+            f"SCALE-Sim reference {str(path)!r}: not the expected JSON ({type(exc).__name__}: "
+            f'{exc}); expected {{"cases": [...]}}'
+        ) from None
     out = []
     for i, case in enumerate(raw_cases):
         try:
             layer = _reference_layer(case["layer"])
             limited = "CALC" not in str(case["bandwidth"])
             kb = case["sram_kb"]
-            acc = Accelerator(get_template(f"systolic-{case['dataflow']}"), int(case["array_rows"]),
-                              int(case["array_cols"]), ifmap_sram_kb=float(kb["ifmap"]),
-                              filter_sram_kb=float(kb["filter"]), ofmap_sram_kb=float(kb["ofmap"]),
-                              dram_bw_bytes_per_cycle=_SCALESIM_WORDS_PER_CYCLE if limited else None, acc_bits=8)
+            acc = Accelerator(
+                get_template(f"systolic-{case['dataflow']}"),
+                int(case["array_rows"]),
+                int(case["array_cols"]),
+                ifmap_sram_kb=float(kb["ifmap"]),
+                filter_sram_kb=float(kb["filter"]),
+                ofmap_sram_kb=float(kb["ofmap"]),
+                dram_bw_bytes_per_cycle=_SCALESIM_WORDS_PER_CYCLE if limited else None,
+                acc_bits=8,
+            )
             cycles = float(case["compute_cycles"])
             stalls = float(case["stall_cycles"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise CoexploreError(f"SCALE-Sim reference {str(path)!r}: case {i} is malformed ({type(exc).__name__}: "
-                                 f"{exc})") from None
+            raise CoexploreError(
+                f"SCALE-Sim reference {str(path)!r}: case {i} is malformed ({type(exc).__name__}: {exc})"
+            ) from None
         bw = f"{_SCALESIM_WORDS_PER_CYCLE:g} words/cycle" if limited else "unlimited"
         name = f"{case['layer']['kind']}-{case['dataflow']}-{acc.rows}x{acc.cols}-{'bw10' if limited else 'calc'}"
-        out.append(ReferenceCase("scalesim", name, layer, acc, cycles,
-                                 f"SCALE-Sim 3.0.0 'Total Cycles' (stalls included), DRAM {bw}",
-                                 _SCALESIM_STALL_NOTE if limited else _SCALESIM_FREE_NOTE, ("cycle", "analytical"),
-                                 {"ref_stalls": stalls}))
+        out.append(
+            ReferenceCase(
+                "scalesim",
+                name,
+                layer,
+                acc,
+                cycles,
+                f"SCALE-Sim 3.0.0 'Total Cycles' (stalls included), DRAM {bw}",
+                _SCALESIM_STALL_NOTE if limited else _SCALESIM_FREE_NOTE,
+                ("cycle", "analytical"),
+                {"ref_stalls": stalls},
+            )
+        )
     if not out:
         raise CoexploreError(f"SCALE-Sim reference {str(path)!r} has no cases")
     return out
@@ -223,24 +282,40 @@ def reference_cases(tool: str, reference_dir: str | Path | None = None) -> list[
 # ---- running --------------------------------------------------------------------------------------
 _MEMORY_TEXT = {
     "scalesim": "SCALE-Sim's buffers emulated",
-    "fold": "the generated hardware's memory (resident input, ping-pong weight and output buffers, partial-sum "
-            "spills)",
+    "fold": "the generated hardware's memory (resident input, ping-pong weight and output buffers, partial-sum spills)",
 }
 
 
-def _figures(case: ReferenceCase, profile: TimingProfile, cycles: float, compute: float, stalls: float,
-             noc_excess: float) -> dict[str, Any]:
+def _figures(
+    case: ReferenceCase, profile: TimingProfile, cycles: float, compute: float, stalls: float, noc_excess: float
+) -> dict[str, Any]:
     layer, acc = case.layer, case.acc
     ref = case.reference_cycles
     ideal = layer.macs / acc.pes
     mapping = acc.dataflow.mapping_for(layer.kind)
     util = layer.macs / (acc.pes * cycles) if cycles else 0.0
     return {
-        "ref": ref, "cycles": cycles, "ratio": cycles / ref, "macs": layer.macs, "pes": acc.pes, "ideal": ideal,
-        "util": util, "busy_pes": util * acc.pes, "ref_util": ideal / ref, "ref_util96": layer.macs / 96 / ref,
-        "ref_over_unlimited": ref / _MAESTRO_UNLIMITED, "ref_noc_mb": 64 * ref / 1e6,
-        "ref_noc_per_mac": 64 * ref / layer.macs, "noc_excess": noc_excess, "compute": compute, "stalls": stalls,
-        "ref_stalls": 0.0, "profile": profile.name, "noc_needed": 0.0, "noc_mb": 0.0, "noc_traffic_ratio": 0.0,
+        "ref": ref,
+        "cycles": cycles,
+        "ratio": cycles / ref,
+        "macs": layer.macs,
+        "pes": acc.pes,
+        "ideal": ideal,
+        "util": util,
+        "busy_pes": util * acc.pes,
+        "ref_util": ideal / ref,
+        "ref_util96": layer.macs / 96 / ref,
+        "ref_over_unlimited": ref / _MAESTRO_UNLIMITED,
+        "ref_noc_mb": 64 * ref / 1e6,
+        "ref_noc_per_mac": 64 * ref / layer.macs,
+        "noc_excess": noc_excess,
+        "compute": compute,
+        "stalls": stalls,
+        "ref_stalls": 0.0,
+        "profile": profile.name,
+        "noc_needed": 0.0,
+        "noc_mb": 0.0,
+        "noc_traffic_ratio": 0.0,
         "profile_memory": _MEMORY_TEXT.get(profile.memory_model, profile.memory_model),
         "rows_dims": "*".join(d.value for d in mapping.rows.dims),
         "cols_dims": "*".join(d.value for d in mapping.cols.dims),
@@ -248,8 +323,9 @@ def _figures(case: ReferenceCase, profile: TimingProfile, cycles: float, compute
     }
 
 
-def run_cases(cases: Sequence[ReferenceCase], profile: TimingProfile,
-              progress: Callable[[int, int], None] | None = None) -> list[FidelityRow]:
+def run_cases(
+    cases: Sequence[ReferenceCase], profile: TimingProfile, progress: Callable[[int, int], None] | None = None
+) -> list[FidelityRow]:
     """Every case on each of its tiers in ``profile``."""
     from coexplore.sim.analytical import evaluate_layer
     from coexplore.sim.cycle import simulate_layer
@@ -269,14 +345,18 @@ def run_cases(cases: Sequence[ReferenceCase], profile: TimingProfile,
                 if case.acc.noc_bw_bytes_per_cycle is not None:
                     import dataclasses
 
-                    free = evaluate_layer(case.layer, dataclasses.replace(case.acc, noc_bw_bytes_per_cycle=None),
-                                          profile)
+                    free = evaluate_layer(
+                        case.layer, dataclasses.replace(case.acc, noc_bw_bytes_per_cycle=None), profile
+                    )
                     noc_excess = max(cycles - float(free.latency_cycles), 0.0)
             figures = _figures(case, profile, cycles, compute, stalls, noc_excess)
             if tier == "analytical" and case.acc.noc_bw_bytes_per_cycle is not None:
                 need = noc_bandwidth_needed(case.layer, case.acc, profile)
-                figures.update(noc_needed=need, noc_mb=need * compute / 1e6,
-                               noc_traffic_ratio=figures["ref_noc_mb"] / max(need * compute / 1e6, 1e-12))
+                figures.update(
+                    noc_needed=need,
+                    noc_mb=need * compute / 1e6,
+                    noc_traffic_ratio=figures["ref_noc_mb"] / max(need * compute / 1e6, 1e-12),
+                )
             rows.append(FidelityRow(case, tier, profile.name, cycles, figures))
         if progress is not None:
             progress(i + 1, len(cases))
@@ -313,9 +393,13 @@ def summary(rows: Sequence[FidelityRow]) -> dict[str, Any]:
     for tier in dict.fromkeys(r.tier for r in rows):
         part = [r for r in rows if r.tier == tier]
         logs = [r.log_ratio for r in part]
-        out[tier] = {"cases": len(part), "geomean_ratio": math.exp(sum(logs) / len(logs)),
-                     "min_ratio": min(r.ratio for r in part), "max_ratio": max(r.ratio for r in part),
-                     "large": sum(r.large for r in part)}
+        out[tier] = {
+            "cases": len(part),
+            "geomean_ratio": math.exp(sum(logs) / len(logs)),
+            "min_ratio": min(r.ratio for r in part),
+            "max_ratio": max(r.ratio for r in part),
+            "large": sum(r.large for r in part),
+        }
     return out
 
 
@@ -336,8 +420,14 @@ def plot(rows: Sequence[FidelityRow], path: str | Path, title: str) -> None:
     for j, (tier, profile) in enumerate(series):
         part = [r for r in rows if (r.tier, r.profile) == (tier, profile)]
         offset = (j - (len(series) - 1) / 2) * 0.15
-        ax.plot([names.index(r.case.name) + offset for r in part], [r.ratio for r in part], markers[j % len(markers)],
-                ls="none", label=f"{tier}, profile {profile}", alpha=0.85)
+        ax.plot(
+            [names.index(r.case.name) + offset for r in part],
+            [r.ratio for r in part],
+            markers[j % len(markers)],
+            ls="none",
+            label=f"{tier}, profile {profile}",
+            alpha=0.85,
+        )
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)

@@ -6,9 +6,10 @@ breakdown (keys below) whose values add up to the total.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,12 +49,19 @@ class LayerMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "kind": self.kind, "macs": self.macs,
-            "latency_cycles": self.latency_cycles, "compute_cycles": self.compute_cycles,
-            "stall_cycles": self.stall_cycles, "utilization": self.utilization, "energy_pj": self.energy_pj,
+            "name": self.name,
+            "kind": self.kind,
+            "macs": self.macs,
+            "latency_cycles": self.latency_cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "utilization": self.utilization,
+            "energy_pj": self.energy_pj,
             "energy_breakdown_pj": dict(self.energy_breakdown_pj),
-            "dram_read_bytes": self.dram_read_bytes, "dram_write_bytes": self.dram_write_bytes,
-            "buffer_read_words": self.buffer_read_words, "buffer_write_words": self.buffer_write_words,
+            "dram_read_bytes": self.dram_read_bytes,
+            "dram_write_bytes": self.dram_write_bytes,
+            "buffer_read_words": self.buffer_read_words,
+            "buffer_write_words": self.buffer_write_words,
             "mapping": self.mapping,
         }
 
@@ -113,11 +121,17 @@ class NetworkMetrics:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "network": self.network, "accelerator": self.accelerator, "profile": self.profile,
+            "network": self.network,
+            "accelerator": self.accelerator,
+            "profile": self.profile,
             "layers": [m.to_dict() for m in self.layers],
             "total": {
-                "latency_cycles": self.latency_cycles, "energy_pj": self.energy_pj, "area_um2": self.area_um2,
-                "macs": self.macs, "utilization": self.utilization, "compute_cycles": self.compute_cycles,
+                "latency_cycles": self.latency_cycles,
+                "energy_pj": self.energy_pj,
+                "area_um2": self.area_um2,
+                "macs": self.macs,
+                "utilization": self.utilization,
+                "compute_cycles": self.compute_cycles,
                 "stall_cycles": self.stall_cycles,
                 "dram_read_bytes": float(sum(m.dram_read_bytes for m in self.layers)),
                 "dram_write_bytes": float(sum(m.dram_write_bytes for m in self.layers)),

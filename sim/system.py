@@ -40,11 +40,10 @@ Three steps, each a pure function over values:
 
 from __future__ import annotations
 
-import heapq
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -81,11 +80,16 @@ class CostTable:
         if np.shape(self.area_um2) != shape[:1]:
             raise CoexploreError(f"cost table: area_um2 has shape {np.shape(self.area_um2)}, expected {shape[:1]}")
 
-    def rows(self, index: Sequence[int] | slice) -> "CostTable":
+    def rows(self, index: Sequence[int] | slice) -> CostTable:
         """The table of some accelerators (rows), in the order given."""
         idx = index if isinstance(index, slice) else np.asarray(index, dtype=np.intp)
-        return CostTable(self.compute_cycles[idx], self.energy_pj[idx], self.dram_bytes[idx], self.area_um2[idx],
-                         self.bandwidth_bound)
+        return CostTable(
+            self.compute_cycles[idx],
+            self.energy_pj[idx],
+            self.dram_bytes[idx],
+            self.area_um2[idx],
+            self.bandwidth_bound,
+        )
 
 
 CostFn = Callable[[Sequence[Layer], Sequence[Accelerator]], CostTable]
@@ -95,8 +99,10 @@ CostFn = Callable[[Sequence[Layer], Sequence[Accelerator]], CostTable]
 def port_accelerators(system: System, level: float = 1.0) -> tuple[Accelerator, ...]:
     """The system's sub-accelerators as a cost provider is asked about them: one DRAM port for all
     operands (``dram_ports="shared"``) at ``level`` x its port bandwidth (its slice, or the pool)."""
-    return tuple(replace(a, dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(i) * level, dram_ports="shared")
-                 for i, a in enumerate(system.accelerators))
+    return tuple(
+        replace(a, dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(i) * level, dram_ports="shared")
+        for i, a in enumerate(system.accelerators)
+    )
 
 
 def analytical_costs(profile: object = "rtl") -> CostFn:
@@ -106,10 +112,13 @@ def analytical_costs(profile: object = "rtl") -> CostFn:
         from coexplore.sim.analytical import evaluate_batch
 
         res = evaluate_batch(list(layers), list(accs), profile)  # type: ignore[arg-type]
-        return CostTable(compute_cycles=np.asarray(res.latency_cycles, dtype=float),
-                         energy_pj=np.asarray(res.energy_pj, dtype=float),
-                         dram_bytes=np.asarray(res.dram_bytes, dtype=float),
-                         area_um2=np.asarray(res.area_um2, dtype=float), bandwidth_bound=True)
+        return CostTable(
+            compute_cycles=np.asarray(res.latency_cycles, dtype=float),
+            energy_pj=np.asarray(res.energy_pj, dtype=float),
+            dram_bytes=np.asarray(res.dram_bytes, dtype=float),
+            area_um2=np.asarray(res.area_um2, dtype=float),
+            bandwidth_bound=True,
+        )
 
     return provider
 
@@ -134,8 +143,13 @@ def cycle_costs(profile: object = "rtl") -> CostFn:
                     sim = simulate_layer(layer, plain, profile)  # type: ignore[arg-type]
                     cache[key] = (float(sim.total_cycles), float(sim.dram_reads + sim.dram_writes))
                 cycles[i, j], nbytes[i, j] = cache[key]
-        return CostTable(compute_cycles=cycles, energy_pj=base.energy_pj, dram_bytes=nbytes, area_um2=base.area_um2,
-                         bandwidth_bound=True)
+        return CostTable(
+            compute_cycles=cycles,
+            energy_pj=base.energy_pj,
+            dram_bytes=nbytes,
+            area_um2=base.area_um2,
+            bandwidth_bound=True,
+        )
 
     return provider
 
@@ -271,7 +285,7 @@ def _merge_ranges(ranges: list[tuple[int, int]], dur: np.ndarray, parts: int) ->
     runs best on one template and the pointwise layer that runs best on another stay apart while
     other units are left. Ties go to the smallest merged unit, keeping segments balanced.
     """
-    cols = [dur[:, a:b + 1].sum(axis=1) for a, b in ranges]
+    cols = [dur[:, a : b + 1].sum(axis=1) for a, b in ranges]
     ranges = list(ranges)
     while len(ranges) > parts:
         best_i, best_key = 0, (math.inf, math.inf)
@@ -281,16 +295,21 @@ def _merge_ranges(ranges: list[tuple[int, int]], dur: np.ndarray, parts: int) ->
             if key < best_key:
                 best_i, best_key = i, key
         i = best_i
-        ranges[i:i + 2] = [(ranges[i][0], ranges[i + 1][1])]
-        cols[i:i + 2] = [cols[i] + cols[i + 1]]
+        ranges[i : i + 2] = [(ranges[i][0], ranges[i + 1][1])]
+        cols[i : i + 2] = [cols[i] + cols[i + 1]]
     return ranges
 
 
 DEFAULT_BW_LEVELS = (1.0, 0.5, 0.25)
 
 
-def _mode_tables(level_cycles: Sequence[np.ndarray], dram_bytes: np.ndarray, port: np.ndarray,
-                 levels: Sequence[float], unit_cols: Sequence[slice]) -> tuple[np.ndarray, np.ndarray]:
+def _mode_tables(
+    level_cycles: Sequence[np.ndarray],
+    dram_bytes: np.ndarray,
+    port: np.ndarray,
+    levels: Sequence[float],
+    unit_cols: Sequence[slice],
+) -> tuple[np.ndarray, np.ndarray]:
     """(modes, units, accelerators) durations and bandwidth draws from per-level (accelerators, layers) cycles."""
     n_m, n_u, n_a = len(levels), len(unit_cols), len(port)
     dur = np.empty((n_m, n_u, n_a), dtype=np.int64)
@@ -316,29 +335,44 @@ def layer_durations(costs: CostTable, port_bw: np.ndarray) -> np.ndarray:
     return np.maximum(cycles, np.ceil(costs.dram_bytes / np.asarray(port_bw, dtype=float)[:, None]))
 
 
-def _slow_durations(costs: CostFn | CostTable, table: CostTable, layers: Sequence[Layer], system: System,
-                    port: np.ndarray, levels: Sequence[float]) -> list[np.ndarray]:
+def _slow_durations(
+    costs: CostFn | CostTable,
+    table: CostTable,
+    layers: Sequence[Layer],
+    system: System,
+    port: np.ndarray,
+    levels: Sequence[float],
+) -> list[np.ndarray]:
     """Per slower bandwidth level, (accelerators, layers) whole cycles at that fraction of each port:
     the provider's own figures (one call for all levels), or the roofline of a table with no DRAM bound."""
     if not table.bandwidth_bound:
         return [layer_durations(table, port * level) for level in levels]
     if isinstance(costs, CostTable):
-        raise CoexploreError(f"system {system.name!r}: the DRAM pool can run short, and a ready cost table holds "
-                             f"cycles at full port bandwidth only (expected a cost provider, or bw_levels=None)")
+        raise CoexploreError(
+            f"system {system.name!r}: the DRAM pool can run short, and a ready cost table holds "
+            f"cycles at full port bandwidth only (expected a cost provider, or bw_levels=None)"
+        )
     n_a = len(system.accelerators)
     slow = costs(layers, [a for level in levels for a in port_accelerators(system, level)])
     if slow.compute_cycles.shape != (len(levels) * n_a, len(layers)):
-        raise CoexploreError(f"cost table has shape {slow.compute_cycles.shape}, expected "
-                             f"({len(levels) * n_a}, {len(layers)})")
+        raise CoexploreError(
+            f"cost table has shape {slow.compute_cycles.shape}, expected ({len(levels) * n_a}, {len(layers)})"
+        )
     cycles = slow.compute_cycles.reshape(len(levels), n_a, len(layers))
     return [np.ceil(np.where(np.isfinite(c), c, 0.0)) for c in cycles]  # not finite: never offered (not slower)
 
 
-def build_problem(networks: Sequence[Network], system: System, costs: CostFn | CostTable, *,
-                  fuse: bool = True, max_units_per_task: int | None = None,
-                  task_weights: Sequence[float] | None = None,
-                  bw_levels: Sequence[float] | None = DEFAULT_BW_LEVELS,
-                  unit_ranges: Sequence[Sequence[tuple[int, int]]] | None = None) -> MappingProblem:
+def build_problem(
+    networks: Sequence[Network],
+    system: System,
+    costs: CostFn | CostTable,
+    *,
+    fuse: bool = True,
+    max_units_per_task: int | None = None,
+    task_weights: Sequence[float] | None = None,
+    bw_levels: Sequence[float] | None = DEFAULT_BW_LEVELS,
+    unit_ranges: Sequence[Sequence[tuple[int, int]]] | None = None,
+) -> MappingProblem:
     """The scheduling problem of ``networks`` (one task each) on ``system``; see the module docstring.
 
     ``bw_levels``: the bandwidth modes a unit may run in when the DRAM pool can run short (fractions
@@ -357,13 +391,19 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
     all_layers = [l for net in networks for l in net.layers]
     table = costs if isinstance(costs, CostTable) else costs(all_layers, port_accelerators(system))
     if table.compute_cycles.shape != (len(accs), len(all_layers)):
-        raise CoexploreError(f"cost table has shape {table.compute_cycles.shape}, expected "
-                             f"({len(accs)}, {len(all_layers)})")
+        raise CoexploreError(
+            f"cost table has shape {table.compute_cycles.shape}, expected ({len(accs)}, {len(all_layers)})"
+        )
     check_area(system, float(np.sum(table.area_um2)))
     port = np.array([system.port_bw_bytes_per_cycle(a) for a in range(len(accs))], dtype=float)
     finite = np.isfinite(table.compute_cycles) & np.isfinite(table.energy_pj) & np.isfinite(table.dram_bytes)
-    safe = CostTable(np.where(finite, table.compute_cycles, 0.0), np.where(finite, table.energy_pj, 0.0),
-                     np.where(finite, table.dram_bytes, 0.0), table.area_um2, table.bandwidth_bound)
+    safe = CostTable(
+        np.where(finite, table.compute_cycles, 0.0),
+        np.where(finite, table.energy_pj, 0.0),
+        np.where(finite, table.dram_bytes, 0.0),
+        table.area_um2,
+        table.bandwidth_bound,
+    )
     dur_l = layer_durations(safe, port)
 
     units: list[Unit] = []
@@ -384,7 +424,7 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
             ranges = _merge_ranges(ranges, np.where(finite[:, sl], dur_l[:, sl], 1e18), max_units_per_task)
         unit_of_layer = np.empty(n, dtype=int)
         for a, b in ranges:
-            unit_of_layer[a:b + 1] = len(units)
+            unit_of_layer[a : b + 1] = len(units)
             first, last = net.layers[a].name, net.layers[b].name
             units.append(Unit(t, a, b, f"{net.name}:{first}" + ("" if a == b else f"..{last}")))
             cols = slice(offset + a, offset + b + 1)
@@ -418,21 +458,39 @@ def build_problem(networks: Sequence[Network], system: System, costs: CostFn | C
         raise CoexploreError(f"task weights {weights}: expected {len(networks)} non-negative numbers")
     edge_list = sorted(edges)
     return MappingProblem(
-        task_names=tuple(net.name for net in networks), acc_names=tuple(a.name for a in accs),
-        units=tuple(units), edges=tuple(edge_list), edge_bytes=tuple(edges[e] for e in edge_list),
-        mode_duration_cycles=mode_dur, mode_bw_demand=mode_dem, energy_pj=np.array(rows_energy, dtype=float),
-        dram_bytes=dram, bw_levels=levels,
-        allowed=allowed, area_um2=np.asarray(table.area_um2, dtype=float), port_bw_bytes_per_cycle=port,
-        pool_bw_bytes_per_cycle=float(system.budget.dram_bw_bytes_per_cycle), link=system.link,
-        task_weights=weights, layer_names=tuple(tuple(l.name for l in net.layers) for net in networks),
+        task_names=tuple(net.name for net in networks),
+        acc_names=tuple(a.name for a in accs),
+        units=tuple(units),
+        edges=tuple(edge_list),
+        edge_bytes=tuple(edges[e] for e in edge_list),
+        mode_duration_cycles=mode_dur,
+        mode_bw_demand=mode_dem,
+        energy_pj=np.array(rows_energy, dtype=float),
+        dram_bytes=dram,
+        bw_levels=levels,
+        allowed=allowed,
+        area_um2=np.asarray(table.area_um2, dtype=float),
+        port_bw_bytes_per_cycle=port,
+        pool_bw_bytes_per_cycle=float(system.budget.dram_bw_bytes_per_cycle),
+        link=system.link,
+        task_weights=weights,
+        layer_names=tuple(tuple(l.name for l in net.layers) for net in networks),
     )
 
 
-def synthetic_problem(durations: np.ndarray, edges: Sequence[tuple[int, int]], tasks: Sequence[int], *,
-                      energy_pj: np.ndarray | None = None, bw_demand: np.ndarray | None = None,
-                      pool_bw_bytes_per_cycle: float = 1e9, edge_bytes: Sequence[float] | None = None,
-                      link: Link | None = None, task_weights: Sequence[float] | None = None,
-                      area_um2: Sequence[float] | None = None) -> MappingProblem:
+def synthetic_problem(
+    durations: np.ndarray,
+    edges: Sequence[tuple[int, int]],
+    tasks: Sequence[int],
+    *,
+    energy_pj: np.ndarray | None = None,
+    bw_demand: np.ndarray | None = None,
+    pool_bw_bytes_per_cycle: float = 1e9,
+    edge_bytes: Sequence[float] | None = None,
+    link: Link | None = None,
+    task_weights: Sequence[float] | None = None,
+    area_um2: Sequence[float] | None = None,
+) -> MappingProblem:
     """A problem straight from matrices (units x accelerators), for tests and benchmarks.
 
     ``bw_demand`` is in bytes per cycle; ``edge_bytes`` default to 0 (free transfers).
@@ -444,14 +502,19 @@ def synthetic_problem(durations: np.ndarray, edges: Sequence[tuple[int, int]], t
     energy = np.zeros((n_u, n_a)) if energy_pj is None else np.asarray(energy_pj, dtype=float)
     pool = float(pool_bw_bytes_per_cycle)
     return MappingProblem(
-        task_names=tuple(f"task{t}" for t in range(n_t)), acc_names=tuple(f"acc{a}" for a in range(n_a)),
+        task_names=tuple(f"task{t}" for t in range(n_t)),
+        acc_names=tuple(f"acc{a}" for a in range(n_a)),
         units=tuple(Unit(t, i, i, f"task{t}:u{i}") for i, t in enumerate(tasks)),
         edges=tuple(tuple(e) for e in edges),  # type: ignore[misc]
         edge_bytes=tuple(edge_bytes) if edge_bytes is not None else tuple(0.0 for _ in edges),
-        mode_duration_cycles=durations[None], mode_bw_demand=np.ceil(demand * BW_SCALE - 1e-9).astype(np.int64)[None],
-        energy_pj=energy, dram_bytes=demand * durations, allowed=np.ones((n_u, n_a), dtype=bool),
+        mode_duration_cycles=durations[None],
+        mode_bw_demand=np.ceil(demand * BW_SCALE - 1e-9).astype(np.int64)[None],
+        energy_pj=energy,
+        dram_bytes=demand * durations,
+        allowed=np.ones((n_u, n_a), dtype=bool),
         area_um2=np.asarray(area_um2 if area_um2 is not None else [0.0] * n_a, dtype=float),
-        port_bw_bytes_per_cycle=np.full(n_a, pool), pool_bw_bytes_per_cycle=pool,
+        port_bw_bytes_per_cycle=np.full(n_a, pool),
+        pool_bw_bytes_per_cycle=pool,
         link=link or Link(bw_bytes_per_cycle=1e9, latency_cycles=0, energy_pj_per_byte=0.0),
         task_weights=tuple(task_weights) if task_weights is not None else tuple(1.0 for _ in range(n_t)),
     )
@@ -516,14 +579,16 @@ def _check_assignment(problem: MappingProblem, assignment: Sequence[int]) -> Non
         raise ScheduleError(f"assignment has {len(assignment)} entries, expected one per unit ({problem.n_units})")
     for u, a in enumerate(assignment):
         if not (0 <= a < problem.n_accs):
-            raise ScheduleError(f"unit {problem.units[u].name!r} assigned to accelerator {a}, "
-                                f"expected 0..{problem.n_accs - 1}")
+            raise ScheduleError(
+                f"unit {problem.units[u].name!r} assigned to accelerator {a}, expected 0..{problem.n_accs - 1}"
+            )
         if not problem.allowed[u, a]:
             raise ScheduleError(f"unit {problem.units[u].name!r} cannot run on {problem.acc_names[a]!r}")
 
 
-def default_orders(problem: MappingProblem, assignment: Sequence[int],
-                   start_cycles: Sequence[float] | None = None) -> list[list[int]]:
+def default_orders(
+    problem: MappingProblem, assignment: Sequence[int], start_cycles: Sequence[float] | None = None
+) -> list[list[int]]:
     """Per accelerator, its units by planned start (when given), else by unit index (topological)."""
     key = (lambda u: (start_cycles[u], u)) if start_cycles is not None else (lambda u: u)
     out: list[list[int]] = [[] for _ in range(problem.n_accs)]
@@ -551,9 +616,15 @@ def _water_fill(demands: dict[int, float], capacity: float) -> dict[int, float]:
     return alloc
 
 
-def simulate(problem: MappingProblem, assignment: Sequence[int], orders: Sequence[Sequence[int]] | None = None,
-             *, policy: Policy | str = Policy.RESERVED, not_before: Sequence[float] | None = None,
-             modes: Sequence[int] | None = None) -> SystemResult:
+def simulate(
+    problem: MappingProblem,
+    assignment: Sequence[int],
+    orders: Sequence[Sequence[int]] | None = None,
+    *,
+    policy: Policy | str = Policy.RESERVED,
+    not_before: Sequence[float] | None = None,
+    modes: Sequence[int] | None = None,
+) -> SystemResult:
     """Run the units under ``policy``; see the module docstring.
 
     ``not_before`` holds planned starts; ``modes`` the bandwidth mode of each unit under the reserved
@@ -567,8 +638,10 @@ def simulate(problem: MappingProblem, assignment: Sequence[int], orders: Sequenc
         raise ScheduleError(f"modes has {len(modes)} entries, expected one per unit ({problem.n_units})")
     for u, m in enumerate(modes):
         if not (0 <= m < problem.n_modes) or not problem.mode_allowed(m, u, assignment[u]):
-            raise ScheduleError(f"unit {problem.units[u].name!r}: bandwidth mode {m} is not offered on "
-                                f"{problem.acc_names[assignment[u]]!r}")
+            raise ScheduleError(
+                f"unit {problem.units[u].name!r}: bandwidth mode {m} is not offered on "
+                f"{problem.acc_names[assignment[u]]!r}"
+            )
     if orders is None:
         orders = default_orders(problem, assignment, not_before)
     seen = sorted(u for order in orders for u in order)
@@ -577,8 +650,10 @@ def simulate(problem: MappingProblem, assignment: Sequence[int], orders: Sequenc
     for a, order in enumerate(orders):
         for u in order:
             if assignment[u] != a:
-                raise ScheduleError(f"unit {problem.units[u].name!r} is in the order of {problem.acc_names[a]!r} "
-                                    f"but assigned to {problem.acc_names[assignment[u]]!r}")
+                raise ScheduleError(
+                    f"unit {problem.units[u].name!r} is in the order of {problem.acc_names[a]!r} "
+                    f"but assigned to {problem.acc_names[assignment[u]]!r}"
+                )
     preds = problem.predecessors()
     n = problem.n_units
     dur = [int(problem.mode_duration_cycles[modes[u], u, assignment[u]]) for u in range(n)]
@@ -651,7 +726,9 @@ def simulate(problem: MappingProblem, assignment: Sequence[int], orders: Sequenc
                     next_ready = min(next_ready, r)
         t_next = min(next_end, next_ready)
         if t_next == math.inf:
-            stuck = [problem.units[orders[a][heads[a]]].name for a in range(problem.n_accs) if heads[a] < len(orders[a])]
+            stuck = [
+                problem.units[orders[a][heads[a]]].name for a in range(problem.n_accs) if heads[a] < len(orders[a])
+            ]
             raise ScheduleError(f"the order deadlocks: {', '.join(stuck)} wait for units queued behind them")
         if rates is not None:
             for u in running:
@@ -670,8 +747,17 @@ def simulate(problem: MappingProblem, assignment: Sequence[int], orders: Sequenc
     return _result(problem, assignment, modes, start, end, peak, slowdown, wait_bw, policy)
 
 
-def _result(problem: MappingProblem, assignment: Sequence[int], modes: Sequence[int], start: list[float],
-            end: list[float], peak: float, slowdown: float, wait_bw: float, policy: Policy) -> SystemResult:
+def _result(
+    problem: MappingProblem,
+    assignment: Sequence[int],
+    modes: Sequence[int],
+    start: list[float],
+    end: list[float],
+    peak: float,
+    slowdown: float,
+    wait_bw: float,
+    policy: Policy,
+) -> SystemResult:
     n_t = len(problem.task_names)
     latency = [0.0] * n_t
     energy_t = [0.0] * n_t
@@ -688,20 +774,36 @@ def _result(problem: MappingProblem, assignment: Sequence[int], modes: Sequence[
     makespan = max(end)
     total_bytes = float(sum(problem.dram_bytes[u, assignment[u]] for u in range(problem.n_units)))
     contention = Contention(
-        pool_bw_bytes_per_cycle=problem.pool_bw_bytes_per_cycle, peak_bw_bytes_per_cycle=peak,
+        pool_bw_bytes_per_cycle=problem.pool_bw_bytes_per_cycle,
+        peak_bw_bytes_per_cycle=peak,
         mean_bw_bytes_per_cycle=total_bytes / makespan if makespan > 0 else 0.0,
-        slowdown_cycles=slowdown, bw_wait_cycles=wait_bw)
-    timings = tuple(UnitTiming(u, int(assignment[u]), start[u], end[u], int(modes[u]))
-                    for u in range(problem.n_units))
+        slowdown_cycles=slowdown,
+        bw_wait_cycles=wait_bw,
+    )
+    timings = tuple(UnitTiming(u, int(assignment[u]), start[u], end[u], int(modes[u])) for u in range(problem.n_units))
     return SystemResult(
-        makespan_cycles=makespan, energy_pj=float(sum(energy_t)), area_um2=float(np.sum(problem.area_um2)),
-        task_latency_cycles=tuple(latency), task_energy_pj=tuple(energy_t), timings=timings,
-        transfer_energy_pj=xfer_e, transfers=transfers, contention=contention, policy=policy)
+        makespan_cycles=makespan,
+        energy_pj=float(sum(energy_t)),
+        area_um2=float(np.sum(problem.area_um2)),
+        task_latency_cycles=tuple(latency),
+        task_energy_pj=tuple(energy_t),
+        timings=timings,
+        transfer_energy_pj=xfer_e,
+        transfers=transfers,
+        contention=contention,
+        policy=policy,
+    )
 
 
-def evaluate_system(networks: Sequence[Network], system: System, assignment: Sequence[int] | None = None,
-                    costs: CostFn | None = None, *, policy: Policy | str = Policy.FAIR,
-                    fuse: bool = True) -> SystemResult:
+def evaluate_system(
+    networks: Sequence[Network],
+    system: System,
+    assignment: Sequence[int] | None = None,
+    costs: CostFn | None = None,
+    *,
+    policy: Policy | str = Policy.FAIR,
+    fuse: bool = True,
+) -> SystemResult:
     """One-call evaluation: the networks on ``system`` with a given unit assignment (default: every unit on
     the sub-accelerator where it is fastest), each sub-accelerator running its units in network order."""
     problem = build_problem(networks, system, costs or analytical_costs(), fuse=fuse)
@@ -712,14 +814,39 @@ def evaluate_system(networks: Sequence[Network], system: System, assignment: Seq
 
 
 __all__ = [
-    "BW_SCALE", "BandwidthSharing", "Contention", "CostFn", "CostTable", "MappingProblem", "Policy",
-    "ScheduleError", "SystemResult", "Unit", "UnitTiming", "analytical_costs", "build_problem", "cycle_costs",
-    "default_orders", "evaluate_system", "layer_durations", "port_accelerators", "simulate", "synthetic_problem",
+    "BW_SCALE",
+    "BandwidthSharing",
+    "Contention",
+    "CostFn",
+    "CostTable",
+    "MappingProblem",
+    "Policy",
+    "ScheduleError",
+    "SystemResult",
+    "Unit",
+    "UnitTiming",
+    "analytical_costs",
+    "build_problem",
+    "cycle_costs",
+    "default_orders",
+    "evaluate_system",
+    "layer_durations",
+    "port_accelerators",
+    "simulate",
+    "synthetic_problem",
 ]
 
 
-def random_problem(seed: int, n_tasks: int = 3, units_per_task: int = 20, n_accs: int = 3, *,
-                   skip_every: int = 4, bw_pressure: float = 0.0, link: Link | None = None) -> MappingProblem:
+def random_problem(
+    seed: int,
+    n_tasks: int = 3,
+    units_per_task: int = 20,
+    n_accs: int = 3,
+    *,
+    skip_every: int = 4,
+    bw_pressure: float = 0.0,
+    link: Link | None = None,
+) -> MappingProblem:
     """A seeded synthetic problem shaped like CNNs on heterogeneous sub-accelerators (tests, benchmarks).
 
     Each task is a chain with a skip edge every ``skip_every`` units; a unit's work falls along the
@@ -745,6 +872,13 @@ def random_problem(seed: int, n_tasks: int = 3, units_per_task: int = 20, n_accs
                 edges.append((base + i - 1, base + i))
             if skip_every and i >= skip_every and i % skip_every == 0:
                 edges.append((base + i - skip_every, base + i))
-    return synthetic_problem(np.array(durations), edges, tasks, energy_pj=np.array(energy),
-                             bw_demand=np.array(demand), pool_bw_bytes_per_cycle=64.0 if bw_pressure > 0 else 1e9,
-                             edge_bytes=[4096.0] * len(edges) if link is not None else None, link=link)
+    return synthetic_problem(
+        np.array(durations),
+        edges,
+        tasks,
+        energy_pj=np.array(energy),
+        bw_demand=np.array(demand),
+        pool_bw_bytes_per_cycle=64.0 if bw_pressure > 0 else 1e9,
+        edge_bytes=[4096.0] * len(edges) if link is not None else None,
+        link=link,
+    )

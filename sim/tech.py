@@ -126,8 +126,12 @@ class TechTable:
     def pe_um2(self, input_bits: int, weight_bits: int, acc_bits: int) -> float:
         """One PE: multiplier + accumulator adder + one register per operand + glue (~ datapath bits)."""
         bits = input_bits + weight_bits + acc_bits
-        return (self.mult_8x8_um2 * input_bits * weight_bits / 64.0 + self.add_32b_um2 * acc_bits / 32.0
-                + self.dff_um2_per_bit * bits + self.pe_glue_um2 * bits / 48.0)
+        return (
+            self.mult_8x8_um2 * input_bits * weight_bits / 64.0
+            + self.add_32b_um2 * acc_bits / 32.0
+            + self.dff_um2_per_bit * bits
+            + self.pe_glue_um2 * bits / 48.0
+        )
 
     def control_logic_um2(self, rows: int, cols: int, input_bits: int, weight_bits: int, acc_bits: int) -> float:
         """Logic that grows with the array's edges, not its area, plus the fixed controller."""
@@ -141,7 +145,7 @@ class TechTable:
         return self.sram_um2_per_bit * size_kb * 1024 * 8
 
     # ---- node scaling ------------------------------------------------------------------------------
-    def scaled(self, node_nm: float) -> "TechTable":
+    def scaled(self, node_nm: float) -> TechTable:
         """This table moved to ``node_nm``: on-chip energies ~ node^energy_exp, areas ~ node^area_exp.
 
         DRAM energy is off-chip and stays as it is.
@@ -153,13 +157,20 @@ class TechTable:
         e = (node_nm / self.node_nm) ** self.energy_node_exponent
         a = (node_nm / self.node_nm) ** self.area_node_exponent
         return replace(
-            self, node_nm=float(node_nm),
-            mult_8x8_pj=self.mult_8x8_pj * e, add_32b_pj=self.add_32b_pj * e, add_8b_pj=self.add_8b_pj * e,
+            self,
+            node_nm=float(node_nm),
+            mult_8x8_pj=self.mult_8x8_pj * e,
+            add_32b_pj=self.add_32b_pj * e,
+            add_8b_pj=self.add_8b_pj * e,
             sram_64b_8kb_pj=self.sram_64b_8kb_pj * e,
-            mult_8x8_um2=self.mult_8x8_um2 * a, add_32b_um2=self.add_32b_um2 * a,
-            dff_um2_per_bit=self.dff_um2_per_bit * a, sram_um2_per_bit=self.sram_um2_per_bit * a,
-            pe_glue_um2=self.pe_glue_um2 * a, array_row_um2=self.array_row_um2 * a,
-            array_col_um2=self.array_col_um2 * a, control_um2=self.control_um2 * a,
+            mult_8x8_um2=self.mult_8x8_um2 * a,
+            add_32b_um2=self.add_32b_um2 * a,
+            dff_um2_per_bit=self.dff_um2_per_bit * a,
+            sram_um2_per_bit=self.sram_um2_per_bit * a,
+            pe_glue_um2=self.pe_glue_um2 * a,
+            array_row_um2=self.array_row_um2 * a,
+            array_col_um2=self.array_col_um2 * a,
+            control_um2=self.control_um2 * a,
         )
 
 

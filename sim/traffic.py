@@ -32,9 +32,10 @@ other half is the double buffer), else as much as fits (see ``dram_fetches``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import permutations
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ ArrayLike = Any
 INPUT_DIMS = frozenset({Dim.G, Dim.N, Dim.C, Dim.P, Dim.Q, Dim.R, Dim.S})
 WEIGHT_DIMS = frozenset({Dim.G, Dim.K, Dim.C, Dim.R, Dim.S})
 OUTPUT_DIMS = frozenset({Dim.G, Dim.N, Dim.K, Dim.P, Dim.Q})
+
 
 @dataclass(frozen=True, slots=True)
 class TemplateTraits:
@@ -90,7 +92,9 @@ def _axis_extents(axis: SpatialAxis, fit: AxisFit, dims: dict[Dim, ArrayLike], e
     return used
 
 
-def fold_extents(mapping: Mapping, plan: FoldPlan, dims: dict[Dim, ArrayLike]) -> tuple[dict[Dim, ArrayLike], ArrayLike]:
+def fold_extents(
+    mapping: Mapping, plan: FoldPlan, dims: dict[Dim, ArrayLike]
+) -> tuple[dict[Dim, ArrayLike], ArrayLike]:
     """(per-dim average extent within one fold, average PEs used per fold)."""
     ext: dict[Dim, ArrayLike] = {d: 1.0 for d in mapping.outer}
     for d in mapping.temporal:
@@ -111,14 +115,19 @@ def _span(e_out: ArrayLike, e_k: ArrayLike, stride: ArrayLike, dilation: ArrayLi
     return np.minimum((e_out - 1) * stride + (e_k - 1) * dilation + 1, e_out * e_k)
 
 
-def operand_words(op: Operand, e: dict[Dim, ArrayLike], strides: tuple, im2col: bool,
-                  weight_indexed_by_n: bool = False) -> ArrayLike:
+def operand_words(
+    op: Operand, e: dict[Dim, ArrayLike], strides: tuple, im2col: bool, weight_indexed_by_n: bool = False
+) -> ArrayLike:
     """Distinct words of ``op`` covered by per-dim extents ``e`` (dims absent from ``e`` count 1)."""
     g = e.get
     if op is Operand.INPUT:
         sh, sw, dh, dw = strides
-        return (g(Dim.N, 1.0) * g(Dim.C, 1.0) * _span(g(Dim.P, 1.0), g(Dim.R, 1.0), sh, dh, im2col)
-                * _span(g(Dim.Q, 1.0), g(Dim.S, 1.0), sw, dw, im2col))
+        return (
+            g(Dim.N, 1.0)
+            * g(Dim.C, 1.0)
+            * _span(g(Dim.P, 1.0), g(Dim.R, 1.0), sh, dh, im2col)
+            * _span(g(Dim.Q, 1.0), g(Dim.S, 1.0), sw, dw, im2col)
+        )
     if op is Operand.WEIGHT:
         words = g(Dim.K, 1.0) * g(Dim.C, 1.0) * g(Dim.R, 1.0) * g(Dim.S, 1.0)
         return words * g(Dim.N, 1.0) if weight_indexed_by_n else words
@@ -137,8 +146,15 @@ class FoldTraffic:
 OPERANDS = (Operand.INPUT, Operand.WEIGHT, Operand.OUTPUT)
 
 
-def fold_traffic(dataflow: Dataflow, mapping: Mapping, ext: dict[Dim, ArrayLike], dims: dict[Dim, ArrayLike],
-                 strides: tuple, traits: TemplateTraits, weight_indexed_by_n: bool) -> FoldTraffic:
+def fold_traffic(
+    dataflow: Dataflow,
+    mapping: Mapping,
+    ext: dict[Dim, ArrayLike],
+    dims: dict[Dim, ArrayLike],
+    strides: tuple,
+    traits: TemplateTraits,
+    weight_indexed_by_n: bool,
+) -> FoldTraffic:
     spatial = set(mapping.rows.dims) | set(mapping.cols.dims)
     ext_spatial = {d: ext[d] for d in spatial}
     tiles, delivered, receipts = [], [], []
@@ -170,8 +186,9 @@ class Loop:
 MAX_PERMUTED_LOOPS = 4  # beyond this many loops only the two canonical orders are tried
 
 
-def fold_orders(mapping: Mapping, plan: FoldPlan, dims: dict[Dim, ArrayLike],
-                weight_indexed_by_n: bool = False) -> list[list[Loop]]:
+def fold_orders(
+    mapping: Mapping, plan: FoldPlan, dims: dict[Dim, ArrayLike], weight_indexed_by_n: bool = False
+) -> list[list[Loop]]:
     """Candidate fold loop nests, each innermost first.
 
     Loops that index every operand (groups, usually) stay outermost: nothing is reused across them
@@ -195,7 +212,9 @@ def fold_orders(mapping: Mapping, plan: FoldPlan, dims: dict[Dim, ArrayLike],
     return [order + fixed for order in orders] or [fixed]
 
 
-def dram_fetches(tile: ArrayLike, capacity_words: ArrayLike, loops: Sequence[Loop], indexed_by: frozenset[Dim]) -> ArrayLike:
+def dram_fetches(
+    tile: ArrayLike, capacity_words: ArrayLike, loops: Sequence[Loop], indexed_by: frozenset[Dim]
+) -> ArrayLike:
     """Words of one operand moved from DRAM into its buffer over the whole fold nest.
 
     Walking the loops from the innermost out, with ``moved`` the words fetched per iteration of the

@@ -66,8 +66,10 @@ def test_bad_layer_specs(spec: str, fragment: str) -> None:
         (["simulate", "--layer", "conv:h=8,c=4,k=4", "--noc-bw", "2"], "does not model the NoC"),
         (["simulate", "--layer", "conv:h=1024,c=512,k=512", "--template", "eyeriss"], "3,375,104 folds"),
         (["sweep", "--tasks", "resnet9", "--sram-kb", "32"], "--sram-kb does not apply with --tasks"),
-        (["validate", "--against", "scalesim", "--reference-dir", "/nonexistent"],
-         "'/nonexistent/scalesim.json' not found"),
+        (
+            ["validate", "--against", "scalesim", "--reference-dir", "/nonexistent"],
+            "'/nonexistent/scalesim.json' not found",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line(args: list[str], fragment: str) -> None:

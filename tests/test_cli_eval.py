@@ -21,8 +21,10 @@ def _spec(case: dict) -> str:
     l = case["layer"]
     if l["kind"] == "gemm":
         return f"gemm:m={l['M']},k={l['K']},n={l['N']}"
-    return (f"conv:h={l['ifmap_h']},w={l['ifmap_w']},c={l['channels']},k={l['filters']},r={l['filter_h']},"
-            f"s={l['filter_w']},stride={l['stride']},pad={l['padding']}")
+    return (
+        f"conv:h={l['ifmap_h']},w={l['ifmap_w']},c={l['channels']},k={l['filters']},r={l['filter_h']},"
+        f"s={l['filter_w']},stride={l['stride']},pad={l['padding']}"
+    )
 
 
 def test_evaluate_json_reproduces_scalesim_stall_free_cases(scalesim_reference: dict) -> None:
@@ -30,10 +32,24 @@ def test_evaluate_json_reproduces_scalesim_stall_free_cases(scalesim_reference: 
     for case in scalesim_reference["cases"]:
         if case["stall_cycles"]:
             continue
-        out = json.loads(_invoke(
-            "evaluate", "--layer", _spec(case), "--template", f"systolic-{case['dataflow']}",
-            "--rows", str(case["array_rows"]), "--cols", str(case["array_cols"]),
-            "--sram-kb", str(case["sram_kb"]["ifmap"]), "--profile", "scalesim", "--json"))
+        out = json.loads(
+            _invoke(
+                "evaluate",
+                "--layer",
+                _spec(case),
+                "--template",
+                f"systolic-{case['dataflow']}",
+                "--rows",
+                str(case["array_rows"]),
+                "--cols",
+                str(case["array_cols"]),
+                "--sram-kb",
+                str(case["sram_kb"]["ifmap"]),
+                "--profile",
+                "scalesim",
+                "--json",
+            )
+        )
         total = out["total"]
         assert set(total) >= {"latency_cycles", "energy_pj", "area_um2", "macs", "utilization"}
         assert total["latency_cycles"] == case["compute_cycles"]
@@ -53,16 +69,32 @@ def test_evaluate_model_table_and_json_agree() -> None:
 
 def test_sweep_writes_csv_json_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "sw"
-    text = _invoke("sweep", "--layer", "conv:h=16,c=32,k=32", "--templates", "nvdla,systolic-os",
-                   "--sizes", "8x8,16x16", "--dram-bw", "8,inf", "--sram-kb", "32", "--out", str(out))
+    text = _invoke(
+        "sweep",
+        "--layer",
+        "conv:h=16,c=32,k=32",
+        "--templates",
+        "nvdla,systolic-os",
+        "--sizes",
+        "8x8,16x16",
+        "--dram-bw",
+        "8,inf",
+        "--sram-kb",
+        "32",
+        "--out",
+        str(out),
+    )
     assert "8 designs" in text
     rows = json.loads((out / "sweep.json").read_text())
     assert len(rows) == 8 and any(r["pareto"] for r in rows)
     # more bandwidth is never slower, for every template and size
     for r in rows:
         if r["dram_bw_bytes_per_cycle"] == "inf":
-            slow = next(s for s in rows if s["template"] == r["template"] and s["rows"] == r["rows"]
-                        and s["dram_bw_bytes_per_cycle"] == 8.0)
+            slow = next(
+                s
+                for s in rows
+                if s["template"] == r["template"] and s["rows"] == r["rows"] and s["dram_bw_bytes_per_cycle"] == 8.0
+            )
             assert r["latency_cycles"] <= slow["latency_cycles"]
     for name in ("sweep.csv", "pareto.csv", "heatmap_latency.png", "heatmap_energy.png", "pareto.png"):
         assert (out / name).stat().st_size > 0

@@ -13,8 +13,13 @@ from click.testing import CliRunner
 from coexplore.cli import cli
 from coexplore.sim import fidelity
 
-MAESTRO = {"nvdla-noc64": 442_548, "shidiannao-noc64": 192_528, "eyeriss-noc64": 417_799,
-           "nvdla-unlimited": 163_841, "shidiannao-unlimited": 163_841}  # shared/NASAIC.md
+MAESTRO = {
+    "nvdla-noc64": 442_548,
+    "shidiannao-noc64": 192_528,
+    "eyeriss-noc64": 417_799,
+    "nvdla-unlimited": 163_841,
+    "shidiannao-unlimited": 163_841,
+}  # shared/NASAIC.md
 
 
 def _invoke(*args: str) -> tuple[int, str]:

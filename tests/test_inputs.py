@@ -67,12 +67,15 @@ def test_symbolic_batch_alone_is_one_sample(tmp_path: Path) -> None:
     assert (layer.n, layer.p) == (1, 5)
 
 
-@pytest.mark.parametrize("shapes, fragment", [
-    ((1, 3, 8), "has rank 4"),
-    ((1, 4, 8, 8), "dim 1 is fixed at 3, but --input-shape gives 4"),
-    ({"image": (1, 3, 8, 8)}, "'image', which is not an input (expected one of x)"),
-    ((1, 3, 0, 8), "expected positive integers"),
-])
+@pytest.mark.parametrize(
+    "shapes, fragment",
+    [
+        ((1, 3, 8), "has rank 4"),
+        ((1, 4, 8, 8), "dim 1 is fixed at 3, but --input-shape gives 4"),
+        ({"image": (1, 3, 8, 8)}, "'image', which is not an input (expected one of x)"),
+        ((1, 3, 0, 8), "expected positive integers"),
+    ],
+)
 def test_bad_input_shapes_are_named(tmp_path: Path, shapes, fragment: str) -> None:
     from coexplore.models.from_onnx import from_onnx
 
@@ -116,13 +119,16 @@ def _template(tmp_path: Path, **timing: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("field, formula, problem", [
-    ("fill", "rows - 4", "negative (-3) at rows=1"),
-    ("drain", "cols / (rows - 1)", "infinite (division by zero) at rows=1"),
-    ("preload", "(rows - 1) / (cols - 1)", "not a number"),
-    ("pipeline", "T / ((cols - 2) * (cols - 2))", "infinite (division by zero) at rows=1, cols=2, T=1"),
-    ("fill", "T - 100", "negative (-99) at rows=1, cols=1, T=1"),
-])
+@pytest.mark.parametrize(
+    "field, formula, problem",
+    [
+        ("fill", "rows - 4", "negative (-3) at rows=1"),
+        ("drain", "cols / (rows - 1)", "infinite (division by zero) at rows=1"),
+        ("preload", "(rows - 1) / (cols - 1)", "not a number"),
+        ("pipeline", "T / ((cols - 2) * (cols - 2))", "infinite (division by zero) at rows=1, cols=2, T=1"),
+        ("fill", "T - 100", "negative (-99) at rows=1, cols=1, T=1"),
+    ],
+)
 def test_template_formulas_checked_at_load(tmp_path: Path, field: str, formula: str, problem: str) -> None:
     from coexplore.dataflows.io import load_dataflow
 
@@ -147,9 +153,18 @@ def test_shipped_templates_and_profiles_pass_the_range_check() -> None:
 
 # ---- JSON ------------------------------------------------------------------------------------------
 def test_json_ready_makes_cycles_integral_and_drops_non_finite() -> None:
-    out = json_ready({"latency_cycles": 561209.5, "compute_cycles": 129936.0, "stall_cycles": 431273.5,
-                      "utilization": float("nan"), "energy_pj": np.float64(np.inf), "layers": [{"cycles": 2.2}],
-                      "macs": np.int64(7), "array": np.array([1.0, 2.0])})
+    out = json_ready(
+        {
+            "latency_cycles": 561209.5,
+            "compute_cycles": 129936.0,
+            "stall_cycles": 431273.5,
+            "utilization": float("nan"),
+            "energy_pj": np.float64(np.inf),
+            "layers": [{"cycles": 2.2}],
+            "macs": np.int64(7),
+            "array": np.array([1.0, 2.0]),
+        }
+    )
     assert out["latency_cycles"] == 561210 and isinstance(out["latency_cycles"], int)
     assert out["compute_cycles"] == 129936 and out["stall_cycles"] == 561210 - 129936
     assert out["utilization"] is None and out["energy_pj"] is None
@@ -177,8 +192,11 @@ def test_every_json_output_is_versioned_with_integer_cycles() -> None:
             assert math.isfinite(obj)
 
     walk(data)
-    for args in (["templates", "--json"], ["layers", "resnet9", "--json"],
-                 ["simulate", "--layer", "conv:h=8,c=4,k=4", "--json"]):
+    for args in (
+        ["templates", "--json"],
+        ["layers", "resnet9", "--json"],
+        ["simulate", "--layer", "conv:h=8,c=4,k=4", "--json"],
+    ):
         code, out = _run(*args)
         assert code == 0, out
         data = json.loads(out)
@@ -188,8 +206,12 @@ def test_every_json_output_is_versioned_with_integer_cycles() -> None:
 
 # ---- simulate: size limit and NoC ---------------------------------------------------------------
 def test_simulate_refuses_a_layer_it_cannot_hold() -> None:
-    line = _one_line_error(["simulate", "--layer", "conv:h=1024,c=512,k=512", "--template", "eyeriss"],
-                           "layer 'conv'", "3,375,104 folds", "holds at most 16,777,216")
+    line = _one_line_error(
+        ["simulate", "--layer", "conv:h=1024,c=512,k=512", "--template", "eyeriss"],
+        "layer 'conv'",
+        "3,375,104 folds",
+        "holds at most 16,777,216",
+    )
     assert "coexplore evaluate" in line
 
 
@@ -207,8 +229,9 @@ def test_simulation_size_check_passes_ordinary_layers() -> None:
 
 
 def test_simulate_states_it_does_not_model_the_noc() -> None:
-    _one_line_error(["simulate", "--layer", "conv:h=8,c=4,k=4", "--noc-bw", "1"], "--noc-bw 1",
-                    "does not model the NoC")
+    _one_line_error(
+        ["simulate", "--layer", "conv:h=8,c=4,k=4", "--noc-bw", "1"], "--noc-bw 1", "does not model the NoC"
+    )
     code, out = _run("simulate", "--layer", "conv:h=8,c=4,k=4", "--dram-bw", "4")
     assert code == 0 and "NoC not modeled" in out and "DRAM 4 B/cycle" in out
     code, out = _run("simulate", "--layer", "conv:h=8,c=4,k=4", "--json")
@@ -216,14 +239,17 @@ def test_simulate_states_it_does_not_model_the_noc() -> None:
 
 
 # ---- flags each command refuses, and the names --help lists -------------------------------------
-@pytest.mark.parametrize("args, fragment", [
-    (["sweep", "--tasks", "resnet9,unet", "--sizes", "8x8"], "--sizes does not apply with --tasks"),
-    (["sweep", "--tasks", "resnet9,unet", "--dram-bw", "8"], "--dram-bw does not apply with --tasks"),
-    (["sweep", "--tasks", "resnet9", "--model", "resnet18"], "--model does not apply with --tasks"),
-    (["sweep", "--model", "resnet9", "--pe-budget", "1024"], "--pe-budget does not apply without --tasks"),
-    (["validate", "--against", "maestro", "--limit", "3"], "--limit belongs to the analytical-vs-simulator suite"),
-    (["validate", "--out", "x"], "--out applies only with --against"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["sweep", "--tasks", "resnet9,unet", "--sizes", "8x8"], "--sizes does not apply with --tasks"),
+        (["sweep", "--tasks", "resnet9,unet", "--dram-bw", "8"], "--dram-bw does not apply with --tasks"),
+        (["sweep", "--tasks", "resnet9", "--model", "resnet18"], "--model does not apply with --tasks"),
+        (["sweep", "--model", "resnet9", "--pe-budget", "1024"], "--pe-budget does not apply without --tasks"),
+        (["validate", "--against", "maestro", "--limit", "3"], "--limit belongs to the analytical-vs-simulator suite"),
+        (["validate", "--out", "x"], "--out applies only with --against"),
+    ],
+)
 def test_ignored_flags_are_refused(args: list[str], fragment: str) -> None:
     _one_line_error(args, fragment)
 

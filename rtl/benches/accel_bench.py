@@ -19,6 +19,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
 from coexplore.rtl.params import RtlParams
 from coexplore.rtl.program import LayerGeometry, decode_output, reference_output
 
@@ -72,8 +73,10 @@ async def run_layer(dut):
     dut.start.value = 0
     for name, value in job["cfg"].items():
         getattr(dut, f"cfg_{name}").value = value
-    sources = [Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
-               Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng)]
+    sources = [
+        Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
+        Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng),
+    ]
     sink = Sink(dut, gaps.get("ofmap", 0.0), rng)
     for _ in range(3):
         await RisingEdge(dut.clk)
@@ -100,14 +103,19 @@ async def run_layer(dut):
     expected = reference_output(geo, ifmap, weights, params.acc_bits)
     mismatches = int(expected.size) if out is None else int(np.count_nonzero(out != expected))
     result = {
-        "rtl_cycles": counter, "bench_cycles": measured, "out_beats": len(sink.beats),
-        "mismatches": mismatches, "inputs_consumed": [s.index for s in sources],
+        "rtl_cycles": counter,
+        "bench_cycles": measured,
+        "out_beats": len(sink.beats),
+        "mismatches": mismatches,
+        "inputs_consumed": [s.index for s in sources],
         "cycles_match_model": job.get("expected_cycles") in (None, counter),
     }
     with open(os.environ["COEXPLORE_BENCH_RESULT"], "w") as fh:
         json.dump(result, fh)
     assert counter == measured, f"cycle counter {counter} != bench-measured {measured}"
-    assert len(sink.beats) == job["expected_out_beats"], f"{len(sink.beats)} output beats, expected {job['expected_out_beats']}"
+    assert len(sink.beats) == job["expected_out_beats"], (
+        f"{len(sink.beats)} output beats, expected {job['expected_out_beats']}"
+    )
     assert mismatches == 0, f"{mismatches} of {expected.size} outputs differ from the reference"
     for s, name in zip(sources, ("ifmap", "weight"), strict=True):
         assert s.index == len(s.beats), f"{name} stream: {s.index} of {len(s.beats)} beats consumed"

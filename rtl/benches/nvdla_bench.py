@@ -14,6 +14,7 @@ import numpy as np
 from accel_bench import Sink, Source
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
 from coexplore.rtl.nvdla_program import NvdlaGeometry, decode_output, reference
 from coexplore.rtl.params import RtlParams
 
@@ -31,8 +32,10 @@ async def run_layer(dut):
     dut.start.value = 0
     for name, value in job["cfg"].items():
         getattr(dut, f"cfg_{name}").value = value
-    sources = [Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
-               Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng)]
+    sources = [
+        Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
+        Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng),
+    ]
     sink = Sink(dut, gaps.get("ofmap", 0.0), rng)
     for _ in range(3):
         await RisingEdge(dut.clk)
@@ -56,9 +59,14 @@ async def run_layer(dut):
     out = decode_output(params, geo, sink.beats) if len(sink.beats) == job["expected_out_beats"] else None
     expected = reference(geo, np.array(job["ifmap"]), np.array(job["weights"]), params.acc_bits)
     mismatches = int(expected.size) if out is None else int(np.count_nonzero(out != expected))
-    result = {"rtl_cycles": counter, "bench_cycles": measured, "out_beats": len(sink.beats), "mismatches": mismatches,
-              "inputs_consumed": [s.index for s in sources],
-              "cycles_match_model": job.get("expected_cycles") in (None, counter)}
+    result = {
+        "rtl_cycles": counter,
+        "bench_cycles": measured,
+        "out_beats": len(sink.beats),
+        "mismatches": mismatches,
+        "inputs_consumed": [s.index for s in sources],
+        "cycles_match_model": job.get("expected_cycles") in (None, counter),
+    }
     with open(os.environ["COEXPLORE_BENCH_RESULT"], "w") as fh:
         json.dump(result, fh)
     assert counter == measured, f"cycle counter {counter} != bench-measured {measured}"

@@ -11,6 +11,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
 from coexplore.rtl.params import RtlParams
 from coexplore.rtl.program import LayerGeometry, decode_output, reference_output
 
@@ -76,9 +77,16 @@ async def run_system(dut):
         got = decode_output(params, geo, beats) if ok_len else None
         mismatches = int(expected.size) if got is None else int(np.count_nonzero(got != expected))
         consumed = [index[2 * i], index[2 * i + 1]]
-        results.append({"index": i, "rtl_cycles": int(getattr(dut, f"s{i}_cycles").value), "mismatches": mismatches,
-                        "out_beats": len(beats), "inputs_consumed": consumed,
-                        "all_consumed": consumed == [len(queues[2 * i]), len(queues[2 * i + 1])]})
+        results.append(
+            {
+                "index": i,
+                "rtl_cycles": int(getattr(dut, f"s{i}_cycles").value),
+                "mismatches": mismatches,
+                "out_beats": len(beats),
+                "inputs_consumed": consumed,
+                "all_consumed": consumed == [len(queues[2 * i]), len(queues[2 * i + 1])],
+            }
+        )
     with open(os.environ["COEXPLORE_BENCH_RESULT"], "w") as fh:
         json.dump({"subs": results}, fh)
     assert all(r["mismatches"] == 0 and r["all_consumed"] for r in results), results

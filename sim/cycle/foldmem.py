@@ -75,14 +75,27 @@ class MemoryParams:
 def memory_params(profile: TimingProfile, template: str, rows: int, cols: int, steps: int) -> MemoryParams:
     p = profile.for_template(template)
     setup = int(np.asarray(p.first_fold_setup_expr()(rows=rows, cols=cols, T=steps)))
-    return MemoryParams(p.drain_latency_cycles, p.drain_setup_cycles, setup, p.array_padded_tiles,
-                        p.resident_input, p.drain_accumulators, p.reuse_tiles, p.weight_line_words,
-                        p.whole_byte_words)
+    return MemoryParams(
+        p.drain_latency_cycles,
+        p.drain_setup_cycles,
+        setup,
+        p.array_padded_tiles,
+        p.resident_input,
+        p.drain_accumulators,
+        p.reuse_tiles,
+        p.weight_line_words,
+        p.whole_byte_words,
+    )
 
 
-def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: FoldSchedule,
-              on_event: Callable[[str, int, int, int], None] | None = None,
-              resident_input: bool | None = None) -> FoldRun:
+def run_folds(
+    layer: Layer,
+    acc: Accelerator,
+    profile: TimingProfile,
+    sched: FoldSchedule,
+    on_event: Callable[[str, int, int, int], None] | None = None,
+    resident_input: bool | None = None,
+) -> FoldRun:
     """Cycles and traffic of ``sched`` on ``acc`` under ``profile``'s fold-level memory model.
 
     ``resident_input`` (default: the profile's rule) is the mapping's choice: a layer input that fits
@@ -105,8 +118,11 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     fast = bw is None
     stationary = df.stationary
     matmul = layer.kind.value == "matmul"
-    half = {Operand.INPUT: acc.ifmap_sram_kb * 512.0, Operand.WEIGHT: acc.filter_sram_kb * 512.0,
-            Operand.OUTPUT: acc.ofmap_sram_kb * 512.0}
+    half = {
+        Operand.INPUT: acc.ifmap_sram_kb * 512.0,
+        Operand.WEIGHT: acc.filter_sram_kb * 512.0,
+        Operand.OUTPUT: acc.ofmap_sram_kb * 512.0,
+    }
     width = (lambda b: 8 * -(-b // 8)) if mp.whole_byte_words else (lambda b: b)  # noqa: E731
     ib, wb, ab = width(acc.input_bits), width(acc.weight_bits), width(acc.acc_bits)
     bits = {Operand.INPUT: ib, Operand.WEIGHT: wb, Operand.OUTPUT: ab}
@@ -118,8 +134,9 @@ def run_folds(layer: Layer, acc: Accelerator, profile: TimingProfile, sched: Fol
     # An explicit choice (the mapping's) is honoured even for a stationary input: the generated
     # input-stationary array keeps its input resident and gathers each fold's tile from it.
     default_resident = mp.resident_input and stationary is not Operand.INPUT
-    resident = ((default_resident if resident_input is None else resident_input)
-                and in_total_bytes <= half[Operand.INPUT])
+    resident = (default_resident if resident_input is None else resident_input) and in_total_bytes <= half[
+        Operand.INPUT
+    ]
     loaded = [op for op in (Operand.INPUT, Operand.WEIGHT) if not (op is Operand.INPUT and resident)]
     streamed = [op for op in loaded if op is not stationary]
     same_out = np.zeros(F, dtype=bool)
@@ -284,8 +301,9 @@ def _ceil_beats(nbytes: float, bw: float) -> int:
     return int(math.ceil(nbytes / bw - 1e-9))
 
 
-def _beats(acc: Accelerator, sched: FoldSchedule, op: Operand, bits: int, bw: float | None, mp: MemoryParams,
-           matmul: bool) -> np.ndarray:
+def _beats(
+    acc: Accelerator, sched: FoldSchedule, op: Operand, bits: int, bw: float | None, mp: MemoryParams, matmul: bool
+) -> np.ndarray:
     """Beats to move each fold's tile of ``op`` (0 with unlimited bandwidth)."""
     words = sched.tile_words[op]
     if bw is None:
@@ -309,8 +327,9 @@ def _beats(acc: Accelerator, sched: FoldSchedule, op: Operand, bits: int, bw: fl
     return np.ceil(words * bpw / bw - 1e-9).astype(np.int64)
 
 
-def _traffic(acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: bool,
-             widths: tuple[int, int, int]) -> Traffic:
+def _traffic(
+    acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: bool, widths: tuple[int, int, int]
+) -> Traffic:
     """DRAM bytes per operand and scratchpad words: the array reads every stationary tile word once
     per fold and, per streamed step, one word per PE row/column the operand's spatial dims cover."""
     ext, T, mapping = sched.extents, sched.steps, sched.mapping
@@ -325,7 +344,10 @@ def _traffic(acc: Accelerator, sched: FoldSchedule, rd: dict, wr: dict, matmul: 
             per_step = per_step * ext[d]
         reads[op.value] = float((per_step * T).sum())
     ib, wb, ab = widths
-    writes = {"input": rd["input"] * 8 / ib, "weight": rd["weight"] * 8 / wb,
-              "output": reads.pop("output")}  # the array writes outputs (and partial sums) into the buffer
+    writes = {
+        "input": rd["input"] * 8 / ib,
+        "weight": rd["weight"] * 8 / wb,
+        "output": reads.pop("output"),
+    }  # the array writes outputs (and partial sums) into the buffer
     reads["output"] = wr["output"] * 8 / ab + rd["output"] * 8 / ab
     return Traffic(dram_read_bytes=dict(rd), dram_write_bytes=dict(wr), buffer_reads=reads, buffer_writes=writes)

@@ -8,9 +8,10 @@ read and written, scratchpad words read by the array and written into the scratc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 OPERAND_KEYS = ("input", "weight", "output")
 
@@ -64,13 +65,23 @@ class LayerSim:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "kind": self.kind, "model": self.model, "macs": self.macs,
-            "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
-            "total_cycles": self.total_cycles, "busy_cycles": self.busy_cycles,
-            "dram_reads": self.dram_reads, "dram_writes": self.dram_writes,
-            "dram_read_bytes": dict(self.dram_read_bytes), "dram_write_bytes": dict(self.dram_write_bytes),
-            "buffer_reads": dict(self.buffer_reads), "buffer_writes": dict(self.buffer_writes),
-            "folds": self.folds, "passes": self.passes, "utilization": self.utilization,
+            "name": self.name,
+            "kind": self.kind,
+            "model": self.model,
+            "macs": self.macs,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "total_cycles": self.total_cycles,
+            "busy_cycles": self.busy_cycles,
+            "dram_reads": self.dram_reads,
+            "dram_writes": self.dram_writes,
+            "dram_read_bytes": dict(self.dram_read_bytes),
+            "dram_write_bytes": dict(self.dram_write_bytes),
+            "buffer_reads": dict(self.buffer_reads),
+            "buffer_writes": dict(self.buffer_writes),
+            "folds": self.folds,
+            "passes": self.passes,
+            "utilization": self.utilization,
         }
 
 
@@ -126,12 +137,18 @@ class NetworkSim:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "network": self.network, "accelerator": self.accelerator, "profile": self.profile,
+            "network": self.network,
+            "accelerator": self.accelerator,
+            "profile": self.profile,
             "layers": [layer.to_dict() for layer in self.layers],
             "total": {
-                "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
-                "total_cycles": self.total_cycles, "dram_reads": self.dram_reads,
-                "dram_writes": self.dram_writes, "utilization": self.utilization,
-                "busy_cycles": self.busy_cycles, "macs": self.macs,
+                "compute_cycles": self.compute_cycles,
+                "stall_cycles": self.stall_cycles,
+                "total_cycles": self.total_cycles,
+                "dram_reads": self.dram_reads,
+                "dram_writes": self.dram_writes,
+                "utilization": self.utilization,
+                "busy_cycles": self.busy_cycles,
+                "macs": self.macs,
             },
         }

@@ -29,8 +29,8 @@ runs per cycle or per row; only per miss, per drain and per stalled row.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -210,17 +210,19 @@ def stream_order(stream: Stream, matrix: np.ndarray) -> np.ndarray:
         return flat[flat >= 0]
     rows_, w = matrix.shape
     padded = np.full((rows_ + 2 * (w - 1), w), -1, dtype=matrix.dtype)
-    padded[w - 1: w - 1 + rows_] = matrix
+    padded[w - 1 : w - 1 + rows_] = matrix
     flat = padded.ravel()
     isz = flat.itemsize
-    view = np.lib.stride_tricks.as_strided(flat[(w - 1) * w:], shape=(rows_ + w - 1, w),
-                                           strides=(w * isz, -(w - 1) * isz), writeable=False)
+    view = np.lib.stride_tricks.as_strided(
+        flat[(w - 1) * w :], shape=(rows_ + w - 1, w), strides=(w * isz, -(w - 1) * isz), writeable=False
+    )
     out = view.ravel()
     return out[out >= 0]
 
 
-def _stacked(bases: np.ndarray, taps: np.ndarray, blocks: int, width: int, pixel_cols: bool,
-             block_rows: int) -> np.ndarray:
+def _stacked(
+    bases: np.ndarray, taps: np.ndarray, blocks: int, width: int, pixel_cols: bool, block_rows: int
+) -> np.ndarray:
     """Stacked prefetch matrix of ifmap addresses (-1 where a partial last block is padded).
 
     ``pixel_cols``: columns are im2col rows (pixels) and block rows are taps (OS, IS); else columns
@@ -319,8 +321,9 @@ def _diag_rows(stream: Stream, b: np.ndarray, t: np.ndarray, off: int, vb: np.nd
     return lo, cnt
 
 
-def _flipped_rows(stream: Stream, b: np.ndarray, fr: np.ndarray, t: np.ndarray, rows: int, vr: np.ndarray,
-                  vb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _flipped_rows(
+    stream: Stream, b: np.ndarray, fr: np.ndarray, t: np.ndarray, rows: int, vr: np.ndarray, vb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     inside = (t < rows) & (rows - 1 - t < vr)
     gi = np.where(inside, b * stream.block_rows + fr * rows + (rows - 1 - t), 0)
     lo = np.where(inside, stream.positions(gi, np.zeros_like(gi)), 0)
@@ -338,6 +341,7 @@ def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDe
         return t, fc, fr, _valid(dm.sr, R, fr), _valid(dm.sc, C, fc)
 
     if dm.dataflow == "os":
+
         def if_rows(a: int, b: int):
             t, fc, fr, vr, vc = coords(a, b)
             return _diag_rows(s_if, fr, t, 0, vr)
@@ -349,6 +353,7 @@ def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDe
         def if_addr() -> np.ndarray:  # block fr: IF[fr rows, :]^T -> row = k, col = pixel offset
             return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, True, dm.t))
     elif dm.dataflow == "ws":
+
         def if_rows(a: int, b: int):
             t, fc, fr, vr, vc = coords(a, b)
             return _diag_rows(s_if, fr, t, R, vr)
@@ -360,6 +365,7 @@ def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDe
         def if_addr() -> np.ndarray:  # block fr: IF[:, fr cols] -> row = pixel, col = k offset
             return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, False, dm.t))
     else:
+
         def if_rows(a: int, b: int):
             t, fc, fr, vr, vc = coords(a, b)
             return _flipped_rows(s_if, fc, fr, t, R, vr, vc)
@@ -370,9 +376,12 @@ def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDe
 
         def if_addr() -> np.ndarray:  # block fc: IF^T[:, fc cols] -> row = k, col = pixel offset
             return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fc, C, True, dm.sr))
+
     n = dm.total_rows
-    return (OperandDemand(s_if, n, if_rows, if_addr if g.has_duplicates else None),
-            OperandDemand(s_fl, n, fl_rows, None))
+    return (
+        OperandDemand(s_if, n, if_rows, if_addr if g.has_duplicates else None),
+        OperandDemand(s_fl, n, fl_rows, None),
+    )
 
 
 def streams(dm: Demand) -> tuple[Stream, Stream]:
@@ -485,7 +494,7 @@ class ReadBuffer:
     start: int = 0
 
     @classmethod
-    def make(cls, length: int, buffer_words: int) -> "ReadBuffer":
+    def make(cls, length: int, buffer_words: int) -> ReadBuffer:
         total = buffer_words
         active_words = int(math.ceil(total * 0.5))
         prefetch_words = total - active_words
@@ -538,7 +547,7 @@ def read_misses(op: OperandDemand, buffer_words: int) -> list[tuple[int, int]]:
         if not (block[0] <= a and b <= block[1]):
             block[0], block[1] = a, min(nrows, max(b, a + BLOCK_ROWS))
             block[2], block[3] = op.rows(block[0], block[1])
-        return block[2][a - block[0]: b - block[0]], block[3][a - block[0]: b - block[0]]
+        return block[2][a - block[0] : b - block[0]], block[3][a - block[0] : b - block[0]]
 
     r = 0
     while r < nrows:
@@ -574,13 +583,14 @@ def _hit(buf: ReadBuffer, x: int, addrs, stamp, wid: int) -> bool:
     return bool(buf.in_window(np.int64(x // buf.set_words)))
 
 
-def _stamp_misses(cand: np.ndarray, lo: np.ndarray, cnt: np.ndarray, addrs: np.ndarray, stamp: np.ndarray,
-                  wid: int) -> np.ndarray:
+def _stamp_misses(
+    cand: np.ndarray, lo: np.ndarray, cnt: np.ndarray, addrs: np.ndarray, stamp: np.ndarray, wid: int
+) -> np.ndarray:
     """Candidate rows (own positions outside the window) where some word has no copy in the window."""
     out = []
     step = 256
     for i in range(0, cand.size, step):
-        rows = cand[i:i + step]
+        rows = cand[i : i + step]
         c = cnt[rows]
         starts = np.repeat(lo[rows], c)
         offs = np.arange(starts.size) - np.repeat(np.cumsum(c) - c, c)
@@ -611,7 +621,7 @@ class WriteBuffer:
     drained_words: int = 0
 
     @classmethod
-    def make(cls, words: int, bw: float) -> "WriteBuffer":
+    def make(cls, words: int, bw: float) -> WriteBuffer:
         active = int(math.ceil(words * 0.5))
         drain = words - active
         b = max(1, int(math.ceil(bw)))
@@ -683,8 +693,14 @@ class TraceEvent:
     stall: int
 
 
-def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buffers,
-              on_event: Callable[[TraceEvent], None] | None = None) -> ScaleSimRun:
+def run_layer(
+    dataflow: str,
+    g: ConvGeometry,
+    rows: int,
+    cols: int,
+    buffers: Buffers,
+    on_event: Callable[[TraceEvent], None] | None = None,
+) -> ScaleSimRun:
     """Emulate SCALE-Sim v3 on one layer group."""
     dm = demand_for(dataflow, g, rows, cols)
     nrows = dm.total_rows
@@ -693,8 +709,9 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
     bw = buffers.bw_words
     if bw is None:  # CALC: estimated bandwidth never stalls; each stream is fetched once
         s_if, s_fl = streams(dm)
-        return ScaleSimRun(stall_free, 0, stall_free, s_if.length, s_fl.length, writes_total,
-                           if_reads, fl_reads, writes_total, 0, 0)
+        return ScaleSimRun(
+            stall_free, 0, stall_free, s_if.length, s_fl.length, writes_total, if_reads, fl_reads, writes_total, 0, 0
+        )
     ws = WriteSchedule(dm)
     ifm, flt = read_operands(dm, g)
     if_events = read_misses(ifm, buffers.ifmap_words)
@@ -743,14 +760,23 @@ def run_layer(dataflow: str, g: ConvGeometry, rows: int, cols: int, buffers: Buf
     compute = max_out if last_event == last else max(max_out, last + stall)
     lines_if = len(if_events) and sum(n for _, n in if_events)
     lines_fl = len(fl_events) and sum(n for _, n in fl_events)
-    dram_if = _initial_words(ifm.stream.length, buffers.ifmap_words, bw) + lines_if * _fetch_words(buffers.ifmap_words, bw)
-    dram_fl = _initial_words(flt.stream.length, buffers.filter_words, bw) + lines_fl * _fetch_words(buffers.filter_words, bw)
-    prefetch = max(_initial_lines(ifm.stream.length, buffers.ifmap_words, bw),
-                   _initial_lines(flt.stream.length, buffers.filter_words, bw))
+    dram_if = _initial_words(ifm.stream.length, buffers.ifmap_words, bw) + lines_if * _fetch_words(
+        buffers.ifmap_words, bw
+    )
+    dram_fl = _initial_words(flt.stream.length, buffers.filter_words, bw) + lines_fl * _fetch_words(
+        buffers.filter_words, bw
+    )
+    prefetch = max(
+        _initial_lines(ifm.stream.length, buffers.ifmap_words, bw),
+        _initial_lines(flt.stream.length, buffers.filter_words, bw),
+    )
     remaining = writes_total - wb.drained_words
-    tail = int(math.ceil(max(remaining, 0) / wb.bw)) + max(0, -(-max(remaining, 0) // max(1, wb.drain_lines * wb.bw)) - 1)
-    return ScaleSimRun(compute, stall, stall_free, dram_if, dram_fl, writes_total, if_reads, fl_reads, writes_total,
-                       prefetch, tail)
+    tail = int(math.ceil(max(remaining, 0) / wb.bw)) + max(
+        0, -(-max(remaining, 0) // max(1, wb.drain_lines * wb.bw)) - 1
+    )
+    return ScaleSimRun(
+        compute, stall, stall_free, dram_if, dram_fl, writes_total, if_reads, fl_reads, writes_total, prefetch, tail
+    )
 
 
 def _fetch_cycles(buffer_words: int, bw: float) -> int:

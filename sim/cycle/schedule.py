@@ -52,8 +52,9 @@ class FoldSchedule:
     total_words: dict[Operand, int]  # distinct words of the whole layer (compulsory traffic)
 
 
-def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.ndarray
-                  ) -> tuple[dict[Dim, np.ndarray], np.ndarray]:
+def _axis_extents(
+    axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.ndarray
+) -> tuple[dict[Dim, np.ndarray], np.ndarray]:
     """Per-fold extents of the axis's dims, and the words the fold covers on the axis (its size).
 
     FLATTEN: a fold covers a contiguous range of the flattened dims (last dim fastest), of size
@@ -87,8 +88,14 @@ def _axis_extents(axis: SpatialAxis, dims: dict[Dim, int], size: int, idx: np.nd
     return out, cover
 
 
-def _product_words(op: Operand, idx_dims: frozenset[Dim], e: dict[Dim, np.ndarray], mapping: Mapping,
-                   row_cover: np.ndarray, col_cover: np.ndarray) -> np.ndarray:
+def _product_words(
+    op: Operand,
+    idx_dims: frozenset[Dim],
+    e: dict[Dim, np.ndarray],
+    mapping: Mapping,
+    row_cover: np.ndarray,
+    col_cover: np.ndarray,
+) -> np.ndarray:
     """Words of a weight or output tile: the product of its dims' extents, except that an axis all
     of whose dims index the operand contributes exactly the words the fold covers on it."""
     words = np.ones_like(row_cover)
@@ -148,9 +155,12 @@ def build_schedule(layer: Layer, acc: Accelerator, mapping: Mapping | None = Non
         keys[op] = key
         e = ext
         if op is Operand.INPUT:
-            words[op] = (e[Dim.N] * e[Dim.C]
-                         * _span(e[Dim.P], e[Dim.R], layer.stride_h, layer.dilation_h, layer.h)
-                         * _span(e[Dim.Q], e[Dim.S], layer.stride_w, layer.dilation_w, layer.w))
+            words[op] = (
+                e[Dim.N]
+                * e[Dim.C]
+                * _span(e[Dim.P], e[Dim.R], layer.stride_h, layer.dilation_h, layer.h)
+                * _span(e[Dim.Q], e[Dim.S], layer.stride_w, layer.dilation_w, layer.w)
+            )
         else:
             words[op] = _product_words(op, idx_dims, e, mapping, row_cover, col_cover)
     total = {

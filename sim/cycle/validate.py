@@ -10,8 +10,8 @@ The agreement bound of issue 3: mean <= 2 % and max <= 5 % per profile.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -52,17 +52,33 @@ class CaseResult:
 
     def to_dict(self) -> dict:
         a = self.case.acc
-        return {"profile": self.profile, "network": self.case.network, "layer": self.case.layer.name,
-                "shape": self.case.layer.describe(), "template": a.dataflow.name, "array": f"{a.rows}x{a.cols}",
-                "dram_bw": a.dram_bw_bytes_per_cycle, "simulated_cycles": self.simulated,
-                "analytical_cycles": self.analytical, "error_pct": self.error_pct, "bound": self.bound}
+        return {
+            "profile": self.profile,
+            "network": self.case.network,
+            "layer": self.case.layer.name,
+            "shape": self.case.layer.describe(),
+            "template": a.dataflow.name,
+            "array": f"{a.rows}x{a.cols}",
+            "dram_bw": a.dram_bw_bytes_per_cycle,
+            "simulated_cycles": self.simulated,
+            "analytical_cycles": self.analytical,
+            "error_pct": self.error_pct,
+            "bound": self.bound,
+        }
 
 
 def _fallback_layers() -> list[tuple[str, Layer]]:
-    layers = [conv("conv3x3_64", c=64, k=64, h=32, r=3, pad=1), conv("conv3x3_s2", c=64, k=128, h=32, r=3, stride=2, pad=1),
-              conv("conv1x1", c=128, k=256, h=16, r=1), conv("dw3x3", c=96, k=96, h=28, r=3, pad=1, groups=96),
-              conv("stem", c=3, k=32, h=64, r=3, pad=1), gemm("fc", m=64, k=512, n=256), gemm("proj", m=64, k=192, n=576),
-              matmul("scores", m=64, k=48, n=64, batch=4), conv("conv5x5", c=16, k=32, h=24, r=5, pad=2)]
+    layers = [
+        conv("conv3x3_64", c=64, k=64, h=32, r=3, pad=1),
+        conv("conv3x3_s2", c=64, k=128, h=32, r=3, stride=2, pad=1),
+        conv("conv1x1", c=128, k=256, h=16, r=1),
+        conv("dw3x3", c=96, k=96, h=28, r=3, pad=1, groups=96),
+        conv("stem", c=3, k=32, h=64, r=3, pad=1),
+        gemm("fc", m=64, k=512, n=256),
+        gemm("proj", m=64, k=192, n=576),
+        matmul("scores", m=64, k=48, n=64, batch=4),
+        conv("conv5x5", c=16, k=32, h=24, r=5, pad=2),
+    ]
     return [("builtin", layer) for layer in layers]
 
 
@@ -88,9 +104,15 @@ def suite_layers(networks: Sequence[str] = ZOO, max_macs: float = 120e6) -> list
     return out or _fallback_layers()
 
 
-def build_suite(templates: Sequence[str] = ALL_TEMPLATES, sizes: Sequence[int] = (16, 32),
-                limited_bw: float = 8.0, sram_kb: float = 64.0, networks: Sequence[str] = ZOO,
-                max_macs: float = 120e6, limit: int | None = None) -> list[Case]:
+def build_suite(
+    templates: Sequence[str] = ALL_TEMPLATES,
+    sizes: Sequence[int] = (16, 32),
+    limited_bw: float = 8.0,
+    sram_kb: float = 64.0,
+    networks: Sequence[str] = ZOO,
+    max_macs: float = 120e6,
+    limit: int | None = None,
+) -> list[Case]:
     """Every suite layer x template; array size alternates over layers; unlimited and limited DRAM."""
     from coexplore.dataflows.io import get_template
 
@@ -101,14 +123,22 @@ def build_suite(templates: Sequence[str] = ALL_TEMPLATES, sizes: Sequence[int] =
             size = sizes[(li + ti) % len(sizes)]
             df = get_template(tname)
             for label, bw in (("unlimited", None), ("limited", limited_bw)):
-                acc = Accelerator(df, size, size, ifmap_sram_kb=sram_kb, filter_sram_kb=sram_kb,
-                                  ofmap_sram_kb=sram_kb, dram_bw_bytes_per_cycle=bw)
+                acc = Accelerator(
+                    df,
+                    size,
+                    size,
+                    ifmap_sram_kb=sram_kb,
+                    filter_sram_kb=sram_kb,
+                    ofmap_sram_kb=sram_kb,
+                    dram_bw_bytes_per_cycle=bw,
+                )
                 cases.append(Case(net, layer, acc, label))
     return cases[:limit] if limit else cases
 
 
-def run_suite(cases: Sequence[Case], profile: TimingProfile,
-              progress: Callable[[int, int], None] | None = None) -> list[CaseResult]:
+def run_suite(
+    cases: Sequence[Case], profile: TimingProfile, progress: Callable[[int, int], None] | None = None
+) -> list[CaseResult]:
     from coexplore.sim.analytical import evaluate_layer
     from coexplore.sim.cycle.simulator import scalesim_dataflow, simulate_layer
 
@@ -119,10 +149,22 @@ def run_suite(cases: Sequence[Case], profile: TimingProfile,
         seconds = time.process_time() - start
         ana = evaluate_layer(case.layer, case.acc, profile)
         total = float(sim.total_cycles)
-        shared = (profile.memory_model == "scalesim" and case.acc.dram_bw_bytes_per_cycle is not None
-                  and scalesim_dataflow(case.acc, case.layer) is not None)
-        results.append(CaseResult(case, profile.name, total, float(ana.latency_cycles),
-                                  sim.stall_cycles / total if total else 0.0, seconds, shared))
+        shared = (
+            profile.memory_model == "scalesim"
+            and case.acc.dram_bw_bytes_per_cycle is not None
+            and scalesim_dataflow(case.acc, case.layer) is not None
+        )
+        results.append(
+            CaseResult(
+                case,
+                profile.name,
+                total,
+                float(ana.latency_cycles),
+                sim.stall_cycles / total if total else 0.0,
+                seconds,
+                shared,
+            )
+        )
         if progress is not None:
             progress(i + 1, len(cases))
     return results
@@ -146,11 +188,19 @@ class Summary:
         return self.mean_pct <= MEAN_BOUND_PCT and self.max_pct <= MAX_BOUND_PCT
 
     def to_dict(self) -> dict:
-        return {"profile": self.profile, "cases": self.cases, "compute_bound": self.compute_bound,
-                "bandwidth_bound": self.bandwidth_bound, "mean_error_pct": self.mean_pct,
-                "max_error_pct": self.max_pct, "worst_case": self.worst, "within_bound": self.ok,
-                "by_construction": self.by_construction, "independent_mean_error_pct": self.independent_mean_pct,
-                "independent_max_error_pct": self.independent_max_pct}
+        return {
+            "profile": self.profile,
+            "cases": self.cases,
+            "compute_bound": self.compute_bound,
+            "bandwidth_bound": self.bandwidth_bound,
+            "mean_error_pct": self.mean_pct,
+            "max_error_pct": self.max_pct,
+            "worst_case": self.worst,
+            "within_bound": self.ok,
+            "by_construction": self.by_construction,
+            "independent_mean_error_pct": self.independent_mean_pct,
+            "independent_max_error_pct": self.independent_max_pct,
+        }
 
 
 def summarize(results: Sequence[CaseResult]) -> Summary:
@@ -161,10 +211,23 @@ def summarize(results: Sequence[CaseResult]) -> Summary:
     d = worst.to_dict()
     text = f"{d['layer']} ({d['shape']}) on {d['template']} {d['array']} bw={d['dram_bw']}"
     bw = sum(r.bound == "bandwidth" for r in results)
-    own = np.array([r.error_pct for r in results if not r.by_construction]) if any(
-        not r.by_construction for r in results) else np.zeros(1)
-    return Summary(results[0].profile, len(results), len(results) - bw, bw, float(err.mean()), float(err.max()), text,
-                   sum(r.by_construction for r in results), float(own.mean()), float(own.max()))
+    own = (
+        np.array([r.error_pct for r in results if not r.by_construction])
+        if any(not r.by_construction for r in results)
+        else np.zeros(1)
+    )
+    return Summary(
+        results[0].profile,
+        len(results),
+        len(results) - bw,
+        bw,
+        float(err.mean()),
+        float(err.max()),
+        text,
+        sum(r.by_construction for r in results),
+        float(own.mean()),
+        float(own.max()),
+    )
 
 
 def plot(results_by_profile: dict[str, Sequence[CaseResult]], path: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,17 +36,30 @@ def toy_costs(layers: Sequence[Layer], accs: Sequence[Accelerator]) -> CostTable
 
 
 def tiny_networks() -> list[Network]:
-    a = Network.chain("cnn", [conv("c1", 3, 16, 16, pad=1), conv("c2", 16, 32, 16, pad=1),
-                              Layer("p", OpKind.POOL, k=32, c=32, h=16, w=16, r=2, s=2, stride_h=2, stride_w=2,
-                                    groups=32),
-                              gemm("fc", 1, 32 * 8 * 8, 10)])
-    b = Network.chain("mbv", [conv("dw", 32, 32, 16, pad=1, groups=32), conv("pw", 32, 64, 16, r=1),
-                              conv("dw2", 64, 64, 16, pad=1, groups=64), conv("pw2", 64, 64, 16, r=1)])
+    a = Network.chain(
+        "cnn",
+        [
+            conv("c1", 3, 16, 16, pad=1),
+            conv("c2", 16, 32, 16, pad=1),
+            Layer("p", OpKind.POOL, k=32, c=32, h=16, w=16, r=2, s=2, stride_h=2, stride_w=2, groups=32),
+            gemm("fc", 1, 32 * 8 * 8, 10),
+        ],
+    )
+    b = Network.chain(
+        "mbv",
+        [
+            conv("dw", 32, 32, 16, pad=1, groups=32),
+            conv("pw", 32, 64, 16, r=1),
+            conv("dw2", 64, 64, 16, pad=1, groups=64),
+            conv("pw2", 64, 64, 16, r=1),
+        ],
+    )
     return [a, b]
 
 
 def _topological_orders(n: int, preds: list[set[int]]):
     """Every ordering of 0..n-1 that puts each unit after its predecessors."""
+
     def rec(prefix: list[int], placed: set[int]):
         if len(prefix) == n:
             yield list(prefix)
@@ -58,6 +71,7 @@ def _topological_orders(n: int, preds: list[set[int]]):
                 yield from rec(prefix, placed)
                 prefix.pop()
                 placed.discard(u)
+
     yield from rec([], set())
 
 
@@ -73,10 +87,16 @@ def brute_force(problem: MappingProblem, objective: str = "makespan") -> float:
     pred_sets = [{p for p, _ in preds[u]} for u in range(n)]
     orders = list(_topological_orders(n, pred_sets))
     pool = problem.pool_bw_scaled
-    choices = [[(a, m) for a in range(n_a) for m in range(problem.n_modes) if problem.mode_allowed(m, u, a)]
-               for u in range(n)]
-    horizon = 2 * int(problem.mode_duration_cycles.max() * n + sum(problem.transfer_cycles(e)
-                                                                for e in range(len(problem.edges)))) + 1
+    choices = [
+        [(a, m) for a in range(n_a) for m in range(problem.n_modes) if problem.mode_allowed(m, u, a)] for u in range(n)
+    ]
+    horizon = (
+        2
+        * int(
+            problem.mode_duration_cycles.max() * n + sum(problem.transfer_cycles(e) for e in range(len(problem.edges)))
+        )
+        + 1
+    )
     best = math.inf
     for combo in itertools.product(*choices):
         dur = [int(problem.mode_duration_cycles[m, u, a]) for u, (a, m) in enumerate(combo)]
@@ -88,10 +108,10 @@ def brute_force(problem: MappingProblem, objective: str = "makespan") -> float:
             for u in order:
                 a = combo[u][0]
                 t = max([end[p] + (tr if combo[p][0] != a else 0) for p, tr in preds[u]], default=0)
-                while busy[a, t:t + dur[u]].any() or (bw[t:t + dur[u]] + dem[u] > pool).any():
+                while busy[a, t : t + dur[u]].any() or (bw[t : t + dur[u]] + dem[u] > pool).any():
                     t += 1
-                busy[a, t:t + dur[u]] = True
-                bw[t:t + dur[u]] += dem[u]
+                busy[a, t : t + dur[u]] = True
+                bw[t : t + dur[u]] += dem[u]
                 end[u] = t + dur[u]
             done = [0] * len(problem.task_names)
             for u, unit in enumerate(problem.units):

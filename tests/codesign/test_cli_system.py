@@ -34,13 +34,20 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> 
 @pytest.mark.parametrize(
     "edit, fragment",
     [
-        (lambda t: t.replace("bandwidth: partitioned", "bandwidth: partitioned\ncolour: red"), "unknown field 'colour'"),
+        (
+            lambda t: t.replace("bandwidth: partitioned", "bandwidth: partitioned\ncolour: red"),
+            "unknown field 'colour'",
+        ),
         (lambda t: t.replace("template: shidiannao", "template: tpu"), "unknown template 'tpu'"),
         (lambda t: t.replace("rows: 64, cols: 32", "rows: -64, cols: 32"), "'sub_accelerators.0.rows' = -64"),
-        (lambda t: t.replace("rows: 64, cols: 32", "rows: 64, cols: 48"),
-         "PE budget 4096 exceeded: sub-accelerators need 5120 PEs"),
-        (lambda t: t.replace("dram_bw_bytes_per_cycle: 32}", "dram_bw_bytes_per_cycle: 48}"),
-         "bandwidth budget 64 bytes/cycle exceeded: sub-accelerators need 96 bytes/cycle"),
+        (
+            lambda t: t.replace("rows: 64, cols: 32", "rows: 64, cols: 48"),
+            "PE budget 4096 exceeded: sub-accelerators need 5120 PEs",
+        ),
+        (
+            lambda t: t.replace("dram_bw_bytes_per_cycle: 32}", "dram_bw_bytes_per_cycle: 48}"),
+            "bandwidth budget 64 bytes/cycle exceeded: sub-accelerators need 96 bytes/cycle",
+        ),
     ],
 )
 def test_bad_system_yaml_through_the_cli(tmp_path: Path, edit, fragment: str) -> None:
@@ -52,14 +59,27 @@ def test_bad_system_yaml_through_the_cli(tmp_path: Path, edit, fragment: str) ->
 def test_other_bad_input_through_the_cli() -> None:
     _assert_one_line_error(_run("--models", "resnet9", "--system", "no-such-system"), "unknown system 'no-such-system'")
     _assert_one_line_error(_run("--models", "resnet9"), "give either --system SYSTEM.yaml or --allocate TEMPLATES")
-    _assert_one_line_error(_run("--models", "resnet9", "--system", "nasaic-pair", "--latency-cap", "10"),
-                           "latency cap 10 cycles cannot be met: task 'resnet9' alone needs")
+    _assert_one_line_error(
+        _run("--models", "resnet9", "--system", "nasaic-pair", "--latency-cap", "10"),
+        "latency cap 10 cycles cannot be met: task 'resnet9' alone needs",
+    )
 
 
 def test_json_schedule_and_gantt(tmp_path: Path) -> None:
     gantt = tmp_path / "g.png"
-    proc = _run("--models", "resnet9,unet", "--system", "nasaic-pair", "--solver", "greedy", "--time-limit", "1",
-                "--json", "--gantt", str(gantt))
+    proc = _run(
+        "--models",
+        "resnet9,unet",
+        "--system",
+        "nasaic-pair",
+        "--solver",
+        "greedy",
+        "--time-limit",
+        "1",
+        "--json",
+        "--gantt",
+        str(gantt),
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {"makespan_cycles", "energy_pj", "area_um2", "tasks", "schedule", "solver"} <= set(out)
@@ -85,8 +105,22 @@ def test_exact_solver_reports_its_status_and_gap() -> None:
 
 
 def test_sweep_tasks_writes_the_system_study(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "coexplore.cli", "sweep", "--tasks", "resnet9,unet",
-                           "--templates", "nvdla,shidiannao", "--out", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coexplore.cli",
+            "sweep",
+            "--tasks",
+            "resnet9,unet",
+            "--templates",
+            "nvdla,shidiannao",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "system_sweep.json").read_text())
     assert len(data["designs"]) == 2 + 3 * 2 + 2 * 2 * 2  # singles, hetero pair x 3 splits, 2 homo pairs x 2

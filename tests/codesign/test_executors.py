@@ -27,22 +27,64 @@ from coexplore.codesign.loop import CRASH_ENV, Mode, SearchConfig, best_record, 
 LOOSE = "latency=1e9,energy=1e9uJ,area=1000mm2"
 BUDGET, SEED = 4, 3
 # The configuration of test_search_cli's quick runs: digits only, one epoch, 1-2 small sub-accelerators.
-CLI_FAST = ["--tasks", "digits", "--epochs", "digits=1", "--pe-budget", "256", "--bw-budget", "16", "--batch-size", "2",
-            "--spec", LOOSE, "--optimizer", "evolution", "--budget", str(BUDGET), "--seed", str(SEED)]
+CLI_FAST = [
+    "--tasks",
+    "digits",
+    "--epochs",
+    "digits=1",
+    "--pe-budget",
+    "256",
+    "--bw-budget",
+    "16",
+    "--batch-size",
+    "2",
+    "--spec",
+    LOOSE,
+    "--optimizer",
+    "evolution",
+    "--budget",
+    str(BUDGET),
+    "--seed",
+    str(SEED),
+]
 
 
 def _config(cache: Path, seed: int = SEED) -> SearchConfig:
-    config, _ = build_config(tasks="digits", spec_text=LOOSE, optimizer="evolution", budget=BUDGET, seed=seed,
-                             pe_budget=256, bw_budget=16.0, templates_text=None, max_accelerators=2, batch_size=2,
-                             max_proposals=None, weights=None, data=(), epochs="digits=1", cache_dir=str(cache))
+    config, _ = build_config(
+        tasks="digits",
+        spec_text=LOOSE,
+        optimizer="evolution",
+        budget=BUDGET,
+        seed=seed,
+        pe_budget=256,
+        bw_budget=16.0,
+        templates_text=None,
+        max_accelerators=2,
+        batch_size=2,
+        max_proposals=None,
+        weights=None,
+        data=(),
+        epochs="digits=1",
+        cache_dir=str(cache),
+    )
     return config
 
 
 def _signature(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What must not depend on the executor: per proposal index, the candidate, its outcome and costs."""
-    return [(r["index"], tuple(r["vector"]), r["status"], r.get("accuracy"), r.get("latency_cycles"),
-             r.get("energy_uj"), r.get("area_mm2"), json.dumps(r.get("system"), sort_keys=True))
-            for r in sorted(records, key=lambda r: r["index"])]
+    return [
+        (
+            r["index"],
+            tuple(r["vector"]),
+            r["status"],
+            r.get("accuracy"),
+            r.get("latency_cycles"),
+            r.get("energy_uj"),
+            r.get("area_mm2"),
+            json.dumps(r.get("system"), sort_keys=True),
+        )
+        for r in sorted(records, key=lambda r: r["index"])
+    ]
 
 
 def _crash_tokens(folder: Path, *names: str) -> Path:
@@ -81,8 +123,9 @@ def test_process_pool_logs_what_the_serial_run_logs(tmp_path: Path, reference: l
     assert not any(r.get("cached") for r in records if r["status"] == "trained")
 
 
-def test_dead_workers_are_retried_and_change_nothing(tmp_path: Path, reference: list[dict[str, Any]],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_workers_are_retried_and_change_nothing(
+    tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the first attempt of whatever comes first, and the first of proposal 2, lose their worker
     crash = _crash_tokens(tmp_path / "crash", "any.0", f"{_key(reference[2]['vector'])}.0")
     monkeypatch.setenv(CRASH_ENV, str(crash))
@@ -92,7 +135,8 @@ def test_dead_workers_are_retried_and_change_nothing(tmp_path: Path, reference: 
 
 
 def test_a_candidate_that_always_kills_its_worker_is_logged_failed_and_the_run_goes_on(
-        tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     doomed = reference[1]["vector"]
     crash = _crash_tokens(tmp_path / "crash", *(f"{_key(doomed)}.{n}" for n in range(3)))
     monkeypatch.setenv(CRASH_ENV, str(crash))
@@ -117,12 +161,15 @@ def test_a_candidate_that_always_kills_its_worker_is_logged_failed_and_the_run_g
     assert _signature(state.records) == _signature(records) and state.failed == 1
 
 
-@pytest.mark.parametrize("args, part", [
-    (["--executor", "process", "--ray-address", "127.0.0.1:6379"], "--ray-address"),
-    (["--executor", "serial", "--gpus-per-candidate", "1"], "--gpus-per-candidate"),
-    (["--executor", "ray", "--gpus-per-candidate", "-1"], "-1"),
-    (["--executor", "dask"], "dask"),
-])
+@pytest.mark.parametrize(
+    "args, part",
+    [
+        (["--executor", "process", "--ray-address", "127.0.0.1:6379"], "--ray-address"),
+        (["--executor", "serial", "--gpus-per-candidate", "1"], "--gpus-per-candidate"),
+        (["--executor", "ray", "--gpus-per-candidate", "-1"], "-1"),
+        (["--executor", "dask"], "dask"),
+    ],
+)
 def test_bad_executor_options_are_one_line_errors(tmp_path: Path, args: list[str], part: str) -> None:
     result = CliRunner().invoke(cli, ["search", *CLI_FAST, "--out", str(tmp_path / "o"), *args])
     assert result.exit_code != 0 and "Traceback" not in result.output
@@ -139,8 +186,18 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path, monkeyp
 
 
 def _cli_cmd(out: Path, cache: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "coexplore.cli", "search", *CLI_FAST, "--out", str(out), "--cache-dir", str(cache),
-            *extra]
+    return [
+        sys.executable,
+        "-m",
+        "coexplore.cli",
+        "search",
+        *CLI_FAST,
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        *extra,
+    ]
 
 
 def _kill_after_first_training(cmd: list[str], log: Path, env: dict[str, str]) -> None:
@@ -162,8 +219,9 @@ def _killed_then_resumed(tmp_path: Path, reference: list[dict[str, Any]], device
     out, cache = tmp_path / "killed", tmp_path / "cache"
     _kill_after_first_training(_cli_cmd(out, cache, *executor), out / "log.jsonl", env)
     assert len(load_records(out)) < len(reference)
-    done = subprocess.run(_cli_cmd(out, cache, *executor, "--resume", "--json"), env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        _cli_cmd(out, cache, *executor, "--resume", "--json"), env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)  # stdout holds only the JSON: nothing else printed there
     assert _signature(load_records(out)) == _signature(reference)
@@ -180,8 +238,9 @@ def _local_device() -> str:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
-def test_process_run_killed_as_a_whole_resumes_to_the_same_result(tmp_path: Path,
-                                                                   reference: list[dict[str, Any]]) -> None:
+def test_process_run_killed_as_a_whole_resumes_to_the_same_result(
+    tmp_path: Path, reference: list[dict[str, Any]]
+) -> None:
     _killed_then_resumed(tmp_path, reference, _local_device(), "--workers", "2", "--executor", "process")
 
 
@@ -197,7 +256,8 @@ def _ray() -> Any:
 
 
 def test_ray_run_logs_what_the_serial_run_logs_even_when_a_worker_dies(
-        tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     ray = _ray()
     from coexplore.codesign.executors import RayExecutor
 
@@ -213,7 +273,8 @@ def test_ray_run_logs_what_the_serial_run_logs_even_when_a_worker_dies(
 
 @pytest.mark.slow
 def test_ray_candidate_that_always_kills_its_worker_is_logged_failed(
-        tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _ray()
     from coexplore.codesign.executors import RayExecutor
 
@@ -228,18 +289,28 @@ def test_ray_candidate_that_always_kills_its_worker_is_logged_failed(
 
 
 @pytest.mark.slow
-def test_ray_run_killed_as_a_whole_resumes_to_the_same_result(tmp_path: Path,
-                                                               reference: list[dict[str, Any]]) -> None:
+def test_ray_run_killed_as_a_whole_resumes_to_the_same_result(tmp_path: Path, reference: list[dict[str, Any]]) -> None:
     _ray()
-    _killed_then_resumed(tmp_path, reference, _local_device(), "--workers", "2", "--executor", "ray",
-                         "--gpus-per-candidate", str(_gpus()))
+    _killed_then_resumed(
+        tmp_path,
+        reference,
+        _local_device(),
+        "--workers",
+        "2",
+        "--executor",
+        "ray",
+        "--gpus-per-candidate",
+        str(_gpus()),
+    )
 
 
-@pytest.mark.parametrize("address, part", [("127.0.0.1:1", "nothing answers"), ("localhost", "HOST:PORT"),
-                                           ("host:99999", "HOST:PORT")])
+@pytest.mark.parametrize(
+    "address, part", [("127.0.0.1:1", "nothing answers"), ("localhost", "HOST:PORT"), ("host:99999", "HOST:PORT")]
+)
 def test_bad_ray_address_is_a_quick_one_line_error(tmp_path: Path, address: str, part: str) -> None:
-    result = CliRunner().invoke(cli, ["search", *CLI_FAST, "--executor", "ray", "--ray-address", address,
-                                      "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["search", *CLI_FAST, "--executor", "ray", "--ray-address", address, "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code != 0 and "Traceback" not in result.output
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and part in lines[0] and address in lines[0], result.output

@@ -22,9 +22,15 @@ def _tiny(seed: int, n_units: int = 5, n_accs: int = 2, bw: bool = False, link: 
         edges.append((0, 2))
     demand = rng.integers(1, 4, size=(n_units, n_accs)).astype(float) if bw else None
     return synthetic_problem(
-        durations, edges, tasks, bw_demand=demand, pool_bw_bytes_per_cycle=4.0 if bw else 1e9,
-        energy_pj=rng.uniform(1, 2, size=(n_units, n_accs)), edge_bytes=[2.0] * len(edges) if link else None,
-        link=Link(bw_bytes_per_cycle=1.0, latency_cycles=1, energy_pj_per_byte=1.0) if link else None)
+        durations,
+        edges,
+        tasks,
+        bw_demand=demand,
+        pool_bw_bytes_per_cycle=4.0 if bw else 1e9,
+        energy_pj=rng.uniform(1, 2, size=(n_units, n_accs)),
+        edge_bytes=[2.0] * len(edges) if link else None,
+        link=Link(bw_bytes_per_cycle=1.0, latency_cycles=1, energy_pj_per_byte=1.0) if link else None,
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -169,8 +175,7 @@ def test_a_hint_cp_sat_cannot_beat_comes_back_marked_as_such() -> None:
 
 def test_deterministic_runs_repeat_the_same_schedule() -> None:
     problem = random_problem(11, n_tasks=3, units_per_task=10, n_accs=3, link=Link(32, 16, 2.5))
-    runs = [solve_exact(problem, time_limit_s=60, seed=5, deterministic=True, deterministic_time=0.4)
-            for _ in range(2)]
+    runs = [solve_exact(problem, time_limit_s=60, seed=5, deterministic=True, deterministic_time=0.4) for _ in range(2)]
     assert all(r.deterministic for r in runs)
     assert runs[0].objective_value == runs[1].objective_value
     assert runs[0].result.energy_pj == runs[1].result.energy_pj and runs[0].schedule == runs[1].schedule
@@ -179,8 +184,7 @@ def test_deterministic_runs_repeat_the_same_schedule() -> None:
 def test_ties_on_makespan_go_to_the_least_energy() -> None:
     # Two independent units of equal length: any split over the two sub-accelerators gives makespan 5;
     # the hint takes the costly split, the tie-break must find the cheap one.
-    problem = synthetic_problem(np.array([[5, 5], [5, 5]]), [], [0, 1],
-                                energy_pj=np.array([[1.0, 10.0], [10.0, 1.0]]))
+    problem = synthetic_problem(np.array([[5, 5], [5, 5]]), [], [0, 1], energy_pj=np.array([[1.0, 10.0], [10.0, 1.0]]))
     costly = Schedule((1, 0), (0, 0))
     assert replay(problem, costly).energy_pj == 20.0
     res = solve_exact(problem, time_limit_s=10, workers=2, hint=costly)
@@ -205,8 +209,9 @@ def test_exact_on_a_shipped_system_is_never_worse_than_greedy() -> None:
     from coexplore.sim.system import analytical_costs, build_problem
 
     nets = [get_network(name) for name in ("resnet9", "unet", "mobilenetv2")]
-    problem = build_problem(nets, get_system("dla-sdn-shared"), analytical_costs(get_profile("rtl")),
-                            max_units_per_task=20)
+    problem = build_problem(
+        nets, get_system("dla-sdn-shared"), analytical_costs(get_profile("rtl")), max_units_per_task=20
+    )
     greedy = solve_greedy(problem, time_limit_s=10, seed=0)
     res = solve_exact(problem, time_limit_s=10, hint=greedy.schedule)
     assert res.objective_value <= greedy.objective_value and res.bound <= res.objective_value

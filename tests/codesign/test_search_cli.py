@@ -17,8 +17,7 @@ from click.testing import CliRunner
 from coexplore.cli import cli
 
 # A small, quick configuration: digits only, one-epoch proxy training, 1-2 sub-accelerators.
-FAST = ["--tasks", "digits", "--epochs", "digits=1", "--pe-budget", "256", "--bw-budget", "16",
-        "--batch-size", "2"]
+FAST = ["--tasks", "digits", "--epochs", "digits=1", "--pe-budget", "256", "--bw-budget", "16", "--batch-size", "2"]
 LOOSE = "latency=1e9,energy=1e9uJ,area=1000mm2"
 
 
@@ -29,14 +28,25 @@ def _search(args: list[str], cache: Path) -> tuple[int, str]:
 
 def test_search_writes_log_summary_best_yaml_and_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code, text = _search(["--spec", LOOSE, "--optimizer", "random", "--budget", "3", "--seed", "1",
-                          "--out", str(out)], tmp_path / "cache")
+    code, text = _search(
+        ["--spec", LOOSE, "--optimizer", "random", "--budget", "3", "--seed", "1", "--out", str(out)],
+        tmp_path / "cache",
+    )
     assert code == 0, text
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert sum(r["status"] == "trained" for r in records) == 3
     for r in records:
-        assert set(r) >= {"vector", "archs", "status", "latency_cycles", "energy_uj", "area_mm2", "seconds",
-                          "system", "accuracy"}
+        assert set(r) >= {
+            "vector",
+            "archs",
+            "status",
+            "latency_cycles",
+            "energy_uj",
+            "area_mm2",
+            "seconds",
+            "system",
+            "accuracy",
+        }
     summary = json.loads((out / "summary.json").read_text())
     best = summary["best"]
     assert best["spec_met"] is True and 0 < best["accuracy"]["digits"] <= 1
@@ -53,8 +63,10 @@ def test_search_writes_log_summary_best_yaml_and_report(tmp_path: Path) -> None:
 
 def test_impossible_spec_ends_non_zero_with_a_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code, text = _search(["--spec", "latency=100", "--optimizer", "random", "--budget", "2",
-                          "--max-proposals", "4", "--out", str(out)], tmp_path / "cache")
+    code, text = _search(
+        ["--spec", "latency=100", "--optimizer", "random", "--budget", "2", "--max-proposals", "4", "--out", str(out)],
+        tmp_path / "cache",
+    )
     assert code != 0
     assert "no candidate met the spec" in text and "Traceback" not in text
     assert "No method found a design that meets the spec" in (out / "report.md").read_text()
@@ -64,10 +76,17 @@ def test_impossible_spec_ends_non_zero_with_a_report(tmp_path: Path) -> None:
     assert all(r["status"] == "pruned" and r["proven_infeasible"] for r in records)
 
 
-@pytest.mark.parametrize("spec, part", [
-    ("latency=abc", "abc"), ("energy=4e4uF", "uF"), ("speed=3", "speed"), ("latency=-5", "-5"),
-    ("area=12", "area"), ("", "spec"),
-])
+@pytest.mark.parametrize(
+    "spec, part",
+    [
+        ("latency=abc", "abc"),
+        ("energy=4e4uF", "uF"),
+        ("speed=3", "speed"),
+        ("latency=-5", "-5"),
+        ("area=12", "area"),
+        ("", "spec"),
+    ],
+)
 def test_bad_spec_strings_are_one_line_errors(tmp_path: Path, spec: str, part: str) -> None:
     code, text = _search(["--spec", spec, "--out", str(tmp_path / "o")], tmp_path / "cache")
     assert code != 0 and "Traceback" not in text
@@ -75,11 +94,18 @@ def test_bad_spec_strings_are_one_line_errors(tmp_path: Path, spec: str, part: s
     assert len(lines) == 1 and part in lines[0], text
 
 
-@pytest.mark.parametrize("args, part", [
-    (["--tasks", "mnist"], "mnist"), (["--optimizer", "sgd"], "sgd"), (["--budget", "0"], "budget"),
-    (["--tasks", "digits=nospace"], "nospace"), (["--tasks", "cifar10", "--data", "/nonexistent/dir"], "nonexistent"),
-    (["--epochs", "digits=x"], "epochs"), (["--templates", "tpu"], "tpu"),
-])
+@pytest.mark.parametrize(
+    "args, part",
+    [
+        (["--tasks", "mnist"], "mnist"),
+        (["--optimizer", "sgd"], "sgd"),
+        (["--budget", "0"], "budget"),
+        (["--tasks", "digits=nospace"], "nospace"),
+        (["--tasks", "cifar10", "--data", "/nonexistent/dir"], "nonexistent"),
+        (["--epochs", "digits=x"], "epochs"),
+        (["--templates", "tpu"], "tpu"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], part: str) -> None:
     code, text = _search(["--spec", LOOSE, "--out", str(tmp_path / "o"), *args], tmp_path / "cache")
     assert code != 0 and "Traceback" not in text, text
@@ -101,8 +127,26 @@ def test_existing_log_needs_resume_and_resume_checks_the_configuration(tmp_path:
 
 
 def _cmd(out: Path, cache: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "coexplore.cli", "search", *FAST, "--spec", LOOSE, "--optimizer", "evolution",
-            "--budget", "8", "--seed", "3", "--out", str(out), "--cache-dir", str(cache), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "coexplore.cli",
+        "search",
+        *FAST,
+        "--spec",
+        LOOSE,
+        "--optimizer",
+        "evolution",
+        "--budget",
+        "8",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        *extra,
+    ]
 
 
 def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path: Path) -> None:
@@ -111,8 +155,9 @@ def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path:
     subprocess.run(_cmd(whole, tmp_path / "cache-a"), check=True, env=env, capture_output=True, timeout=600)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(killed, tmp_path / "cache-b"), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(killed, tmp_path / "cache-b"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = killed / "log.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -126,8 +171,9 @@ def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path:
     proc.wait()
     done_before = len(log.read_text().splitlines())
     assert done_before < len((whole / "log.jsonl").read_text().splitlines())
-    subprocess.run(_cmd(killed, tmp_path / "cache-b", "--resume"), check=True, env=env, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        _cmd(killed, tmp_path / "cache-b", "--resume"), check=True, env=env, capture_output=True, timeout=600
+    )
     a = json.loads((whole / "summary.json").read_text())["best"]
     b = json.loads((killed / "summary.json").read_text())["best"]
     assert a == b
@@ -139,10 +185,35 @@ def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path:
 def test_best_yaml_goes_to_the_rtl_generator(tmp_path: Path) -> None:
     pytest.importorskip("amaranth")
     out = tmp_path / "run"
-    code, text = _search(["--spec", LOOSE, "--optimizer", "random", "--budget", "1", "--templates", "systolic-ws",
-                          "--max-accelerators", "1", "--out", str(out)], tmp_path / "cache")
+    code, text = _search(
+        [
+            "--spec",
+            LOOSE,
+            "--optimizer",
+            "random",
+            "--budget",
+            "1",
+            "--templates",
+            "systolic-ws",
+            "--max-accelerators",
+            "1",
+            "--out",
+            str(out),
+        ],
+        tmp_path / "cache",
+    )
     assert code == 0, text
-    result = CliRunner().invoke(cli, ["rtl", "--design", str(out / "best.yaml"), "--out", str(tmp_path / "rtl"),
-                                      "--cache-dir", str(tmp_path / "rtl-cache")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rtl",
+            "--design",
+            str(out / "best.yaml"),
+            "--out",
+            str(tmp_path / "rtl"),
+            "--cache-dir",
+            str(tmp_path / "rtl-cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "rtl").glob("coexplore_ws_*.v"))

@@ -33,9 +33,18 @@ def test_pareto_mask() -> None:
 
 
 def test_sweep_writes_rows_pareto_and_plots(tmp_path: Path) -> None:
-    rows = run_system_sweep(tiny_networks(), tmp_path, pe_budget=1024, bw_budget_bytes_per_cycle=32,
-                            templates=["nvdla", "shidiannao"], pe_splits=(0.5,), bw_splits=("shared", 0.5),
-                            costs=toy_costs, time_limit_s=0.2, progress=False)
+    rows = run_system_sweep(
+        tiny_networks(),
+        tmp_path,
+        pe_budget=1024,
+        bw_budget_bytes_per_cycle=32,
+        templates=["nvdla", "shidiannao"],
+        pe_splits=(0.5,),
+        bw_splits=("shared", 0.5),
+        costs=toy_costs,
+        time_limit_s=0.2,
+        progress=False,
+    )
     assert len(rows) == 2 + 3 * 2
     assert rows == sorted(rows, key=lambda r: (r["makespan_cycles"], r["energy_pj"]))
     assert any(r["pareto"] for r in rows) and rows[0]["pareto"]

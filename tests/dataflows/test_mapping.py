@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_cases import reference_layer
 
 from coexplore.dataflows.io import get_profile, get_template
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
 from coexplore.models.ir import conv
-
-from reference_cases import reference_layer
-
 
 
 def test_every_stall_free_scalesim_case_is_exact(scalesim_reference: dict) -> None:

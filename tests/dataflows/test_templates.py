@@ -57,8 +57,10 @@ def test_user_template_from_yaml(tmp_path: Path) -> None:
         (USER_TEMPLATE.replace("dims: [C]", "dims: [K]"), "more than once"),
         (USER_TEMPLATE.replace("preload: cols", "preload: __import__('os')"), "unknown function '__import__'"),
         (USER_TEMPLATE.replace("preload: cols", "preload: rows + pes"), "unknown name 'pes'"),
-        (USER_TEMPLATE.replace("description: K on rows, C on columns, pixels streamed.\n", ""),
-         "missing required field 'description'"),
+        (
+            USER_TEMPLATE.replace("description: K on rows, C on columns, pixels streamed.\n", ""),
+            "missing required field 'description'",
+        ),
     ],
 )
 def test_bad_template_yaml_is_one_line_naming_the_problem(tmp_path: Path, text: str, fragment: str) -> None:

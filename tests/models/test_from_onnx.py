@@ -26,8 +26,25 @@ def _export(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
 
 
 def _signature(layer):
-    return (layer.kind, layer.n, layer.k, layer.c, layer.h, layer.w, layer.r, layer.s, layer.stride_h,
-            layer.stride_w, layer.pad_h, layer.pad_w, layer.dilation_h, layer.groups, layer.p, layer.q, layer.macs)
+    return (
+        layer.kind,
+        layer.n,
+        layer.k,
+        layer.c,
+        layer.h,
+        layer.w,
+        layer.r,
+        layer.s,
+        layer.stride_h,
+        layer.stride_w,
+        layer.pad_h,
+        layer.pad_w,
+        layer.dilation_h,
+        layer.groups,
+        layer.p,
+        layer.q,
+        layer.macs,
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet9", "vit"])
@@ -45,10 +62,15 @@ def test_zoo_round_trip_gives_the_same_layers(name: str, tmp_path: Path) -> None
 
 def test_small_cnn_with_depthwise_and_linear_round_trip(tmp_path: Path) -> None:
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Hardswish(),
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        nn.Hardswish(),
         nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 5),
     )
     x = torch.randn(2, 3, 15, 15)
     net = from_onnx(_export(model, x, tmp_path / "m.onnx"))
@@ -73,8 +95,11 @@ def test_multihead_attention_exports_with_a_packed_projection_and_the_same_macs(
     # PyTorch computes self-attention Q, K, V with one packed 32 -> 96 projection; ONNX shows it as one
     # LINEAR where from_torch lists three 32 -> 32 ones. The attention products and totals agree.
     assert [l.gemm_view() for l in net.layers if l.kind is OpKind.LINEAR] == [(1, 12, 32, 96), (1, 12, 32, 32)]
-    assert [l.gemm_view() for l in net.layers if l.kind is OpKind.MATMUL] == [
-        l.gemm_view() for l in ref.layers if l.kind is OpKind.MATMUL] == [(8, 6, 8, 6), (8, 6, 6, 8)]
+    assert (
+        [l.gemm_view() for l in net.layers if l.kind is OpKind.MATMUL]
+        == [l.gemm_view() for l in ref.layers if l.kind is OpKind.MATMUL]
+        == [(8, 6, 8, 6), (8, 6, 6, 8)]
+    )
     assert net.macs == ref.macs
 
 
@@ -129,7 +154,9 @@ def test_unsupported_onnx_op_is_named(tmp_path: Path) -> None:
     ]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    with pytest.raises(UnsupportedOpError, match=r"unsupported ONNX op 'LpPool' at node 'my_pool' \(supported:") as info:
+    with pytest.raises(
+        UnsupportedOpError, match=r"unsupported ONNX op 'LpPool' at node 'my_pool' \(supported:"
+    ) as info:
         from_onnx(_save(_model(nodes, [x], [y]), tmp_path / "u.onnx"))
     assert isinstance(info.value, CoexploreError) and "\n" not in str(info.value)
 

@@ -42,8 +42,21 @@ def test_rtl_rejects_what_it_cannot_build(tmp_path):
 
 
 def test_verify_prints_the_check(tmp_path):
-    out = subprocess.run([*EXE, "verify", "--layer", "conv:h=6,c=2,k=5,r=3,stride=2,pad=1", *SMALL, "--json",
-                          "--work-dir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            *EXE,
+            "verify",
+            "--layer",
+            "conv:h=6,c=2,k=5,r=3,stride=2,pad=1",
+            *SMALL,
+            "--json",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     payload = json.loads(out.stdout)
     assert payload["passed"] is True and payload["mismatches"] == 0
@@ -51,26 +64,53 @@ def test_verify_prints_the_check(tmp_path):
 
 
 def test_verify_rejects_unsupported_layer(tmp_path):
-    out = subprocess.run([*EXE, "verify", "--layer", "conv:h=6,c=4,k=4,groups=2", *SMALL, "--json"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [*EXE, "verify", "--layer", "conv:h=6,c=4,k=4,groups=2", *SMALL, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode != 0 and "groups" in out.stderr and "Traceback" not in out.stderr
 
 
 def _design(tmp_path, templates):
     import yaml
 
-    subs = [{"name": f"a{i}", "template": t, "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 4,
-             "ifmap_sram_kb": 4, "filter_sram_kb": 1, "ofmap_sram_kb": 1} for i, t in enumerate(templates)]
+    subs = [
+        {
+            "name": f"a{i}",
+            "template": t,
+            "rows": 4,
+            "cols": 4,
+            "dram_bw_bytes_per_cycle": 4,
+            "ifmap_sram_kb": 4,
+            "filter_sram_kb": 1,
+            "ofmap_sram_kb": 1,
+        }
+        for i, t in enumerate(templates)
+    ]
     path = tmp_path / "design.yaml"
-    path.write_text(yaml.safe_dump({"name": "trio", "budget": {"pes": 64, "dram_bw_bytes_per_cycle": 8},
-                                    "sub_accelerators": subs}))
+    path.write_text(
+        yaml.safe_dump({"name": "trio", "budget": {"pes": 64, "dram_bw_bytes_per_cycle": 8}, "sub_accelerators": subs})
+    )
     return path
 
 
 def test_rtl_design_emits_every_sub_accelerator_and_the_top(tmp_path):
     path = _design(tmp_path, ["systolic-ws", "systolic-os", "eyeriss"])
-    res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out"), "--json",
-                                   "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "rtl",
+            "--design",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert len(summary["modules"]) == 4 and summary["top"] == "coexplore_top_trio"

@@ -55,13 +55,38 @@ def test_module_and_file_names_are_unique_per_parameter_set(tmp_path):
     b = params_from_accelerator(dataclasses.replace(small_acc(kb=1), ofmap_sram_kb=2.0))
     assert a != b and a.module_name != b.module_name
     assert a.module_name.startswith("coexplore_ws_4x4_b4_")
-    design = {"name": "two", "budget": {"pes": 32, "dram_bw_bytes_per_cycle": 8}, "sub_accelerators": [
-        {"name": f"s{i}", "template": "systolic-ws", "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 4,
-         "ifmap_sram_kb": 1, "filter_sram_kb": 1, "ofmap_sram_kb": kb} for i, kb in enumerate((1, 2))]}
+    design = {
+        "name": "two",
+        "budget": {"pes": 32, "dram_bw_bytes_per_cycle": 8},
+        "sub_accelerators": [
+            {
+                "name": f"s{i}",
+                "template": "systolic-ws",
+                "rows": 4,
+                "cols": 4,
+                "dram_bw_bytes_per_cycle": 4,
+                "ifmap_sram_kb": 1,
+                "filter_sram_kb": 1,
+                "ofmap_sram_kb": kb,
+            }
+            for i, kb in enumerate((1, 2))
+        ],
+    }
     path = tmp_path / "design.yaml"
     path.write_text(yaml.safe_dump(design))
-    res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out"), "--json",
-                                   "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "rtl",
+            "--design",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     files = [m["verilog"] for m in json.loads(res.output)["modules"]]
     assert len(set(files)) == 3 and all(Path(f).exists() for f in files)
@@ -105,16 +130,19 @@ def test_verify_fails_when_an_input_beat_is_left_over(tmp_path, rtl_cache):
     assert result.raw["inputs_consumed"] == [len(program.ifmap_beats), len(program.weight_beats)]
 
 
-@pytest.mark.parametrize("command,extra,flag", [
-    ("rtl", ["--noc-bw", "8"], "--noc-bw"),
-    ("rtl", ["--clock-mhz", "500"], "--clock-mhz"),
-    ("rtl", ["--node-nm", "7"], "--node-nm"),
-    ("rtl", ["--profile", "scalesim"], "--profile"),
-    ("rtl", ["--no-ecp5"], "--no-ecp5"),
-    ("verify", ["--noc-bw", "8"], "--noc-bw"),
-    ("verify", ["--clock-mhz", "500"], "--clock-mhz"),
-    ("verify", ["--profile", "ideal"], "--profile"),
-])
+@pytest.mark.parametrize(
+    "command,extra,flag",
+    [
+        ("rtl", ["--noc-bw", "8"], "--noc-bw"),
+        ("rtl", ["--clock-mhz", "500"], "--clock-mhz"),
+        ("rtl", ["--node-nm", "7"], "--node-nm"),
+        ("rtl", ["--profile", "scalesim"], "--profile"),
+        ("rtl", ["--no-ecp5"], "--no-ecp5"),
+        ("verify", ["--noc-bw", "8"], "--noc-bw"),
+        ("verify", ["--clock-mhz", "500"], "--clock-mhz"),
+        ("verify", ["--profile", "ideal"], "--profile"),
+    ],
+)
 def test_flags_that_change_no_hardware_are_refused(command, extra, flag, tmp_path):
     args = [command, *SMALL, *extra]
     args += ["--out", str(tmp_path / "o")] if command == "rtl" else ["--layer", "gemm:m=2,k=2,n=2"]
@@ -125,9 +153,17 @@ def test_flags_that_change_no_hardware_are_refused(command, extra, flag, tmp_pat
 
 def test_accelerator_flags_with_a_design_are_refused(tmp_path):
     path = tmp_path / "design.yaml"
-    path.write_text(yaml.safe_dump({"name": "one", "budget": {"pes": 16, "dram_bw_bytes_per_cycle": 4},
-                                    "sub_accelerators": [{"name": "a", "template": "systolic-ws", "rows": 4,
-                                                          "cols": 4, "dram_bw_bytes_per_cycle": 4}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "one",
+                "budget": {"pes": 16, "dram_bw_bytes_per_cycle": 4},
+                "sub_accelerators": [
+                    {"name": "a", "template": "systolic-ws", "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 4}
+                ],
+            }
+        )
+    )
     res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--rows", "8", "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "--rows" in res.output and "--design" in res.output, res.output
 

@@ -4,6 +4,8 @@ definition of a fold), and its stall-free fold time is the template's preload + 
 from __future__ import annotations
 
 import pytest
+from rtl_helpers import small_acc
+
 from coexplore.dataflows.io import get_profile
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
 from coexplore.models.ir import conv, gemm
@@ -11,7 +13,6 @@ from coexplore.rtl.os_program import os_cycles
 from coexplore.rtl.params import params_from_accelerator
 from coexplore.rtl.program import geometry
 from coexplore.rtl.ws_program import cycles as ws_cycles
-from rtl_helpers import small_acc
 
 LAYERS = [conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1), gemm("g", 13, 17, 11), conv("c", c=5, k=9, h=6, r=1)]
 
@@ -20,8 +21,9 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
-@pytest.mark.parametrize("template,rows,cols", [("systolic-ws", 4, 4), ("systolic-ws", 3, 5),
-                                                ("systolic-os", 4, 4), ("systolic-os", 2, 6)])
+@pytest.mark.parametrize(
+    "template,rows,cols", [("systolic-ws", 4, 4), ("systolic-ws", 3, 5), ("systolic-os", 4, 4), ("systolic-os", 2, 6)]
+)
 @pytest.mark.parametrize("index", range(len(LAYERS)))
 def test_fold_count_and_stall_free_time_match_the_template(template, rows, cols, index):
     layer = LAYERS[index]

@@ -35,8 +35,9 @@ def test_is_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = is_program.cycles(params_from_accelerator(acc), geometry(layer))
     simulated = simulated_cycles(acc, layer)  # coexplore simulate --template systolic-is --profile rtl
-    result, program = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated,
-                                   cache_dir=rtl_cache)
+    result, program = verify_layer(
+        acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.mismatches == 0, result.raw
     assert result.rtl_cycles == simulated == model == program.expected_cycles, result.raw
     assert result.passed, result.raw
@@ -57,8 +58,9 @@ def test_is_bench_catches_a_broken_design(fault, tmp_path, rtl_cache):
     acc, layer = small_acc(IS), gemm("g", 5, 6, 7)
     params = params_from_accelerator(acc)
     model = is_program.cycles(params, geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, seed=1, expected_cycles=model, params=faulty(params, fault),
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, seed=1, expected_cycles=model, params=faulty(params, fault), cache_dir=rtl_cache
+    )
     assert not result.passed
     if fault == "flip_bit":
         assert result.mismatches > 0
@@ -79,8 +81,9 @@ class BatchGeometry(LayerGeometry):
     n: int = 1
 
 
-def _run_amaranth(params, cfg: dict, ifmap_beats: list[int], weight_beats: list[int], limit: int
-                  ) -> tuple[list[int], int, list[int]]:
+def _run_amaranth(
+    params, cfg: dict, ifmap_beats: list[int], weight_beats: list[int], limit: int
+) -> tuple[list[int], int, list[int]]:
     """Run one layer in Amaranth's simulator with always-ready memory: (output beats, cycle counter,
     input beats consumed)."""
     from amaranth.sim import Simulator
@@ -117,8 +120,13 @@ def _run_amaranth(params, cfg: dict, ifmap_beats: list[int], weight_beats: list[
     return out, state["cycles"], state["taken"]
 
 
-@pytest.mark.parametrize("cols,layer", [(4, conv("c", c=2, k=3, h=3, r=3, stride=1, pad=1, n=2)),
-                                        (8, conv("c", c=1, k=5, h=5, r=3, stride=2, pad=1, n=3))])
+@pytest.mark.parametrize(
+    "cols,layer",
+    [
+        (4, conv("c", c=2, k=3, h=3, r=3, stride=1, pad=1, n=2)),
+        (8, conv("c", c=1, k=5, h=5, r=3, stride=2, pad=1, n=3)),
+    ],
+)
 def test_is_batch_bit_and_cycle_exact(cols, layer):
     """N > 1 images on the columns with P and Q: 9 pixels per image, so column folds straddle images."""
     acc = small_acc(IS, rows=4, cols=cols, bw=4, kb=2)
@@ -145,14 +153,26 @@ def test_is_random_configurations(seed, tmp_path, rtl_cache):
     """Random array shapes, stream widths and layers the hardware accepts."""
     rng = random.Random(seed)
     while True:
-        acc = small_acc(IS, rows=rng.choice([1, 2, 3, 4, 6, 8]), cols=rng.choice([1, 2, 3, 5, 8]),
-                        bw=rng.choice([1, 2, 4, 8, 16]), kb=2)
+        acc = small_acc(
+            IS,
+            rows=rng.choice([1, 2, 3, 4, 6, 8]),
+            cols=rng.choice([1, 2, 3, 5, 8]),
+            bw=rng.choice([1, 2, 4, 8, 16]),
+            kb=2,
+        )
         if rng.random() < 0.3:
             layer = gemm("g", rng.randint(1, 12), rng.randint(1, 12), rng.randint(1, 12))
         else:
             r = rng.choice([1, 2, 3])
-            layer = conv("c", c=rng.randint(1, 4), k=rng.randint(1, 10), h=rng.randint(r, 8), r=r,
-                         stride=rng.choice([1, 2]), pad=rng.choice([0, 1]) if r > 1 else 0)
+            layer = conv(
+                "c",
+                c=rng.randint(1, 4),
+                k=rng.randint(1, 10),
+                h=rng.randint(r, 8),
+                r=r,
+                stride=rng.choice([1, 2]),
+                pad=rng.choice([0, 1]) if r > 1 else 0,
+            )
         try:
             prepare(params_from_accelerator(acc), layer)
             break

@@ -9,28 +9,40 @@ import random
 
 import numpy as np
 import pytest
+from rtl_helpers import simulated_cycles, small_acc
+
 from coexplore.models.ir import Layer, conv, gemm
 from coexplore.rtl import nvdla_program as nv
 from coexplore.rtl import verify
 from coexplore.rtl.faults import faulty
 from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
 from coexplore.rtl.program import geometry
-from rtl_helpers import simulated_cycles, small_acc
 
 
 def nvdla(rows: int = 4, cols: int = 4, bw: float | None = 4, kb: float = 1.0):
     return small_acc("nvdla", rows=rows, cols=cols, bw=bw, kb=kb)
 
 
-def run_nvdla(acc, layer: Layer, tmp_path, cache, monkeypatch, seed: int = 7, pattern: str = "random",
-              gaps: dict | None = None, expected: int | None = None, params: RtlParams | None = None):
+def run_nvdla(
+    acc,
+    layer: Layer,
+    tmp_path,
+    cache,
+    monkeypatch,
+    seed: int = 7,
+    pattern: str = "random",
+    gaps: dict | None = None,
+    expected: int | None = None,
+    params: RtlParams | None = None,
+):
     """Any layer through the nvdla bench (batch and groups included): (result, program)."""
     params = params or params_from_accelerator(acc)
     x, w = nv.random_operands(params, nv.nvdla_geometry(layer), np.random.default_rng(seed), pattern)
     program = nv.prepare(params, layer, x, w)
     monkeypatch.setattr(verify, "BENCH_MODULE", "nvdla_bench")
-    result = verify.run_bench(params, program, x, w, tmp_path, seed=seed, gaps=gaps, expected_cycles=expected,
-                              cache_dir=cache)
+    result = verify.run_bench(
+        params, program, x, w, tmp_path, seed=seed, gaps=gaps, expected_cycles=expected, cache_dir=cache
+    )
     return result, program
 
 
@@ -55,8 +67,9 @@ def test_nvdla_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     params = params_from_accelerator(acc)
     model = nv.cycles(params, geometry(layer))
     simulated = simulated_cycles(acc, layer)  # coexplore simulate --template nvdla --profile rtl
-    result, program = verify.verify_layer(acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated,
-                                          cache_dir=rtl_cache)
+    result, program = verify.verify_layer(
+        acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.mismatches == 0, result.raw
     assert result.rtl_cycles == simulated == model == program.expected_cycles, result.raw
     assert result.passed, result.raw
@@ -101,14 +114,30 @@ def test_nvdla_timing_model_is_the_simulators():
     rng = random.Random(0)
     checked = 0
     for _ in range(150):
-        acc = nvdla(rows=rng.choice([1, 2, 3, 4, 8]), cols=rng.choice([1, 3, 4, 8]), bw=rng.choice([1, 2, 4, 16]),
-                    kb=rng.choice([1, 2]))
+        acc = nvdla(
+            rows=rng.choice([1, 2, 3, 4, 8]),
+            cols=rng.choice([1, 3, 4, 8]),
+            bw=rng.choice([1, 2, 4, 16]),
+            kb=rng.choice([1, 2]),
+        )
         g = rng.choice([1, 1, 2, 3])
         r = rng.choice([1, 2, 3])
-        layer = rng.choice([conv("c", c=g * rng.randint(1, 6), k=g * rng.randint(1, 6), h=rng.randint(r, 8), r=r,
-                                 stride=rng.choice([1, 2]), pad=rng.randint(0, r // 2), groups=g,
-                                 n=rng.choice([1, 2])),
-                            gemm("g", rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9))])
+        layer = rng.choice(
+            [
+                conv(
+                    "c",
+                    c=g * rng.randint(1, 6),
+                    k=g * rng.randint(1, 6),
+                    h=rng.randint(r, 8),
+                    r=r,
+                    stride=rng.choice([1, 2]),
+                    pad=rng.randint(0, r // 2),
+                    groups=g,
+                    n=rng.choice([1, 2]),
+                ),
+                gemm("g", rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9)),
+            ]
+        )
         params = params_from_accelerator(acc)
         try:
             geo = nv.nvdla_geometry(layer)
@@ -136,14 +165,27 @@ def test_nvdla_random_configurations(seed, tmp_path, rtl_cache, monkeypatch):
     """Random arrays, stream widths and layers (conv, gemm, batch, groups, depthwise)."""
     rng = random.Random(seed)
     while True:
-        acc = nvdla(rows=rng.choice([1, 2, 3, 4, 5, 8]), cols=rng.choice([1, 2, 3, 4, 6]),
-                    bw=rng.choice([1, 2, 4, 8, 16]), kb=2)
+        acc = nvdla(
+            rows=rng.choice([1, 2, 3, 4, 5, 8]), cols=rng.choice([1, 2, 3, 4, 6]), bw=rng.choice([1, 2, 4, 8, 16]), kb=2
+        )
         g = rng.choice([1, 1, 2])
         r = rng.choice([1, 2, 3])
-        layer = rng.choice([conv("c", c=g * rng.randint(1, 7), k=g * rng.randint(1, 7), h=rng.randint(r, 6), r=r,
-                                 stride=rng.choice([1, 2]), pad=rng.randint(0, r // 2), groups=g,
-                                 n=rng.choice([1, 2])),
-                            gemm("g", rng.randint(1, 10), rng.randint(1, 10), rng.randint(1, 10))])
+        layer = rng.choice(
+            [
+                conv(
+                    "c",
+                    c=g * rng.randint(1, 7),
+                    k=g * rng.randint(1, 7),
+                    h=rng.randint(r, 6),
+                    r=r,
+                    stride=rng.choice([1, 2]),
+                    pad=rng.randint(0, r // 2),
+                    groups=g,
+                    n=rng.choice([1, 2]),
+                ),
+                gemm("g", rng.randint(1, 10), rng.randint(1, 10), rng.randint(1, 10)),
+            ]
+        )
         try:
             params = params_from_accelerator(acc)
             nv.prepare(params, layer, *nv.random_operands(params, nv.nvdla_geometry(layer), np.random.default_rng(0)))

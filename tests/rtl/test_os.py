@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from rtl_helpers import simulated_cycles, small_acc
+
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.faults import faulty
 from coexplore.rtl.os_program import os_cycles
 from coexplore.rtl.params import RtlError, params_from_accelerator
 from coexplore.rtl.program import geometry, prepare
 from coexplore.rtl.verify import verify_layer
-from rtl_helpers import simulated_cycles, small_acc
 
 OS = "systolic-os"
 CASES = {
@@ -26,8 +27,9 @@ def test_os_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = os_cycles(params_from_accelerator(acc), geometry(layer))
     simulated = simulated_cycles(acc, layer)  # coexplore simulate --profile rtl
-    result, _ = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=11, expected_cycles=simulated,
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, pattern=pattern, seed=11, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.mismatches == 0, result.raw
     assert result.rtl_cycles == simulated == model, result.raw
     assert result.passed, result.raw
@@ -35,16 +37,18 @@ def test_os_bit_and_cycle_exact(name, tmp_path, rtl_cache):
 
 def test_os_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
     acc, layer = small_acc(OS, bw=2), conv("c", c=2, k=5, h=5, r=3, stride=2, pad=1)
-    result, program = verify_layer(acc, layer, tmp_path, seed=4, gaps={"ifmap": 0.3, "weight": 0.3, "ofmap": 0.4},
-                                   cache_dir=rtl_cache)
+    result, program = verify_layer(
+        acc, layer, tmp_path, seed=4, gaps={"ifmap": 0.3, "weight": 0.3, "ofmap": 0.4}, cache_dir=rtl_cache
+    )
     assert result.passed and result.mismatches == 0, result.raw
     assert result.rtl_cycles > program.expected_cycles
 
 
 def test_os_fault_is_caught(tmp_path, rtl_cache):
     acc, layer = small_acc(OS), gemm("g", 5, 6, 7)
-    result, _ = verify_layer(acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"),
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"), cache_dir=rtl_cache
+    )
     assert not result.passed and result.mismatches > 0
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rtl_helpers import simulated_cycles, small_acc
+
 from coexplore.models.ir import IRError, conv, gemm
 from coexplore.rtl.params import RtlError
 from coexplore.rtl.verify import verify_layer
-from rtl_helpers import simulated_cycles, small_acc
 
 TEMPLATES = ("systolic-ws", "systolic-os", "eyeriss", "nvdla")
 
@@ -24,9 +25,16 @@ def random_case(seed: int):
             layer = gemm("g", int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
         else:
             try:
-                layer = conv("c", c=int(rng.integers(1, 4)), k=int(rng.integers(1, 8)), h=int(rng.integers(3, 9)),
-                             w=int(rng.integers(3, 9)), r=int(rng.integers(1, 4)), stride=int(rng.integers(1, 3)),
-                             pad=int(rng.integers(0, 2)))
+                layer = conv(
+                    "c",
+                    c=int(rng.integers(1, 4)),
+                    k=int(rng.integers(1, 8)),
+                    h=int(rng.integers(3, 9)),
+                    w=int(rng.integers(3, 9)),
+                    r=int(rng.integers(1, 4)),
+                    stride=int(rng.integers(1, 3)),
+                    pad=int(rng.integers(0, 2)),
+                )
             except IRError:
                 continue
         return small_acc(template, rows=rows, cols=cols, bw=bw, kb=16), layer

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from rtl_helpers import simulated_cycles, small_acc
+
 from coexplore.dataflows.mapping import plan_folds
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.faults import faulty
@@ -10,7 +12,6 @@ from coexplore.rtl.params import RtlError, params_from_accelerator
 from coexplore.rtl.program import geometry, prepare
 from coexplore.rtl.rs_program import fold_counts, rs_cycles
 from coexplore.rtl.verify import verify_layer
-from rtl_helpers import simulated_cycles, small_acc
 
 EYE = "eyeriss"
 CASES = {
@@ -18,8 +19,11 @@ CASES = {
     "conv-r5-s2-p2": (small_acc(EYE, kb=8), conv("c", c=3, k=2, h=9, r=5, stride=2, pad=2), "extremes"),
     "gemm": (small_acc(EYE, kb=4), gemm("g", 5, 6, 7), "random"),
     "3x5-bw1": (small_acc(EYE, rows=3, cols=5, bw=1, kb=8), conv("c", c=2, k=2, h=7, r=3), "random"),
-    "4x2-bw16-zeros": (small_acc(EYE, rows=4, cols=2, bw=16, kb=16), conv("c", c=3, k=3, h=6, r=2, stride=2, pad=1),
-                       "zeros"),
+    "4x2-bw16-zeros": (
+        small_acc(EYE, rows=4, cols=2, bw=16, kb=16),
+        conv("c", c=3, k=3, h=6, r=2, stride=2, pad=1),
+        "zeros",
+    ),
 }
 
 
@@ -28,8 +32,9 @@ def test_rs_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = rs_cycles(params_from_accelerator(acc), geometry(layer))
     simulated = simulated_cycles(acc, layer)  # coexplore simulate --profile rtl
-    result, _ = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=13, expected_cycles=simulated,
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, pattern=pattern, seed=13, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.mismatches == 0, result.raw
     assert result.rtl_cycles == simulated == model, result.raw
     assert result.passed, result.raw
@@ -47,16 +52,18 @@ def test_rs_folds_are_the_templates(name):
 
 def test_rs_stream_gaps_stay_bit_exact(tmp_path, rtl_cache):
     acc, layer = small_acc(EYE, bw=2, kb=4), conv("c", c=2, k=2, h=6, r=3, stride=2, pad=1)
-    result, program = verify_layer(acc, layer, tmp_path, seed=6, gaps={"ifmap": 0.3, "weight": 0.3, "ofmap": 0.4},
-                                   cache_dir=rtl_cache)
+    result, program = verify_layer(
+        acc, layer, tmp_path, seed=6, gaps={"ifmap": 0.3, "weight": 0.3, "ofmap": 0.4}, cache_dir=rtl_cache
+    )
     assert result.passed and result.mismatches == 0, result.raw
     assert result.rtl_cycles > program.expected_cycles
 
 
 def test_rs_fault_is_caught(tmp_path, rtl_cache):
     acc, layer = small_acc(EYE, kb=4), conv("c", c=2, k=3, h=6, r=3, stride=1, pad=1)
-    result, _ = verify_layer(acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"),
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, seed=2, params=faulty(params_from_accelerator(acc), "flip_bit"), cache_dir=rtl_cache
+    )
     assert not result.passed and result.mismatches > 0
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from coexplore.rtl.synth import cell_area_um2
 
 from coexplore.cli import cli
+from coexplore.rtl.synth import cell_area_um2
 
 SMALL = ["--rows", "2", "--cols", "2", "--dram-bw", "4", "--sram-kb", "1"]
 
@@ -22,8 +22,9 @@ def test_cell_areas_cover_flops_and_reject_unknown_cells():
 
 @pytest.mark.slow
 def test_rtl_synth_reports_cells_luts_dsps_brams_fmax(tmp_path):
-    res = CliRunner().invoke(cli, ["rtl", *SMALL, "--out", str(tmp_path), "--synth", "--json",
-                                   "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        cli, ["rtl", *SMALL, "--out", str(tmp_path), "--synth", "--json", "--cache-dir", str(tmp_path / "cache")]
+    )
     assert res.exit_code == 0, res.output
     synth = json.loads(res.output)["modules"][0]["synthesis"]
     assert synth["cells"] > 1000 and synth["flops"] > 100 and synth["logic_um2_45nm"] > 0

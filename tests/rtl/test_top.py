@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import yaml
+
 from coexplore.dataflows.system import load_system
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.program import prepare
@@ -17,12 +18,36 @@ DESIGN = {
     "budget": {"pes": 64, "dram_bw_bytes_per_cycle": 8},
     "bandwidth": "shared",
     "sub_accelerators": [
-        {"name": "ws", "template": "systolic-ws", "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 4,
-         "ifmap_sram_kb": 1, "filter_sram_kb": 1, "ofmap_sram_kb": 1},
-        {"name": "os", "template": "systolic-os", "rows": 4, "cols": 4, "dram_bw_bytes_per_cycle": 2,
-         "ifmap_sram_kb": 1, "filter_sram_kb": 1, "ofmap_sram_kb": 1},
-        {"name": "eye", "template": "eyeriss", "rows": 3, "cols": 3, "dram_bw_bytes_per_cycle": 4,
-         "ifmap_sram_kb": 4, "filter_sram_kb": 1, "ofmap_sram_kb": 1},
+        {
+            "name": "ws",
+            "template": "systolic-ws",
+            "rows": 4,
+            "cols": 4,
+            "dram_bw_bytes_per_cycle": 4,
+            "ifmap_sram_kb": 1,
+            "filter_sram_kb": 1,
+            "ofmap_sram_kb": 1,
+        },
+        {
+            "name": "os",
+            "template": "systolic-os",
+            "rows": 4,
+            "cols": 4,
+            "dram_bw_bytes_per_cycle": 2,
+            "ifmap_sram_kb": 1,
+            "filter_sram_kb": 1,
+            "ofmap_sram_kb": 1,
+        },
+        {
+            "name": "eye",
+            "template": "eyeriss",
+            "rows": 3,
+            "cols": 3,
+            "dram_bw_bytes_per_cycle": 4,
+            "ifmap_sram_kb": 4,
+            "filter_sram_kb": 1,
+            "ofmap_sram_kb": 1,
+        },
     ],
 }
 LAYERS = [conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1), gemm("g", 5, 6, 7), conv("e", c=2, k=2, h=5, r=3, pad=1)]

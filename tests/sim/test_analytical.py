@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from reference_cases import reference_layer
 
 from coexplore.dataflows.io import builtin_templates, get_profile, get_template
 from coexplore.dataflows.mapping import fold_timing, plan_folds
@@ -16,18 +17,22 @@ from coexplore.sim.analytical import area, evaluate_batch, evaluate_layer, evalu
 from coexplore.sim.metrics import AREA_KEYS, ENERGY_KEYS
 from coexplore.sim.tech import DEFAULT_TECH
 
-from reference_cases import reference_layer
-
 TEMPLATES = sorted(builtin_templates())
-
 
 
 def _reference_acc(case: dict, bandwidth: float | None) -> Accelerator:
     kb = case["sram_kb"]
     # SCALE-Sim's words are one byte for every operand, partial sums included.
-    return Accelerator(dataflow=get_template(f"systolic-{case['dataflow']}"), rows=case["array_rows"],
-                       cols=case["array_cols"], ifmap_sram_kb=kb["ifmap"], filter_sram_kb=kb["filter"],
-                       ofmap_sram_kb=kb["ofmap"], dram_bw_bytes_per_cycle=bandwidth, acc_bits=8)
+    return Accelerator(
+        dataflow=get_template(f"systolic-{case['dataflow']}"),
+        rows=case["array_rows"],
+        cols=case["array_cols"],
+        ifmap_sram_kb=kb["ifmap"],
+        filter_sram_kb=kb["filter"],
+        ofmap_sram_kb=kb["ofmap"],
+        dram_bw_bytes_per_cycle=bandwidth,
+        acc_bits=8,
+    )
 
 
 def test_every_stall_free_scalesim_case_is_exact(scalesim_reference: dict) -> None:
@@ -78,11 +83,17 @@ def test_utilization_is_exactly_one_in_steady_state_when_dims_divide_the_array(n
     assert m.utilization < 1.0  # ... and the once-paid fill/preload is all that is lost
 
 
-@pytest.mark.parametrize("layer", [
-    conv("c", c=3, k=16, h=32, r=3, pad=1), conv("s2", c=16, k=32, h=32, r=3, stride=2, pad=1),
-    conv("dw", c=32, k=32, h=16, r=3, pad=1, groups=32), gemm("fc", m=64, k=256, n=10),
-    matmul("qk", m=64, k=48, n=64, batch=4),
-], ids=lambda layer: layer.name)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        conv("c", c=3, k=16, h=32, r=3, pad=1),
+        conv("s2", c=16, k=32, h=32, r=3, stride=2, pad=1),
+        conv("dw", c=32, k=32, h=16, r=3, pad=1, groups=32),
+        gemm("fc", m=64, k=256, n=10),
+        matmul("qk", m=64, k=48, n=64, batch=4),
+    ],
+    ids=lambda layer: layer.name,
+)
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_mac_counts_and_no_stalls_with_unlimited_bandwidth(layer: Layer, name: str) -> None:
     acc = Accelerator(dataflow=get_template(name), rows=8, cols=16)
@@ -99,10 +110,10 @@ def test_mac_counts_and_no_stalls_with_unlimited_bandwidth(layer: Layer, name: s
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_dram_traffic_is_at_least_compulsory_and_equals_it_with_huge_buffers(name: str) -> None:
     layer = conv("c", c=16, k=32, h=20, r=3)  # stride 1, no padding: every input word is used
-    small = Accelerator(dataflow=get_template(name), rows=8, cols=8, ifmap_sram_kb=1, filter_sram_kb=1,
-                        ofmap_sram_kb=1)
-    huge = Accelerator(dataflow=get_template(name), rows=8, cols=8, ifmap_sram_kb=1e5, filter_sram_kb=1e5,
-                       ofmap_sram_kb=1e5)
+    small = Accelerator(dataflow=get_template(name), rows=8, cols=8, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
+    huge = Accelerator(
+        dataflow=get_template(name), rows=8, cols=8, ifmap_sram_kb=1e5, filter_sram_kb=1e5, ofmap_sram_kb=1e5
+    )
     compulsory = layer.input_words + layer.weight_words
     m_small, m_huge = evaluate_layer(layer, small, "rtl"), evaluate_layer(layer, huge, "rtl")
     # The rtl profile's hardware (docs/timing.md) drains its accumulators: acc_bits per output.
@@ -148,8 +159,9 @@ def test_shared_dram_port_is_never_faster_than_one_port_per_operand() -> None:
     layer = conv("c", c=64, k=64, h=34, r=3)
     for name in TEMPLATES:
         per = Accelerator(dataflow=get_template(name), rows=16, cols=16, dram_bw_bytes_per_cycle=8.0)
-        shared = Accelerator(dataflow=get_template(name), rows=16, cols=16, dram_bw_bytes_per_cycle=8.0,
-                             dram_ports="shared")
+        shared = Accelerator(
+            dataflow=get_template(name), rows=16, cols=16, dram_bw_bytes_per_cycle=8.0, dram_ports="shared"
+        )
         assert evaluate_layer(layer, shared).latency_cycles >= evaluate_layer(layer, per).latency_cycles
 
 
@@ -166,23 +178,36 @@ def test_double_buffering_hides_transfers_that_a_single_buffer_exposes() -> None
 # ---- one code path: batch == single ----------------------------------------------------------------
 def _layers_of_every_kind() -> list[Layer]:
     return [
-        conv("stem", c=3, k=32, h=32, r=3, pad=1), conv("down", c=32, k=64, h=32, r=3, stride=2, pad=1),
+        conv("stem", c=3, k=32, h=32, r=3, pad=1),
+        conv("down", c=32, k=64, h=32, r=3, stride=2, pad=1),
         Layer("pool", OpKind.POOL, k=64, c=64, h=16, w=16, r=2, s=2, stride_h=2, stride_w=2, groups=64),
-        conv("dw", c=64, k=64, h=8, r=3, pad=1, groups=64), conv("pw", c=64, k=128, h=8, r=1),
+        conv("dw", c=64, k=64, h=8, r=3, pad=1, groups=64),
+        conv("pw", c=64, k=128, h=8, r=1),
         Layer("add", OpKind.ELTWISE, k=128, c=128, h=8, w=8, operands=2),
-        gemm("fc", m=1, k=128, n=10), matmul("attn", m=16, k=32, n=16, batch=4), gemm("proj", m=64, k=96, n=192),
+        gemm("fc", m=1, k=128, n=10),
+        matmul("attn", m=16, k=32, n=16, batch=4),
+        gemm("proj", m=64, k=96, n=192),
     ]
 
 
 def _designs() -> list[Accelerator]:
     out = []
     for i, name in enumerate(TEMPLATES * 2):  # templates interleaved: design groups are not contiguous
-        out.append(Accelerator(
-            dataflow=get_template(name), rows=(8, 16, 12, 32)[i % 4], cols=(16, 8, 32, 12)[i % 4],
-            ifmap_sram_kb=(4.0, 64.0)[i % 2], filter_sram_kb=(8.0, 32.0)[i % 2], ofmap_sram_kb=(16.0, 2.0)[i % 2],
-            dram_bw_bytes_per_cycle=(None, 4.0, 16.0)[i % 3], noc_bw_bytes_per_cycle=(None, 32.0)[i % 2],
-            dram_ports=("per_operand", "shared")[(i // 2) % 2], input_bits=(8, 16)[(i // 3) % 2],
-            tech_node_nm=(45.0, 22.0, 65.0)[i % 3]))
+        out.append(
+            Accelerator(
+                dataflow=get_template(name),
+                rows=(8, 16, 12, 32)[i % 4],
+                cols=(16, 8, 32, 12)[i % 4],
+                ifmap_sram_kb=(4.0, 64.0)[i % 2],
+                filter_sram_kb=(8.0, 32.0)[i % 2],
+                ofmap_sram_kb=(16.0, 2.0)[i % 2],
+                dram_bw_bytes_per_cycle=(None, 4.0, 16.0)[i % 3],
+                noc_bw_bytes_per_cycle=(None, 32.0)[i % 2],
+                dram_ports=("per_operand", "shared")[(i // 2) % 2],
+                input_bits=(8, 16)[(i // 3) % 2],
+                tech_node_nm=(45.0, 22.0, 65.0)[i % 3],
+            )
+        )
     return out
 
 
@@ -195,12 +220,28 @@ def test_batch_results_equal_single_results_exactly(profile: str) -> None:
         assert batch.area_um2[i] == area(acc)[0]
         for j, layer in enumerate(layers[::-1]):
             m = evaluate_layer(layer, acc, profile)
-            got = (batch.latency_cycles[i, j], batch.compute_cycles[i, j], batch.stall_cycles[i, j],
-                   batch.energy_pj[i, j], batch.utilization[i, j], batch.detail["dram_read_bytes"][i, j],
-                   batch.detail["dram_write_bytes"][i, j], batch.detail["buffer_read_words"][i, j],
-                   batch.detail["buffer_write_words"][i, j])
-            want = (m.latency_cycles, m.compute_cycles, m.stall_cycles, m.energy_pj, m.utilization,
-                    m.dram_read_bytes, m.dram_write_bytes, m.buffer_read_words, m.buffer_write_words)
+            got = (
+                batch.latency_cycles[i, j],
+                batch.compute_cycles[i, j],
+                batch.stall_cycles[i, j],
+                batch.energy_pj[i, j],
+                batch.utilization[i, j],
+                batch.detail["dram_read_bytes"][i, j],
+                batch.detail["dram_write_bytes"][i, j],
+                batch.detail["buffer_read_words"][i, j],
+                batch.detail["buffer_write_words"][i, j],
+            )
+            want = (
+                m.latency_cycles,
+                m.compute_cycles,
+                m.stall_cycles,
+                m.energy_pj,
+                m.utilization,
+                m.dram_read_bytes,
+                m.dram_write_bytes,
+                m.buffer_read_words,
+                m.buffer_write_words,
+            )
             assert got == want, (acc.label, layer.name)
             assert batch.dram_bytes[i, j] == pytest.approx(m.dram_read_bytes + m.dram_write_bytes, rel=1e-12)
             for k in ENERGY_KEYS:

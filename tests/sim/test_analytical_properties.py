@@ -62,8 +62,11 @@ def layers(draw: st.DrawFn, with_vector: bool = True) -> Layer:
     bits = draw(st.sampled_from([4, 8]))
     if kind in ("gemm", "matmul"):
         m, k, n = (draw(st.integers(1, 300)) for _ in range(3))
-        return (gemm("g", m, k, n, bits=bits) if kind == "gemm"
-                else matmul("mm", m, k, n, batch=draw(st.integers(1, 4)), bits=bits))
+        return (
+            gemm("g", m, k, n, bits=bits)
+            if kind == "gemm"
+            else matmul("mm", m, k, n, batch=draw(st.integers(1, 4)), bits=bits)
+        )
     h = draw(st.integers(3, 40))
     c = draw(st.integers(1, 96))
     if kind == "eltwise":
@@ -84,15 +87,18 @@ def layers(draw: st.DrawFn, with_vector: bool = True) -> Layer:
 def designs(draw: st.DrawFn, templates: tuple[str, ...] = tuple(TEMPLATES)) -> Accelerator:
     return Accelerator(
         dataflow=get_template(draw(st.sampled_from(templates))),
-        rows=draw(st.integers(1, 40)), cols=draw(st.integers(1, 40)),
+        rows=draw(st.integers(1, 40)),
+        cols=draw(st.integers(1, 40)),
         ifmap_sram_kb=draw(st.sampled_from([0.5, 2.0, 16.0, 64.0])),
         filter_sram_kb=draw(st.sampled_from([0.5, 2.0, 16.0, 64.0])),
         ofmap_sram_kb=draw(st.sampled_from([0.5, 2.0, 16.0, 64.0])),
         dram_bw_bytes_per_cycle=draw(st.sampled_from([None, 1.0, 4.0, 32.0])),
         noc_bw_bytes_per_cycle=draw(st.sampled_from([None, 2.0, 16.0, 128.0])),
         dram_ports=draw(st.sampled_from(["per_operand", "shared"])),
-        input_bits=draw(st.sampled_from([8, 16])), weight_bits=draw(st.sampled_from([8, 12])),
-        acc_bits=draw(st.sampled_from([16, 32])), tech_node_nm=draw(st.sampled_from([45.0, 28.0])),
+        input_bits=draw(st.sampled_from([8, 16])),
+        weight_bits=draw(st.sampled_from([8, 12])),
+        acc_bits=draw(st.sampled_from([16, 32])),
+        tech_node_nm=draw(st.sampled_from([45.0, 28.0])),
     )
 
 
@@ -113,8 +119,11 @@ def exposed_load_cycles(layer: Layer, acc: Accelerator, prof: TimingProfile | st
     chosen = choose_mapping(layer, acc, p)
     run = layer_accelerator(layer, acc, p)
     sched = build_schedule(layer, run, chosen.loops)
-    nbytes = {Operand.INPUT: math.ceil(run.input_bits / 8), Operand.WEIGHT: math.ceil(run.weight_bits / 8),
-              Operand.OUTPUT: math.ceil(run.acc_bits / 8)}
+    nbytes = {
+        Operand.INPUT: math.ceil(run.input_bits / 8),
+        Operand.WEIGHT: math.ceil(run.weight_bits / 8),
+        Operand.OUTPUT: math.ceil(run.acc_bits / 8),
+    }
     pt = p.for_template(acc.dataflow.name)
     bw = acc.dram_bw_bytes_per_cycle
     beats = sum(math.ceil(float(sched.tile_words[op].max()) * nbytes[op] / bw) for op in nbytes)
@@ -126,19 +135,26 @@ def exposed_load_cycles(layer: Layer, acc: Accelerator, prof: TimingProfile | st
 
 
 def more_buffer_is_never_slower(layer: Layer, acc: Accelerator, prof: TimingProfile | str, factor: float) -> None:
-    variants = [replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor),
-                replace(acc, filter_sram_kb=acc.filter_sram_kb * factor),
-                replace(acc, ofmap_sram_kb=acc.ofmap_sram_kb * factor),
-                replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor, filter_sram_kb=acc.filter_sram_kb * factor,
-                        ofmap_sram_kb=acc.ofmap_sram_kb * factor)]
+    variants = [
+        replace(acc, ifmap_sram_kb=acc.ifmap_sram_kb * factor),
+        replace(acc, filter_sram_kb=acc.filter_sram_kb * factor),
+        replace(acc, ofmap_sram_kb=acc.ofmap_sram_kb * factor),
+        replace(
+            acc,
+            ifmap_sram_kb=acc.ifmap_sram_kb * factor,
+            filter_sram_kb=acc.filter_sram_kb * factor,
+            ofmap_sram_kb=acc.ofmap_sram_kb * factor,
+        ),
+    ]
     lat = evaluate_batch([layer], [acc] + variants, prof).latency_cycles[:, 0]
     for v, big in zip(variants, lat[1:]):
         if big > lat[0]:
             assert holds_or_model_error(layer, acc, v, prof, lat[0], big), (layer.describe(), v, big, lat[0])
 
 
-def holds_or_model_error(layer: Layer, small: Accelerator, big: Accelerator, prof: TimingProfile | str,
-                         lat_small: float, lat_big: float) -> bool:
+def holds_or_model_error(
+    layer: Layer, small: Accelerator, big: Accelerator, prof: TimingProfile | str, lat_small: float, lat_big: float
+) -> bool:
     """The buffer property on the closed form; where the closed form inverts it by more than its
     slack, the fold-level simulator (the tier it approximates, same mapping choice) must hold it."""
     slack = max(exposed_load_cycles(layer, small, prof), exposed_load_cycles(layer, big, prof))
@@ -154,7 +170,9 @@ def holds_or_model_error(layer: Layer, small: Accelerator, big: Accelerator, pro
 # ---- bounds ------------------------------------------------------------------------------------------
 @FEW
 @given(layers(), designs(), profiles)
-def test_latency_is_at_least_macs_per_pe_and_stalls_are_never_negative(layer: Layer, acc: Accelerator, prof: str) -> None:
+def test_latency_is_at_least_macs_per_pe_and_stalls_are_never_negative(
+    layer: Layer, acc: Accelerator, prof: str
+) -> None:
     m = evaluate_layer(layer, acc, prof)
     slack = 1 if prof == "scalesim" else 0  # SCALE-Sim counts cycles from 0
     assert m.latency_cycles >= layer.macs / acc.pes - slack
@@ -192,15 +210,17 @@ def test_more_bandwidth_is_never_slower(layer: Layer, acc: Accelerator, prof: st
 
 @FEW
 @given(layers(), designs(), st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_buffer_is_never_slower_beyond_one_folds_exposed_load(layer: Layer, acc: Accelerator,
-                                                                   factor: float) -> None:
+def test_more_buffer_is_never_slower_beyond_one_folds_exposed_load(
+    layer: Layer, acc: Accelerator, factor: float
+) -> None:
     more_buffer_is_never_slower(layer, acc, "ideal", factor)
 
 
 @FEW
 @given(layers(), designs(NOT_SCALESIM), st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(layer: Layer, acc: Accelerator,
-                                                                              factor: float) -> None:
+def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(
+    layer: Layer, acc: Accelerator, factor: float
+) -> None:
     """On its own three arrays with a DRAM limit, profile scalesim is SCALE-Sim v3's buffer emulation,
     held to SCALE-Sim's measured cycles; its read windows shift with the buffer size, so there more
     buffer can cost cycles (e.g. a 124x362 @ 362x336 matmul on a systolic-os array: +0.7 % at twice
@@ -210,18 +230,29 @@ def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(la
 
 @FEW
 @given(layers(), designs(SOFT), st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(layer: Layer, acc: Accelerator,
-                                                                              factor: float) -> None:
+def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(
+    layer: Layer, acc: Accelerator, factor: float
+) -> None:
     more_buffer_is_never_slower(layer, acc, "rtl", factor)
 
 
-@pytest.mark.xfail(strict=True, reason="generated RTL loads an input that fits half its scratchpad whole, first "
-                                       "(no streamed mode): more buffer can be 2.7x slower in profile rtl")
+@pytest.mark.xfail(
+    strict=True,
+    reason="generated RTL loads an input that fits half its scratchpad whole, first "
+    "(no streamed mode): more buffer can be 2.7x slower in profile rtl",
+)
 def test_more_buffer_is_never_slower_on_the_generated_hardware() -> None:
     # The issue's case: systolic-os 8x32 at 1 B/cycle, 1x1 stride-2 conv 64->16 on 28x28.
     layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
-    acc = Accelerator(get_template("systolic-os"), 8, 32, ifmap_sram_kb=16, filter_sram_kb=16, ofmap_sram_kb=16,
-                      dram_bw_bytes_per_cycle=1.0)
+    acc = Accelerator(
+        get_template("systolic-os"),
+        8,
+        32,
+        ifmap_sram_kb=16,
+        filter_sram_kb=16,
+        ofmap_sram_kb=16,
+        dram_bw_bytes_per_cycle=1.0,
+    )
     more_buffer_is_never_slower(layer, acc, "rtl", 16.0)
 
 
@@ -229,8 +260,15 @@ def test_the_buffer_property_goes_red_when_the_resident_input_cliff_comes_back()
     """The same case in profile ideal passes only because the mapper may stream the input: force
     residency (the old behaviour) and the property fails."""
     layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
-    acc = Accelerator(get_template("systolic-os"), 8, 32, ifmap_sram_kb=16, filter_sram_kb=16, ofmap_sram_kb=16,
-                      dram_bw_bytes_per_cycle=1.0)
+    acc = Accelerator(
+        get_template("systolic-os"),
+        8,
+        32,
+        ifmap_sram_kb=16,
+        filter_sram_kb=16,
+        ofmap_sram_kb=16,
+        dram_bw_bytes_per_cycle=1.0,
+    )
     more_buffer_is_never_slower(layer, acc, "ideal", 16.0)
     forced = replace(get_profile("ideal"), generated_hardware=True)  # one candidate: resident when it fits
     with pytest.raises(AssertionError):
@@ -245,10 +283,18 @@ def test_unlimited_bandwidth_means_no_stalls(layer: Layer, acc: Accelerator, pro
 
 
 @FEW
-@given(layers(with_vector=False), st.sampled_from(TEMPLATES), st.integers(1, 32), st.integers(1, 32),
-       st.integers(0, 32), st.integers(0, 32), profiles)
-def test_more_pes_never_more_folds_under_any_candidate_mapping(layer: Layer, name: str, rows: int, cols: int,
-                                                                more_rows: int, more_cols: int, prof: str) -> None:
+@given(
+    layers(with_vector=False),
+    st.sampled_from(TEMPLATES),
+    st.integers(1, 32),
+    st.integers(1, 32),
+    st.integers(0, 32),
+    st.integers(0, 32),
+    profiles,
+)
+def test_more_pes_never_more_folds_under_any_candidate_mapping(
+    layer: Layer, name: str, rows: int, cols: int, more_rows: int, more_cols: int, prof: str
+) -> None:
     df = get_template(name)
     for lm in candidate_mappings(df, layer.kind, get_profile(prof)):
         small = plan_folds(lm.loops, layer.dims(), rows, cols)
@@ -276,25 +322,46 @@ def _random_layers(rng: np.random.Generator, n: int) -> list[Layer]:
         bits = int(rng.choice([4, 8]))
         if kind in ("gemm", "matmul"):
             m, k, nn = (int(x) for x in rng.integers(1, 400, size=3))
-            out.append(gemm(f"g{i}", m, k, nn, bits=bits) if kind == "gemm"
-                       else matmul(f"m{i}", m, k, nn, batch=int(rng.integers(1, 4)), bits=bits))
+            out.append(
+                gemm(f"g{i}", m, k, nn, bits=bits)
+                if kind == "gemm"
+                else matmul(f"m{i}", m, k, nn, batch=int(rng.integers(1, 4)), bits=bits)
+            )
             continue
         h, c = int(rng.integers(3, 48)), int(rng.integers(1, 128))
         r = min(int(rng.choice([1, 3, 5])), h)
         stride, groups = int(rng.integers(1, 3)), (c if kind == "dw" else 1)
-        out.append(conv(f"c{i}", c=c, k=c if kind == "dw" else int(rng.integers(1, 128)), h=h, r=r, stride=stride,
-                        groups=groups, bits=bits))
+        out.append(
+            conv(
+                f"c{i}",
+                c=c,
+                k=c if kind == "dw" else int(rng.integers(1, 128)),
+                h=h,
+                r=r,
+                stride=stride,
+                groups=groups,
+                bits=bits,
+            )
+        )
     return out
 
 
 def _random_designs(rng: np.random.Generator, n: int, templates: tuple[str, ...]) -> list[Accelerator]:
-    return [Accelerator(get_template(str(rng.choice(templates))), int(rng.integers(1, 48)), int(rng.integers(1, 48)),
-                        ifmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
-                        filter_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
-                        ofmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
-                        dram_bw_bytes_per_cycle=float(rng.choice([1, 2, 8, 32])),
-                        dram_ports=str(rng.choice(["per_operand", "shared"])), input_bits=8, weight_bits=8)
-            for _ in range(n)]
+    return [
+        Accelerator(
+            get_template(str(rng.choice(templates))),
+            int(rng.integers(1, 48)),
+            int(rng.integers(1, 48)),
+            ifmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+            filter_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+            ofmap_sram_kb=float(rng.choice([0.5, 2, 8, 32, 128])),
+            dram_bw_bytes_per_cycle=float(rng.choice([1, 2, 8, 32])),
+            dram_ports=str(rng.choice(["per_operand", "shared"])),
+            input_bits=8,
+            weight_bits=8,
+        )
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.slow
@@ -307,23 +374,31 @@ def test_properties_on_1e5_random_pairs(prof: str, templates: tuple[str, ...]) -
     ls = _random_layers(rng, 200)
     base = _random_designs(rng, 500, templates)
     factor = rng.choice([2.0, 4.0, 16.0], size=len(base))
-    bigger = [replace(a, ifmap_sram_kb=a.ifmap_sram_kb * f, filter_sram_kb=a.filter_sram_kb * f,
-                      ofmap_sram_kb=a.ofmap_sram_kb * f) for a, f in zip(base, factor)]
+    bigger = [
+        replace(
+            a, ifmap_sram_kb=a.ifmap_sram_kb * f, filter_sram_kb=a.filter_sram_kb * f, ofmap_sram_kb=a.ofmap_sram_kb * f
+        )
+        for a, f in zip(base, factor)
+    ]
     faster = [replace(a, dram_bw_bytes_per_cycle=a.dram_bw_bytes_per_cycle * f) for a, f in zip(base, factor)]
     res = evaluate_batch(ls, base + bigger + faster, prof)
     n = len(base)
     lat = res.latency_cycles
-    l0, lb, lf = lat[:n], lat[n:2 * n], lat[2 * n:]
+    l0, lb, lf = lat[:n], lat[n : 2 * n], lat[2 * n :]
     macs = res.macs[None, :]
     pes = np.array([a.pes for a in base], dtype=float)[:, None]
     assert np.all(l0 >= macs / pes)
     tech = [DEFAULT_TECH.scaled(a.tech_node_nm) for a in base]
-    e_min = np.array([[t.mac_pj(l.input_bits, l.weight_bits, a.acc_bits) * l.macs for l in ls]
-                      for t, a in zip(tech, base)])
+    e_min = np.array(
+        [[t.mac_pj(l.input_bits, l.weight_bits, a.acc_bits) * l.macs for l in ls] for t, a in zip(tech, base)]
+    )
     assert np.all(res.energy_pj[:n] >= e_min * (1 - 1e-12))
     assert np.all(lf <= l0 * (1 + 1e-12))
     # More buffer: no simulator-confirmed inversion beyond one fold's exposed load, except the residual
     # of pass splitting (RESIDUAL_INVERSIONS); the issue's scan before the mapper: 36k of 129,600 pairs slower.
-    inverted = [(ls[j].describe(), base[i].label, lb[i, j] / l0[i, j]) for i, j in zip(*np.nonzero(lb > l0))
-                if not holds_or_model_error(ls[j], base[i], bigger[i], prof, l0[i, j], lb[i, j])]
+    inverted = [
+        (ls[j].describe(), base[i].label, lb[i, j] / l0[i, j])
+        for i, j in zip(*np.nonzero(lb > l0))
+        if not holds_or_model_error(ls[j], base[i], bigger[i], prof, l0[i, j], lb[i, j])
+    ]
     assert len(inverted) <= RESIDUAL_INVERSIONS * l0.size, inverted[:10]

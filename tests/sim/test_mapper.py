@@ -15,8 +15,16 @@ from coexplore.sim.cycle import simulate_layer
 
 
 def _acc(template: str, rows: int = 32, cols: int = 32, kb: float = 64.0, bw: float | None = 16.0, **kw) -> Accelerator:
-    return Accelerator(get_template(template), rows, cols, ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb,
-                       dram_bw_bytes_per_cycle=bw, **kw)
+    return Accelerator(
+        get_template(template),
+        rows,
+        cols,
+        ifmap_sram_kb=kb,
+        filter_sram_kb=kb,
+        ofmap_sram_kb=kb,
+        dram_bw_bytes_per_cycle=bw,
+        **kw,
+    )
 
 
 def test_generated_hardware_gets_only_its_own_mapping_and_residency() -> None:
@@ -62,10 +70,15 @@ def test_the_spill_cliff_goes_when_the_mapper_may_tile_the_stream() -> None:
     assert ideal_small.latency_cycles < rtl_small / 3 and "T=Q" in ideal_small.mapping
 
 
-@pytest.mark.parametrize("template, layer", [("eyeriss", gemm("fc", 40, 72, 48)),
-                                             ("shidiannao", conv("c", c=24, k=32, h=6, r=3, pad=1)),
-                                             ("systolic-ws", conv("c", c=16, k=40, h=12, r=3, pad=1)),
-                                             ("nvdla", conv("c", c=40, k=24, h=14, r=3))])
+@pytest.mark.parametrize(
+    "template, layer",
+    [
+        ("eyeriss", gemm("fc", 40, 72, 48)),
+        ("shidiannao", conv("c", c=24, k=32, h=6, r=3, pad=1)),
+        ("systolic-ws", conv("c", c=16, k=40, h=12, r=3, pad=1)),
+        ("nvdla", conv("c", c=40, k=24, h=14, r=3)),
+    ],
+)
 @pytest.mark.parametrize("bw", [None, 2.0, 16.0])
 def test_both_tiers_cost_the_same_choice(template: str, layer, bw: float | None) -> None:
     acc = _acc(template, rows=8, cols=8, kb=2.0, bw=bw)
@@ -79,28 +92,45 @@ def test_both_tiers_cost_the_same_choice(template: str, layer, bw: float | None)
 
 
 def test_alternatives_are_read_from_a_users_template() -> None:
-    df = parse_dataflow({
-        "name": "mine", "description": "x", "stationary": "weight", "interconnect": "broadcast",
-        "mapping": {"rows": {"dims": ["C"]}, "cols": {"dims": ["K"]}, "temporal": ["N", "P", "Q", "R", "S"]},
-        "alternatives": [{"kinds": ["conv"], "rows": {"dims": ["C"]}, "cols": {"dims": ["K"]},
-                          "temporal": ["Q", "R", "S"]}],
-    })
-    assert [m.temporal for m in df.mappings_for(OpKind.CONV)] == [(Dim.N, Dim.P, Dim.Q, Dim.R, Dim.S),
-                                                                  (Dim.Q, Dim.R, Dim.S)]
+    df = parse_dataflow(
+        {
+            "name": "mine",
+            "description": "x",
+            "stationary": "weight",
+            "interconnect": "broadcast",
+            "mapping": {"rows": {"dims": ["C"]}, "cols": {"dims": ["K"]}, "temporal": ["N", "P", "Q", "R", "S"]},
+            "alternatives": [
+                {"kinds": ["conv"], "rows": {"dims": ["C"]}, "cols": {"dims": ["K"]}, "temporal": ["Q", "R", "S"]}
+            ],
+        }
+    )
+    assert [m.temporal for m in df.mappings_for(OpKind.CONV)] == [
+        (Dim.N, Dim.P, Dim.Q, Dim.R, Dim.S),
+        (Dim.Q, Dim.R, Dim.S),
+    ]
     assert len(df.mappings_for(OpKind.LINEAR)) == 1
     with pytest.raises(SpecError, match="more than once"):
-        parse_dataflow({"name": "bad", "description": "x", "stationary": "weight", "interconnect": "broadcast",
-                        "mapping": {"rows": {"dims": ["C"]}, "cols": {"dims": ["K"]}, "temporal": ["P"]},
-                        "alternatives": [{"kinds": ["conv"], "rows": {"dims": ["C"]}, "cols": {"dims": ["C"]},
-                                          "temporal": ["P"]}]})
+        parse_dataflow(
+            {
+                "name": "bad",
+                "description": "x",
+                "stationary": "weight",
+                "interconnect": "broadcast",
+                "mapping": {"rows": {"dims": ["C"]}, "cols": {"dims": ["K"]}, "temporal": ["P"]},
+                "alternatives": [
+                    {"kinds": ["conv"], "rows": {"dims": ["C"]}, "cols": {"dims": ["C"]}, "temporal": ["P"]}
+                ],
+            }
+        )
 
 
 # ---- precision per layer ---------------------------------------------------------------------------
 def test_a_mixed_precision_network_costs_less_than_its_int8_twin() -> None:
     acc = _acc("shidiannao", rows=16, cols=16, kb=16.0, bw=4.0)  # no RTL generator: the model's widths
     int8 = Network.chain("n8", [conv("a", c=32, k=64, h=16, r=3, pad=1), conv("b", c=64, k=64, h=16, r=3, pad=1)])
-    mixed = Network.chain("n4", [conv("a", c=32, k=64, h=16, r=3, pad=1),
-                                 conv("b", c=64, k=64, h=16, r=3, pad=1, bits=4)])
+    mixed = Network.chain(
+        "n4", [conv("a", c=32, k=64, h=16, r=3, pad=1), conv("b", c=64, k=64, h=16, r=3, pad=1, bits=4)]
+    )
     for prof in ("rtl", "ideal"):
         m8, m4 = evaluate_network(int8, acc, prof), evaluate_network(mixed, acc, prof)
         assert m4.layers[0] == m8.layers[0]
@@ -115,8 +145,11 @@ def test_a_mixed_precision_network_costs_less_than_its_int8_twin() -> None:
 def test_a_layer_wider_than_the_accelerator_is_refused_in_one_line() -> None:
     acc = _acc("nvdla", input_bits=8, weight_bits=8)
     wide = conv("wide", c=8, k=8, h=8, r=3, bits=16)
-    for call in (lambda: evaluate_layer(wide, acc, "ideal"), lambda: simulate_layer(wide, acc, "ideal"),
-                 lambda: evaluate_batch([wide], [replace(acc, dataflow=get_template("shidiannao"))], "rtl")):
+    for call in (
+        lambda: evaluate_layer(wide, acc, "ideal"),
+        lambda: simulate_layer(wide, acc, "ideal"),
+        lambda: evaluate_batch([wide], [replace(acc, dataflow=get_template("shidiannao"))], "rtl"),
+    ):
         with pytest.raises(SpecError) as err:
             call()
         assert "'wide' needs 16-bit inputs" in str(err.value) and "\n" not in str(err.value)

@@ -15,10 +15,23 @@ from system_helpers import tiny_networks, toy_costs  # noqa: E402
 from coexplore.dataflows.io import get_template  # noqa: E402
 from coexplore.dataflows.spec import Accelerator, SpecError  # noqa: E402
 from coexplore.dataflows.system import (  # noqa: E402
-    BandwidthSharing, Budget, Link, System, array_shape, builtin_systems, get_system, load_system,
+    BandwidthSharing,
+    Budget,
+    Link,
+    System,
+    array_shape,
+    builtin_systems,
+    get_system,
+    load_system,
 )
 from coexplore.sim.system import (  # noqa: E402
-    BW_SCALE, CostTable, Policy, ScheduleError, build_problem, simulate, synthetic_problem,
+    BW_SCALE,
+    CostTable,
+    Policy,
+    ScheduleError,
+    build_problem,
+    simulate,
+    synthetic_problem,
 )
 
 GOOD = """
@@ -65,12 +78,16 @@ def test_system_yaml_with_pes_shortcut(tmp_path: Path) -> None:
         (GOOD.replace("pes: 2048", "pes: -512"), "field 'sub_accelerators.1.pes' = -512"),
         (GOOD.replace("pes: 2048", "pes: 2048, rows: 4"), "give rows and cols, or pes, not both"),
         (GOOD.replace("pes: 4096", "pes: 3000"), "PE budget 3000 exceeded: sub-accelerators need 4096 PEs"),
-        (GOOD.replace("dram_bw_bytes_per_cycle: 24", "dram_bw_bytes_per_cycle: 40"),
-         "bandwidth budget 64 bytes/cycle exceeded: sub-accelerators need 80 bytes/cycle"),
+        (
+            GOOD.replace("dram_bw_bytes_per_cycle: 24", "dram_bw_bytes_per_cycle: 40"),
+            "bandwidth budget 64 bytes/cycle exceeded: sub-accelerators need 80 bytes/cycle",
+        ),
         (GOOD.replace("name: sdn", "name: dla"), "sub-accelerator name(s) dla used twice"),
         ("name: x\nbudget: [1\n", "malformed YAML"),
-        (GOOD.replace("budget: {pes: 4096, dram_bw_bytes_per_cycle: 64}", "budget: {pes: 4096}"),
-         "missing required field 'budget.dram_bw_bytes_per_cycle'"),
+        (
+            GOOD.replace("budget: {pes: 4096, dram_bw_bytes_per_cycle: 64}", "budget: {pes: 4096}"),
+            "missing required field 'budget.dram_bw_bytes_per_cycle'",
+        ),
     ],
 )
 def test_bad_system_yaml_is_one_line_naming_the_problem(tmp_path: Path, text: str, fragment: str) -> None:
@@ -95,8 +112,9 @@ def test_area_budget_is_checked_against_the_cost_model() -> None:
 
 def test_units_fuse_pooling_group_segments_and_carry_edge_bytes() -> None:
     nets = tiny_networks()
-    system = System("s", (_acc("nvdla", 16, 16, "dla"), _acc("shidiannao", 16, 16, "sdn")),
-                    Budget(dram_bw_bytes_per_cycle=16))
+    system = System(
+        "s", (_acc("nvdla", 16, 16, "dla"), _acc("shidiannao", 16, 16, "sdn")), Budget(dram_bw_bytes_per_cycle=16)
+    )
     problem = build_problem(nets, system, toy_costs)
     names = [u.name for u in problem.units]
     assert "cnn:c2..p" in names and len(problem.units) == 3 + 4  # pooling rode with c2
@@ -126,8 +144,13 @@ def test_durations_follow_the_roofline_at_each_port() -> None:
 
 def test_reserved_policy_serializes_what_the_pool_cannot_hold() -> None:
     # two units, one per accelerator, each drawing 0.6 of the pool: they cannot overlap
-    problem = synthetic_problem(np.array([[10, 99], [99, 10]]), [], [0, 1],
-                                bw_demand=np.array([[6.0, 6.0], [6.0, 6.0]]), pool_bw_bytes_per_cycle=10.0)
+    problem = synthetic_problem(
+        np.array([[10, 99], [99, 10]]),
+        [],
+        [0, 1],
+        bw_demand=np.array([[6.0, 6.0], [6.0, 6.0]]),
+        pool_bw_bytes_per_cycle=10.0,
+    )
     r = simulate(problem, [0, 1], policy=Policy.RESERVED)
     assert r.makespan_cycles == 20 and r.contention.bw_wait_cycles == 10
     assert r.contention.peak_bw_bytes_per_cycle == 6.0
@@ -135,8 +158,13 @@ def test_reserved_policy_serializes_what_the_pool_cannot_hold() -> None:
 
 def test_fair_policy_splits_the_pool_and_slows_both() -> None:
     # each unit alone would draw 10 B/cycle for 10 cycles; together they get 5 each and take 20
-    problem = synthetic_problem(np.array([[10, 99], [99, 10]]), [], [0, 1],
-                                bw_demand=np.array([[10.0, 10.0], [10.0, 10.0]]), pool_bw_bytes_per_cycle=10.0)
+    problem = synthetic_problem(
+        np.array([[10, 99], [99, 10]]),
+        [],
+        [0, 1],
+        bw_demand=np.array([[10.0, 10.0], [10.0, 10.0]]),
+        pool_bw_bytes_per_cycle=10.0,
+    )
     r = simulate(problem, [0, 1], policy=Policy.FAIR)
     assert r.makespan_cycles == pytest.approx(20.0)
     assert r.contention.slowdown_cycles == pytest.approx(20.0)
@@ -145,8 +173,13 @@ def test_fair_policy_splits_the_pool_and_slows_both() -> None:
 
 def test_fair_policy_gives_unused_share_to_the_hungrier_unit() -> None:
     # unit 0 wants 2 of 10 B/cycle, unit 1 wants 10: max-min fair gives 2 and 8
-    problem = synthetic_problem(np.array([[10, 99], [99, 10]]), [], [0, 1],
-                                bw_demand=np.array([[2.0, 2.0], [10.0, 10.0]]), pool_bw_bytes_per_cycle=10.0)
+    problem = synthetic_problem(
+        np.array([[10, 99], [99, 10]]),
+        [],
+        [0, 1],
+        bw_demand=np.array([[2.0, 2.0], [10.0, 10.0]]),
+        pool_bw_bytes_per_cycle=10.0,
+    )
     r = simulate(problem, [0, 1], policy=Policy.FAIR)
     assert r.timings[0].end_cycle == pytest.approx(10.0)
     # 10 cycles at 8/10 speed leaves 2 cycles of work, then full speed
@@ -155,8 +188,9 @@ def test_fair_policy_gives_unused_share_to_the_hungrier_unit() -> None:
 
 def test_transfers_delay_consumers_and_cost_energy() -> None:
     link = Link(bw_bytes_per_cycle=4.0, latency_cycles=3, energy_pj_per_byte=0.5)
-    problem = synthetic_problem(np.array([[5, 5], [5, 5]]), [(0, 1)], [0, 0], edge_bytes=[8.0], link=link,
-                                energy_pj=np.ones((2, 2)))
+    problem = synthetic_problem(
+        np.array([[5, 5], [5, 5]]), [(0, 1)], [0, 0], edge_bytes=[8.0], link=link, energy_pj=np.ones((2, 2))
+    )
     same = simulate(problem, [0, 0])
     apart = simulate(problem, [0, 1])
     assert same.makespan_cycles == 10 and same.transfers == 0
@@ -212,8 +246,9 @@ def test_cycle_simulator_costs_on_request() -> None:
 def _port_acc(system: System, a: int, level: float = 1.0) -> Accelerator:
     from dataclasses import replace
 
-    return replace(system.accelerators[a], dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(a) * level,
-                   dram_ports="shared")
+    return replace(
+        system.accelerators[a], dram_bw_bytes_per_cycle=system.port_bw_bytes_per_cycle(a) * level, dram_ports="shared"
+    )
 
 
 @pytest.mark.parametrize("system_name", ["nasaic-pair", "dla-sdn-shared"])
@@ -252,11 +287,30 @@ def test_single_accelerator_system_matches_coexplore_evaluate() -> None:
     system = System("one", (acc,), Budget(dram_bw_bytes_per_cycle=16.0))
     for name in ("resnet9", "unet"):
         net = get_network(name)
-        out = CliRunner().invoke(cli, ["evaluate", "--model", name, "--template", "nvdla", "--rows", "32", "--cols",
-                                       "32", "--dram-bw", "16", "--dram-ports", "shared", "--json"])
+        out = CliRunner().invoke(
+            cli,
+            [
+                "evaluate",
+                "--model",
+                name,
+                "--template",
+                "nvdla",
+                "--rows",
+                "32",
+                "--cols",
+                "32",
+                "--dram-bw",
+                "16",
+                "--dram-ports",
+                "shared",
+                "--json",
+            ],
+        )
         assert out.exit_code == 0, out.output
         cli_layers = [l["latency_cycles"] for l in json.loads(out.output)["layers"]]
-        assert cli_layers == [math.ceil(l.latency_cycles) for l in evaluate_network(net, acc).layers]  # JSON: whole cycles
+        assert cli_layers == [
+            math.ceil(l.latency_cycles) for l in evaluate_network(net, acc).layers
+        ]  # JSON: whole cycles
         for fuse in (False, True):
             r = evaluate_system([net], system, fuse=fuse)
             # one sub-accelerator runs the layers one after another: the network latency, each layer

@@ -87,6 +87,8 @@ def test_every_figure_cites_its_source_in_a_comment() -> None:
     for node in cls.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in numeric:
             line = lines[node.lineno - 1]
-            assert "#" in line and any(tag in line for tag in ("[H14]", "[E16]", "[G12]", "[N45]", "[SB17]", "[RTL]", "fit")), line
+            assert "#" in line and any(
+                tag in line for tag in ("[H14]", "[E16]", "[G12]", "[N45]", "[SB17]", "[RTL]", "fit")
+            ), line
             seen.add(node.target.id)
     assert seen == numeric

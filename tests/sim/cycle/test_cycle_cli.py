@@ -20,8 +20,22 @@ def _invoke(*args: str):
 
 
 def test_simulate_json_reproduces_a_bandwidth_limited_scalesim_case() -> None:
-    res = _invoke("simulate", "--layer", CONV, "--template", "systolic-os", "--rows", "16", "--cols", "16",
-                  "--profile", "scalesim", "--dram-bw", "10", "--json")
+    res = _invoke(
+        "simulate",
+        "--layer",
+        CONV,
+        "--template",
+        "systolic-os",
+        "--rows",
+        "16",
+        "--cols",
+        "16",
+        "--profile",
+        "scalesim",
+        "--dram-bw",
+        "10",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     total = out["total"]
@@ -38,8 +52,22 @@ def test_simulate_defaults_to_the_rtl_profile_and_prints_a_table() -> None:
 
 def test_simulate_streams_a_trace(tmp_path: Path) -> None:
     trace = tmp_path / "trace.csv"
-    res = _invoke("simulate", "--layer", "conv:h=12,c=8,k=8", "--template", "systolic-ws", "--rows", "4",
-                  "--cols", "4", "--dram-bw", "4", "--trace", str(trace), "--json")
+    res = _invoke(
+        "simulate",
+        "--layer",
+        "conv:h=12,c=8,k=8",
+        "--template",
+        "systolic-ws",
+        "--rows",
+        "4",
+        "--cols",
+        "4",
+        "--dram-bw",
+        "4",
+        "--trace",
+        str(trace),
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     lines = trace.read_text().splitlines()
     assert lines[0] == "layer,event,index,start,end"
@@ -50,8 +78,20 @@ def test_simulate_streams_a_trace(tmp_path: Path) -> None:
 
 def test_validate_runs_a_small_suite_and_reports_a_summary(tmp_path: Path) -> None:
     plot = tmp_path / "v.png"
-    res = _invoke("validate", "--profile", "rtl", "--templates", "systolic-ws", "--models", "resnet9",
-                  "--limit", "4", "--json", "--plot", str(plot))
+    res = _invoke(
+        "validate",
+        "--profile",
+        "rtl",
+        "--templates",
+        "systolic-ws",
+        "--models",
+        "resnet9",
+        "--limit",
+        "4",
+        "--json",
+        "--plot",
+        str(plot),
+    )
     out = json.loads(res.output[: res.output.rindex("}") + 1])
     assert len(out["cases"]) == 4 and out["summary"][0]["cases"] == 4
     assert {"mean_error_pct", "max_error_pct", "within_bound"} <= set(out["summary"][0])
@@ -86,8 +126,25 @@ def test_scalesim_trace_is_valid_csv(tmp_path: Path) -> None:
     import csv
 
     trace = tmp_path / "scalesim.csv"
-    res = _invoke("simulate", "--layer", "conv:h=16,c=8,k=8", "--template", "systolic-os", "--rows", "4", "--cols", "4",
-                  "--profile", "scalesim", "--dram-bw", "2", "--sram-kb", "1", "--trace", str(trace))
+    res = _invoke(
+        "simulate",
+        "--layer",
+        "conv:h=16,c=8,k=8",
+        "--template",
+        "systolic-os",
+        "--rows",
+        "4",
+        "--cols",
+        "4",
+        "--profile",
+        "scalesim",
+        "--dram-bw",
+        "2",
+        "--sram-kb",
+        "1",
+        "--trace",
+        str(trace),
+    )
     assert res.exit_code == 0, res.output
     rows = list(csv.reader(trace.open()))
     assert len(rows) > 10 and {len(r) for r in rows} == {5}

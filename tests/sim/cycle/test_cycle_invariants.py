@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from coexplore.dataflows.io import get_profile, get_template
 from coexplore.dataflows.mapping import plan_folds, stall_free_cycles
 from coexplore.dataflows.spec import Accelerator
-from coexplore.models.ir import Layer, OpKind, conv, gemm, matmul
+from coexplore.models.ir import Layer, Network, OpKind, conv, gemm, matmul
 from coexplore.sim.analytical import choose_mapping
 from coexplore.sim.cycle import simulate_layer, simulate_network
-from coexplore.models.ir import Network
 
 TEMPLATES = ("systolic-os", "systolic-ws", "systolic-is", "nvdla", "shidiannao", "eyeriss")
 PROFILES = ("scalesim", "rtl", "ideal")
@@ -29,8 +28,16 @@ LAYERS = (
 
 
 def _acc(template: str, bw: float | None, size: int = 8, kb: float = 4.0, ports: str = "per_operand") -> Accelerator:
-    return Accelerator(get_template(template), size, size + 2, ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb,
-                       dram_bw_bytes_per_cycle=bw, dram_ports=ports)
+    return Accelerator(
+        get_template(template),
+        size,
+        size + 2,
+        ifmap_sram_kb=kb,
+        filter_sram_kb=kb,
+        ofmap_sram_kb=kb,
+        dram_bw_bytes_per_cycle=bw,
+        dram_ports=ports,
+    )
 
 
 def _check(layer: Layer, acc: Accelerator, profile: str) -> None:
@@ -87,8 +94,17 @@ def test_network_totals_are_layer_sums() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=st.integers(1, 24), k=st.integers(1, 24), h=st.integers(3, 14), r=st.sampled_from([1, 3]),
-       stride=st.sampled_from([1, 2]), template=st.sampled_from(TEMPLATES), profile=st.sampled_from(PROFILES),
-       bw=st.sampled_from([None, 1.0, 3.0, 32.0]), size=st.integers(2, 9), kb=st.sampled_from([1.0, 2.0, 16.0]))
+@given(
+    c=st.integers(1, 24),
+    k=st.integers(1, 24),
+    h=st.integers(3, 14),
+    r=st.sampled_from([1, 3]),
+    stride=st.sampled_from([1, 2]),
+    template=st.sampled_from(TEMPLATES),
+    profile=st.sampled_from(PROFILES),
+    bw=st.sampled_from([None, 1.0, 3.0, 32.0]),
+    size=st.integers(2, 9),
+    kb=st.sampled_from([1.0, 2.0, 16.0]),
+)
 def test_invariants_hold_on_random_layers(c, k, h, r, stride, template, profile, bw, size, kb) -> None:
     _check(conv("x", c=c, k=k, h=h, r=r, stride=stride), _acc(template, bw, size, kb), profile)

@@ -19,17 +19,30 @@ program = pytest.importorskip("coexplore.rtl.program")
 params_mod = pytest.importorskip("coexplore.rtl.params")
 
 LAYERS = (
-    conv("a", c=4, k=8, h=8, r=3), conv("b", c=3, k=20, h=10, r=3, stride=2, pad=1), conv("c", c=8, k=5, h=6, r=1),
-    gemm("g", m=12, k=40, n=24), conv("d", c=16, k=16, h=12, r=3, pad=1), conv("e", c=2, k=33, h=9, r=5, pad=2),
+    conv("a", c=4, k=8, h=8, r=3),
+    conv("b", c=3, k=20, h=10, r=3, stride=2, pad=1),
+    conv("c", c=8, k=5, h=6, r=1),
+    gemm("g", m=12, k=40, n=24),
+    conv("d", c=16, k=16, h=12, r=3, pad=1),
+    conv("e", c=2, k=33, h=9, r=5, pad=2),
 )
 
 
 @pytest.mark.parametrize("template", sorted(params_mod.TEMPLATE_KIND))
 def test_rtl_profile_matches_the_hardware_timing_model(template: str) -> None:
     checked = 0
-    for (rows, cols), bw, kb in itertools.product([(4, 4), (8, 8), (4, 8), (8, 4), (16, 16)], [1, 4, 8, 32], [4, 16, 64]):
-        acc = Accelerator(get_template(template), rows, cols, ifmap_sram_kb=kb, filter_sram_kb=kb, ofmap_sram_kb=kb,
-                          dram_bw_bytes_per_cycle=bw)
+    for (rows, cols), bw, kb in itertools.product(
+        [(4, 4), (8, 8), (4, 8), (8, 4), (16, 16)], [1, 4, 8, 32], [4, 16, 64]
+    ):
+        acc = Accelerator(
+            get_template(template),
+            rows,
+            cols,
+            ifmap_sram_kb=kb,
+            filter_sram_kb=kb,
+            ofmap_sram_kb=kb,
+            dram_bw_bytes_per_cycle=bw,
+        )
         try:
             prm = params_mod.params_from_accelerator(acc)
         except params_mod.RtlError:
@@ -39,7 +52,14 @@ def test_rtl_profile_matches_the_hardware_timing_model(template: str) -> None:
                 expected = program.prepare(prm, layer).expected_cycles
             except params_mod.RtlError:  # a layer this hardware cannot hold
                 continue
-            assert simulate_layer(layer, acc, "rtl").total_cycles == expected, (template, rows, cols, bw, kb, layer.name)
+            assert simulate_layer(layer, acc, "rtl").total_cycles == expected, (
+                template,
+                rows,
+                cols,
+                bw,
+                kb,
+                layer.name,
+            )
             checked += 1
     assert checked >= 100
 
@@ -49,8 +69,18 @@ def test_rtl_profile_matches_the_hardware_timing_model(template: str) -> None:
 def test_rtl_profile_moves_operands_in_whole_bytes_like_the_hardware(template: str, ib: int, wb: int, ab: int) -> None:
     checked = 0
     for (rows, cols), bw in itertools.product([(4, 6), (8, 8)], [2, 8]):
-        acc = Accelerator(get_template(template), rows, cols, ifmap_sram_kb=4, filter_sram_kb=4, ofmap_sram_kb=4,
-                          dram_bw_bytes_per_cycle=bw, input_bits=ib, weight_bits=wb, acc_bits=ab)
+        acc = Accelerator(
+            get_template(template),
+            rows,
+            cols,
+            ifmap_sram_kb=4,
+            filter_sram_kb=4,
+            ofmap_sram_kb=4,
+            dram_bw_bytes_per_cycle=bw,
+            input_bits=ib,
+            weight_bits=wb,
+            acc_bits=ab,
+        )
         prm = params_mod.params_from_accelerator(acc)
         for layer in LAYERS:
             try:

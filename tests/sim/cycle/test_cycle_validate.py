@@ -26,6 +26,8 @@ def test_agreement_on_resnet9_and_vit_layers_on_every_template(profile: str) -> 
 
 @pytest.mark.slow
 def test_full_validate_suite_meets_the_bound_in_both_profiles() -> None:
-    proc = subprocess.run([sys.executable, "-m", "coexplore.cli", "validate", "--quiet"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "coexplore.cli", "validate", "--quiet"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(" OK;") == 2
