@@ -2,8 +2,10 @@
 Ray cluster.
 
 A candidate evaluation is a pure function of (configuration, choice vector), so where it runs changes
-nothing: executors only decide how fast results come back. ``map_unordered`` yields ``(index, result)``
-as each finishes; the search loop logs in completion order and tells the optimizer in proposal order.
+nothing: executors only decide how fast results come back. The search loop maps two kinds of items
+(``coexplore.codesign.loop``): a candidate's hardware search, then one training per task.
+``map_unordered`` yields ``(index, result)`` as each finishes; the search loop logs in completion order
+and tells the optimizer in proposal order.
 
 Worker loss: an item whose worker process dies is retried (at most ``retries`` times, so
 ``retries + 1`` attempts), then yielded as :class:`Failed` with the reason, and the run goes on. An
@@ -53,7 +55,9 @@ class SerialExecutor:
     name = "serial"
     workers = 1
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+    ) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
             yield i, fn(item)
 
@@ -95,7 +99,9 @@ class ProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = self._new_pool()
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+    ) -> Iterator[tuple[int, Any]]:
         attempts = [0] * len(items)
         queue: deque[int] = deque(range(len(items)))
         suspects: deque[int] = deque()  # rerun one at a time after the pool broke
@@ -199,7 +205,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 class RayExecutor:
-    """Candidates as Ray tasks (``num_cpus=1``, and ``num_gpus=gpus_per_candidate`` when > 0).
+    """Items as Ray tasks (``num_cpus=1``; a training item also ``num_gpus=gpus_per_candidate`` when > 0,
+    while an item mapped with ``gpu=False``, a hardware search, never asks for a GPU).
 
     Without ``address`` it starts a local cluster on loopback with ``workers`` CPUs and shuts it down
     in :meth:`close`; with ``address`` (``HOST:PORT`` of ``ray start --head``) it joins that cluster and
@@ -256,6 +263,8 @@ class RayExecutor:
         if gpus_per_candidate > 0:
             options["num_gpus"] = float(gpus_per_candidate)
         self._task = ray.remote(_ray_call).options(**options)
+        options.pop("num_gpus", None)
+        self._cpu_task = ray.remote(_ray_call).options(**options)  # work that never trains (hardware search)
         self._ray = ray
 
     def _local_auth(self) -> None:
@@ -278,12 +287,15 @@ class RayExecutor:
                 os.environ[key] = value
         self._saved_env.clear()
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+    ) -> Iterator[tuple[int, Any]]:
         ray = self._ray
         from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
+        task = self._task if gpu else self._cpu_task  # gpu=False: the item never asks for a GPU share
         attempts = [1] * len(items)
-        pending = {self._task.remote(fn, item): i for i, item in enumerate(items)}
+        pending = {task.remote(fn, item): i for i, item in enumerate(items)}
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -299,7 +311,7 @@ class RayExecutor:
                     except RayError as exc:  # the worker (or its node) died: retry, then give up
                         if attempts[i] <= self.retries:
                             attempts[i] += 1
-                            pending[self._task.remote(fn, items[i])] = i
+                            pending[task.remote(fn, items[i])] = i
                             continue
                         result = Failed(
                             f"Ray worker lost on each of {attempts[i]} attempts ({_first_line(exc)})", attempts[i]

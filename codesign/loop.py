@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -232,14 +232,12 @@ def failed_record(config: SearchConfig, vector: Sequence[int], reason: str, atte
     }
 
 
-def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
-    """Hardware search, then (unless pruned) proxy training of every task: the log record."""
-    from coexplore.models.train import default_recipe, train_candidate
-
+def hardware_stage(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
+    """A candidate's first stage: its hardware search. The record so far; status ``pruned`` when no
+    hardware meets the spec (then it is final and never trained)."""
     config, vector = job
     _maybe_crash(vector)
     t0 = time.perf_counter()
-    parts = split_vector(config, vector)
     record: dict[str, Any] = {"vector": list(vector), "archs": _archs(config, vector)}
     names = [t.task for t in config.tasks]
     hw = None
@@ -251,35 +249,92 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
             assert config.fixed_system is not None
             hw = evaluate_on_system(nets, config.fixed_system, config.spec, task_names=names, seed=config.seed)
         record.update(_hardware_record(hw, config.mode))
-    record["hardware_seconds"] = time.perf_counter() - t0
+    record["hardware_seconds"] = record["seconds"] = time.perf_counter() - t0
     if hw is not None and not hw.feasible:
-        record.update(status="pruned", seconds=time.perf_counter() - t0)
-        return record
+        record["status"] = "pruned"
+    return record
+
+
+def train_stage(job: tuple[SearchConfig, tuple[int, ...], int]) -> dict[str, Any]:
+    """A candidate's second stage, one item per task (so the tasks of one candidate train in parallel):
+    the proxy training of task ``t``'s network. Returns its metric, whether it came from the cache, its
+    seconds and its device."""
+    from coexplore.models.train import default_recipe, train_candidate
+
+    config, vector, t = job
+    setup, part = config.tasks[t], split_vector(config, vector)[t]
+    recipe = default_recipe(setup.task)
     epochs = dict(config.recipe_epochs)
-    accuracy, cached, train_s, devices = {}, [], 0.0, []
-    for setup, part in zip(config.tasks, parts):
-        recipe = default_recipe(setup.task)
-        if setup.task in epochs:
-            recipe = replace(recipe, epochs=epochs[setup.task])
-        res = train_candidate(
-            setup.space, part, setup.task, recipe, data_dir=setup.data_dir, cache_dir=config.cache_dir
-        )
-        accuracy[setup.task] = float(res.metric)
-        cached.append(bool(res.cached))
-        train_s += 0.0 if res.cached else float(res.seconds)  # a cached result cost nothing in this run
-        devices.append((res.cached, res.device))
-    device = min(devices)[1]  # where this run trained, else where the cache entry was trained
+    if setup.task in epochs:
+        recipe = replace(recipe, epochs=epochs[setup.task])
+    res = train_candidate(setup.space, part, setup.task, recipe, data_dir=setup.data_dir, cache_dir=config.cache_dir)
+    return {
+        "metric": float(res.metric),
+        "cached": bool(res.cached),
+        "seconds": float(res.seconds),
+        "device": res.device,
+    }
+
+
+def trained_record(config: SearchConfig, record: dict[str, Any], trainings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The log record of a candidate whose every task trained (``trainings`` in task order)."""
+    accuracy = {setup.task: tr["metric"] for setup, tr in zip(config.tasks, trainings)}
+    train_s = sum(0.0 if tr["cached"] else tr["seconds"] for tr in trainings)  # a cached result cost nothing here
+    device = min((tr["cached"], tr["device"]) for tr in trainings)[1]  # where this run trained, else the cache's
     total_w = sum(t.weight for t in config.tasks)
-    record.update(
+    return dict(
+        record,
         status="trained",
         accuracy=accuracy,
         score=sum(t.weight * accuracy[t.task] for t in config.tasks) / total_w,
         train_seconds=train_s,
-        cached=all(cached),
+        cached=all(tr["cached"] for tr in trainings),
         device=device,
-        seconds=time.perf_counter() - t0,
+        seconds=record["hardware_seconds"] + train_s,
     )
-    return record
+
+
+def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, Any]:
+    """Both stages in this process, one task after the other: the candidate's log record."""
+    config, vector = job
+    record = hardware_stage(job)
+    if record.get("status") == "pruned":
+        return record
+    return trained_record(config, record, [train_stage((config, vector, t)) for t in range(len(config.tasks))])
+
+
+def _evaluate_batch(
+    executor: Any, config: SearchConfig, vectors: Sequence[tuple[int, ...]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Evaluate ``vectors`` on ``executor`` in two parallel stages (every hardware search, then every
+    (candidate, task) training), yielding ``(position, record)`` as each candidate is complete. A stage
+    item whose worker died on every attempt makes its candidate ``failed``."""
+    from coexplore.codesign.executors import Failed
+
+    first: dict[int, dict[str, Any]] = {}
+    for j, rec in executor.map_unordered(hardware_stage, [(config, v) for v in vectors], gpu=False):
+        if isinstance(rec, Failed):
+            yield j, failed_record(config, vectors[j], rec.reason, rec.attempts)
+        elif rec.get("status") == "pruned":
+            yield j, rec
+        else:
+            first[j] = rec
+    n_tasks = len(config.tasks)
+    items = [(j, t) for j in sorted(first) for t in range(n_tasks)]
+    trainings: dict[int, dict[int, dict[str, Any]]] = {j: {} for j in first}
+    jobs = [(config, vectors[j], t) for j, t in items]
+    for i, res in executor.map_unordered(train_stage, jobs):
+        j, t = items[i]
+        if j not in trainings:
+            continue  # this candidate already failed on another task
+        if isinstance(res, Failed):
+            del trainings[j]
+            yield j, failed_record(config, vectors[j], res.reason, res.attempts)
+            continue
+        trainings[j][t] = res
+        if len(trainings[j]) == n_tasks:
+            done = trainings.pop(j)
+            yield j, trained_record(config, first[j], [done[k] for k in range(n_tasks)])
 
 
 def outcome_of(record: dict[str, Any], config: SearchConfig) -> Outcome:
@@ -369,7 +424,7 @@ def run_search(
     progress: ProgressFn | None = None,
 ) -> RunState:
     """Run (or resume) a search into ``out``; see the module docstring. Returns the final state."""
-    from coexplore.codesign.executors import Failed, SerialExecutor
+    from coexplore.codesign.executors import SerialExecutor
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -416,11 +471,8 @@ def run_search(
                     continue
                 memo[vec] = {}  # placeholder: a repeat inside this batch waits for the first
                 todo.append((k, index))
-            jobs = [(config, vectors[k]) for k, _ in todo]
-            for j, rec in executor.map_unordered(evaluate_candidate, jobs):
+            for j, rec in _evaluate_batch(executor, config, [vectors[k] for k, _ in todo]):
                 k, index = todo[j]
-                if isinstance(rec, Failed):
-                    rec = failed_record(config, vectors[k], rec.reason, rec.attempts)
                 rec = dict(rec, index=index)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
