@@ -43,7 +43,7 @@ class Failed:
 
 
 def _init_worker() -> None:
-    """One torch thread per worker: two one-thread workers beat one two-thread process here (DESIGN.md)."""
+    """One torch thread per worker: two one-thread workers beat one two-thread process here (docs/design.md)."""
     from coexplore.models.threads import one_thread
 
     one_thread()

@@ -193,11 +193,14 @@ def allocate(
         BandwidthSharing.SHARED,
         link,
     )
+    compute, energy_ref, dram = (
+        np.stack([getattr(slot_table(s, big), k)[0] for s in range(n_s)])
+        for k in ("compute_cycles", "energy_pj", "dram_bytes")
+    )
     ref_table = CostTable(
-        *(
-            np.stack([getattr(slot_table(s, big), k)[0] for s in range(n_s)])
-            for k in ("compute_cycles", "energy_pj", "dram_bytes")
-        ),
+        compute_cycles=compute,
+        energy_pj=energy_ref,
+        dram_bytes=dram,
         area_um2=np.array([table.area_um2[s * n_o + big] for s in range(n_s)]),
     )
     ref_problem = build_problem(networks, ref, ref_table, max_units_per_task=max_units_per_task, bw_levels=None)

@@ -11,10 +11,12 @@ come from that replay.
   the unit's start variable, ``NoOverlap`` per sub-accelerator, a ``Cumulative`` on the DRAM pool when
   it can run short, precedences with transfer delays enforced per pair of sub-accelerators, and
   redundant bounds that tighten the relaxation: makespan >= each sub-accelerator's busy time, all work
-  / sub-accelerators, all DRAM bytes / pool, each task's critical path at its units' fastest. When the
-  pool can run short, the problem without it is solved first (30 % of the time left): its optimum bounds
-  the full problem and enters it as makespan >= bound (CP-SAT's own bound through the pool's
-  cumulative is weak). Then 15 % of the time goes to the tie-break: least energy with the objective
+  / sub-accelerators, all DRAM bytes / pool, each task's critical path at its units' fastest with the
+  link transfers of every change of sub-accelerator (``critical_paths``). When the pool can run short,
+  the problem without it is solved first (30 % of the time left): its optimum bounds the full problem
+  and enters it as makespan >= bound (CP-SAT's own bound through the pool's cumulative is weak); so
+  does the preemptive configuration LP (``configuration_bound``), which sees which draws fit the pool
+  side by side. Then 15 % of the time goes to the tie-break: least energy with the objective
   held at its best (lexicographic, so no weight has to be proved safe).
   The greedy schedule (``solve(solver="greedy")``'s own search with the same seed, on at most half
   the time) is the horizon and a *complete* hint (every variable, so CP-SAT takes it as its first
@@ -37,12 +39,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from coexplore.dataflows.spec import SpecError
 from coexplore.models.ir import CoexploreError
 from coexplore.sim.system import MappingProblem, Policy, SystemResult, simulate
+
+if TYPE_CHECKING:  # OR-Tools loads lazily (see _cp_model); its types only for the checker
+    from ortools.sat.python.cp_model import IntVar
 
 
 class Objective(str, Enum):
@@ -72,14 +78,15 @@ class SolveResult:
     deterministic: bool = False  # stopped on deterministic time only: the same schedule every run for a seed
 
     def solver_json(self) -> dict:
+        cycles = self.objective is Objective.MAKESPAN  # a makespan and its bound are whole cycles
         return {
             "name": self.solver,
             "status": self.status,
             "seconds": round(self.seconds, 3),
             "gap": None if self.gap is None else round(self.gap, 6),
             "objective": self.objective.value,
-            "objective_value": self.objective_value,
-            "bound": self.bound,
+            "objective_value": int(round(self.objective_value)) if cycles else self.objective_value,
+            "bound": int(math.ceil(self.bound - 1e-9)) if cycles else self.bound,
             "schedule_from": self.schedule_from or self.solver,
             "deterministic": self.deterministic,
         }
@@ -108,16 +115,30 @@ def _min_durations(problem: MappingProblem) -> np.ndarray:
 
 
 def critical_paths(problem: MappingProblem) -> list[int]:
-    """Per task, its longest dependency path with every unit at its fastest (transfers free)."""
-    d = _min_durations(problem)
-    finish = [0] * problem.n_units
-    preds = problem.predecessors()
-    for u in range(problem.n_units):  # units are topological: edges go forward
-        start = max((finish[problem.edges[e][0]] for e in preds[u]), default=0)
-        finish[u] = start + int(d[u])
-    out = [0] * len(problem.task_names)
-    for u, unit in enumerate(problem.units):
-        out[unit.task] = max(out[unit.task], finish[u])
+    """Per task, a lower bound on its completion: its dependency paths at full speed, with the link
+    transfers a path pays when it changes sub-accelerator.
+
+    ``finish[u, a]``: the earliest unit ``u`` can end on ``a``, each producer on whichever
+    sub-accelerator lets ``u`` start soonest (a transfer when that is not ``a``). Without the transfers
+    a network whose layers alternate between sub-accelerators (a depthwise conv fast on one, the
+    pointwise conv after it on another) looks several link latencies shorter than any schedule.
+    """
+    p = problem
+    never = np.iinfo(np.int64).max // 4
+    finish = np.full((p.n_units, p.n_accs), never, dtype=np.int64)
+    preds = p.predecessors()
+    for u in range(p.n_units):  # units are topological: edges go forward
+        for a in range(p.n_accs):
+            if not p.allowed[u, a]:
+                continue
+            start = 0
+            for e in preds[u]:
+                q, hop = p.edges[e][0], p.transfer_cycles(e)
+                start = max(start, min(int(finish[q, b]) + (hop if b != a else 0) for b in range(p.n_accs)))
+            finish[u, a] = start + int(p.duration_cycles[u, a])
+    out = [0] * len(p.task_names)
+    for u, unit in enumerate(p.units):
+        out[unit.task] = max(out[unit.task], int(finish[u].min()))
     return out
 
 
@@ -390,7 +411,7 @@ def _chain_moves(
     by_acc: dict[int, list[int]] = {}
     for v in sorted(range(n), key=lambda v: start[v]):
         by_acc.setdefault(assign[v], []).append(v)
-    prev_on_acc = {}
+    prev_on_acc: dict[int, int] = {}
     for units in by_acc.values():
         for a, b in zip(units, units[1:]):
             prev_on_acc[b] = a
@@ -402,10 +423,10 @@ def _chain_moves(
         for a in range(problem.n_accs):
             if a != assign[u] and problem.allowed[u, a]:
                 moves.append(("move", u, a))
-        v = prev_on_acc.get(u)
-        if v is not None and end[v] == start[u]:
-            moves.append(("swap", u, v))
-            u = v
+        before = prev_on_acc.get(u)
+        if before is not None and end[before] == start[u]:
+            moves.append(("swap", u, before))
+            u = before
             continue
         parent = next((q for q, tr in pred_info[u] if end[q] + (tr if assign[q] != assign[u] else 0) == start[u]), None)
         if parent is None:  # started at a release of the DRAM pool, or at 0
@@ -542,6 +563,72 @@ def _simple_bound(problem: MappingProblem, objective: Objective) -> float:
     return float(max(max(paths), math.ceil(work)))
 
 
+CONFIGURATION_COLUMNS_MAX = 200_000  # configuration bound: skipped when it would need more LP columns
+
+
+def configuration_bound(problem: MappingProblem) -> float:
+    """A lower bound on the makespan from the preemptive *configuration* LP (0.0 when too large to build).
+
+    At every instant of any schedule the running units form a configuration: at most one per
+    sub-accelerator, none two of which are ordered by the dependencies, each in one bandwidth mode,
+    their DRAM draws within the pool. Give each configuration a duration, so that every unit gets its
+    whole work done (a unit split over modes or sub-accelerators counts the fraction of each), and
+    minimize the total: any schedule is one such solution, so the LP optimum (GLOP) bounds its
+    makespan. Unlike the DRAM bytes over the pool it sees which draws can run side by side, and unlike
+    the problem without the pool (``solve_exact``'s relaxed stage) it sees the pool at all: on
+    dla-sdn-shared it lifts the bound above both, in well under a second.
+    """
+    from ortools.linear_solver import pywraplp
+
+    p = problem
+    n = p.n_units
+    pool = p.pool_bw_scaled if p.bandwidth_binds else math.inf
+    later = [0] * n  # bit v of later[u]: v depends on u, directly or not
+    succs = p.successors()
+    for u in range(n - 1, -1, -1):  # units are topological: edges go forward
+        for e in succs[u]:
+            c = p.edges[e][1]
+            later[u] |= (1 << c) | later[c]
+    per_acc = [[(u, k) for u in range(n) for k in range(p.n_modes) if p.mode_allowed(k, u, a)] for a in range(p.n_accs)]
+    if math.prod(len(c) + 1 for c in per_acc) > CONFIGURATION_COLUMNS_MAX:
+        return 0.0
+    # configurations, built one sub-accelerator at a time: (choices (u, a, k), units as a bit set, draw)
+    configs: list[tuple[tuple[tuple[int, int, int], ...], int, int]] = [((), 0, 0)]
+    for a, options in enumerate(per_acc):
+        grown = []
+        for chosen, units, draw in configs:
+            for u, k in options:
+                d = draw + int(p.mode_bw_demand[k, u, a])
+                if d > pool or (units >> u) & 1 or later[u] & units:
+                    continue
+                if any((later[v] >> u) & 1 for v, _, _ in chosen):
+                    continue
+                grown.append(((*chosen, (u, a, k)), units | (1 << u), d))
+        configs += grown
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    if solver is None:  # pragma: no cover - GLOP ships with OR-Tools
+        return 0.0
+    mega = 1e6  # durations in millions of cycles: coefficients near 1 for the LP's tolerances
+    lengths = [solver.NumVar(0.0, solver.infinity(), "") for chosen, _, _ in configs if chosen]
+    work: list[list[tuple[object, float]]] = [[] for _ in range(n)]
+    for var, (chosen, _, _) in zip(lengths, (c for c in configs if c[0])):
+        for u, a, k in chosen:
+            work[u].append((var, mega / float(p.mode_duration_cycles[k, u, a])))
+    for u in range(n):
+        row = solver.Constraint(1.0, 1.0)
+        for var, coef in work[u]:
+            row.SetCoefficient(var, coef)
+    objective = solver.Objective()
+    for var in lengths:
+        objective.SetCoefficient(var, 1.0)
+    objective.SetMinimization()
+    if solver.Solve() != pywraplp.Solver.OPTIMAL:
+        return 0.0
+    # makespans are whole cycles: round up, after a margin for the LP's tolerances (1e-7 relative)
+    value = objective.Value() * mega
+    return float(max(0, math.ceil(value * (1.0 - 1e-6) - 1e-6)))
+
+
 # ---- exact (CP-SAT) ---------------------------------------------------------------------------------
 _EXTRA_PARAMS: dict = {}  # extra CP-SAT parameters (experiments, benchmarks); max_deterministic_time: the total
 DETERMINISTIC_PER_SECOND = 0.05  # deterministic mode: CP-SAT deterministic time per second of the time limit
@@ -604,7 +691,8 @@ def _greedy_hint(
     time_limit_s: float,
     seed: int,
     deterministic: bool,
-    **caps: float | None,
+    latency_cap_cycles: float | None = None,
+    energy_cap_pj: float | None = None,
 ) -> SolveResult:
     """The list scheduler's search as ``solve(solver="greedy")`` runs it: so the exact solver's hint is
     the greedy answer itself (when neither is cut by the wall clock), and exact is never worse."""
@@ -616,9 +704,17 @@ def _greedy_hint(
             iterations=HINT_ITERATIONS,
             stall_iterations=HINT_ITERATIONS // 2,
             seed=seed,
-            **caps,
-        )  # type: ignore[arg-type]
-    return solve_greedy(problem, objective, time_limit_s=time_limit_s, seed=seed, **caps)  # type: ignore[arg-type]
+            latency_cap_cycles=latency_cap_cycles,
+            energy_cap_pj=energy_cap_pj,
+        )
+    return solve_greedy(
+        problem,
+        objective,
+        time_limit_s=time_limit_s,
+        seed=seed,
+        latency_cap_cycles=latency_cap_cycles,
+        energy_cap_pj=energy_cap_pj,
+    )
 
 
 def solve_exact(
@@ -739,6 +835,8 @@ def solve_exact(
         )
         relaxed_bound = r.bound
         reproducible[0] = reproducible[0] and r.deterministic == deterministic
+    # The pool seen at every instant (configuration LP): a bound the relaxed stage cannot give.
+    pool_bound = configuration_bound(p) if p.bandwidth_binds and objective is Objective.MAKESPAN else 0.0
     pairs = _identical_accs(p) if fixed_assignment is None else []
     if hint is not None and pairs:
         canon = _canonical(hint.assignment, pairs)
@@ -757,8 +855,8 @@ def solve_exact(
     m = cp_model.CpModel()
     start = [m.NewIntVar(0, horizon, f"s{u}") for u in range(n)]
     end = [m.NewIntVar(0, horizon, f"e{u}") for u in range(n)]
-    x: dict[tuple[int, int], object] = {}  # unit on accelerator
-    y: dict[tuple[int, int, int], object] = {}  # unit on accelerator in bandwidth mode
+    x: dict[tuple[int, int], IntVar] = {}  # unit on accelerator
+    y: dict[tuple[int, int, int], IntVar] = {}  # unit on accelerator in bandwidth mode
     per_acc: list[list] = [[] for _ in range(n_a)]
     bw_intervals, bw_demands, bw_energy = [], [], []
     for u in range(n):
@@ -818,10 +916,12 @@ def solve_exact(
         m.Add(done[t] >= paths[t])
     if relaxed_bound > 0 and objective is Objective.MAKESPAN:
         m.Add(makespan >= int(math.ceil(relaxed_bound - 1e-6)))
+    if pool_bound > 0:
+        m.Add(makespan >= int(math.ceil(pool_bound - 1e-6)))
     m.Add(sum(d * lit for a in range(n_a) for _, lit, d in per_acc[a]) <= n_a * makespan)  # all work / machines
     for a in range(n_a):  # redundant: each sub-accelerator's busy time <= makespan
         m.Add(sum(d * lit for _, lit, d in per_acc[a]) <= makespan)
-    cross: dict[int, object] = {}  # edge -> its producer and consumer run apart (only pushed down)
+    cross: dict[int, IntVar] = {}  # edge -> its producer and consumer run apart (only pushed down)
     for e, (q, c) in enumerate(p.edges):
         if p.transfer_energy_pj(e) > 0 and fixed_assignment is None:
             cross[e] = m.NewBoolVar(f"d{e}")
@@ -832,19 +932,11 @@ def solve_exact(
         scale = 1e6 / max(energy_cap_pj, 1e-30)  # energies in millionths of the cap, rounded up (safe side)
         terms = [math.ceil(float(p.energy_pj[u, a]) * scale - 1e-9) * x[u, a] for (u, a) in x]
         terms += [math.ceil(p.transfer_energy_pj(e) * scale - 1e-9) * v for e, v in cross.items()]
+        fixed_transfers = 0  # with the assignment fixed, the transfers' energy is a constant
         if fixed_assignment is not None:
-            terms.append(
-                math.ceil(
-                    sum(
-                        p.transfer_energy_pj(e)
-                        for e, (q, c) in enumerate(p.edges)
-                        if fixed_assignment[q] != fixed_assignment[c]
-                    )
-                    * scale
-                    - 1e-9
-                )
-            )
-        m.Add(sum(terms) <= 1_000_000)
+            apart = [e for e, (q, c) in enumerate(p.edges) if fixed_assignment[q] != fixed_assignment[c]]
+            fixed_transfers = math.ceil(sum(p.transfer_energy_pj(e) for e in apart) * scale - 1e-9)
+        m.Add(sum(terms) + fixed_transfers <= 1_000_000)
     if objective is Objective.MAKESPAN:
         primary = makespan
         obj_scale = 1.0
@@ -909,7 +1001,7 @@ def solve_exact(
         what = " and ".join(caps) if caps else "the problem"
         raise SpecError(f"{what} cannot be met (CP-SAT proved no schedule exists)")
     candidates: list[tuple[Schedule, SystemResult, str]] = []
-    if hint_res is not None:
+    if hint is not None and hint_res is not None:
         candidates.append((hint, hint_res, hint_from))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         sched, res = extract(solver)
@@ -949,7 +1041,7 @@ def solve_exact(
     schedule, result, source = best
     value = objective_value(p, result, objective)
     bound = max(0.0, float(bound_raw) / obj_scale) if math.isfinite(bound_raw) else 0.0
-    bound = min(max(bound, relaxed_bound, _simple_bound(p, objective)), value)
+    bound = min(max(bound, relaxed_bound, pool_bound, _simple_bound(p, objective)), value)
     gap = (value - bound) / value if value > 0 else 0.0
     label = "optimal" if gap <= 1e-9 else "feasible"  # CP-SAT says OPTIMAL at relative_gap_limit too
     _check_result_caps(p, result, latency_cap_cycles, energy_cap_pj, "exact")

@@ -62,7 +62,7 @@ def design_grid(
     group_sizes: Sequence[int] = (1, 2),
 ) -> list[tuple[tuple[str, ...], tuple[int, ...], float, tuple[float, ...] | None]]:
     """(templates, PEs per sub-accelerator, total bandwidth, bandwidth slices or None for shared)."""
-    out = []
+    out: list[tuple[tuple[str, ...], tuple[int, ...], float, tuple[float, ...] | None]] = []
     for total in bw_totals or [bw_budget]:
         for k in group_sizes:
             for combo in itertools.combinations_with_replacement(list(templates), k):
@@ -73,7 +73,9 @@ def design_grid(
                     splits = sorted({f for f in pe_splits if 0 < f < 1})
                     if combo[0] == combo[1]:  # homogeneous: f and 1 - f are the same design
                         splits = sorted({min(f, 1 - f) for f in splits})
-                    pe_sets = [(_round_pes(f * pe_budget), pe_budget - _round_pes(f * pe_budget)) for f in splits]
+                    pe_sets: list[tuple[int, ...]] = [
+                        (_round_pes(f * pe_budget), pe_budget - _round_pes(f * pe_budget)) for f in splits
+                    ]
                 else:
                     share = _round_pes(pe_budget / k)
                     pe_sets = [tuple([share] * (k - 1) + [pe_budget - share * (k - 1)])]
@@ -259,8 +261,8 @@ def run_system_sweep(
     bar.close()
     rows.sort(key=lambda r: (r["makespan_cycles"], r["energy_pj"]))
     pts = np.array([[r["makespan_cycles"], r["energy_pj"], r["area_um2"]] for r in rows])
-    for r, keep in zip(rows, pareto_mask(pts)):
-        r["pareto"] = bool(keep)
+    for done, keep in zip(rows, pareto_mask(pts)):
+        done["pareto"] = bool(keep)
     _write(
         rows,
         out / "system_sweep.csv",

@@ -171,17 +171,19 @@ class _NamesType(click.ParamType):
     project's one-line error (click's own usage errors print several lines).
     """
 
-    def __init__(self, name: str, names: Callable[[], list[str]], extra: str = "") -> None:
+    def __init__(self, name: str, names: Callable[[], list[str]], extra: str = "", many: bool = False) -> None:
         self.name = name
         self._names = names
         self._extra = extra
+        self._many = many  # a comma-separated list of the names
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
         try:
             names = self._names()
         except Exception:  # a broken user template must not break --help
             names = []
-        return "[" + "|".join([*names, *([self._extra] if self._extra else [])]) + "]"
+        one = "[" + "|".join([*names, *([self._extra] if self._extra else [])]) + "]"
+        return f"{one},..." if self._many else one
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         return value
@@ -203,6 +205,8 @@ def profile_names() -> list[str]:
 
 TEMPLATE = _NamesType("template", template_names, "FILE.yaml")
 PROFILE = _NamesType("profile", profile_names)
+TEMPLATES = _NamesType("templates", template_names, many=True)
+PROFILES = _NamesType("profiles", profile_names, many=True)
 
 
 def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -332,7 +336,7 @@ def versioned(payload: dict[str, Any], seeds: dict[str, int] | None = None) -> d
 def json_ready(obj: Any) -> Any:
     """``obj`` made plain and honest for JSON.
 
-    - Cycle counts (keys ``cycles`` or ``*_cycles``) become integers: a fractional count (the
+    - Cycle counts (keys ``cycles``, ``*_cycles`` or ``*_cycle``) become integers: a fractional count (the
       analytical model divides bytes by bandwidth) is rounded up, since no operation ends within a
       cycle; ``stall_cycles`` is then ``latency/total - compute`` so the three still add up.
     - Non-finite floats (NaN, ±inf) become ``null``: JSON has no such numbers, and none of our
@@ -370,7 +374,7 @@ def _ready(obj: Any, key: str | None) -> Any:
         obj = float(obj)
         if not math.isfinite(obj):
             return None
-        if key is not None and (key == "cycles" or key.endswith("_cycles")):
+        if key is not None and (key == "cycles" or key.endswith(("_cycles", "_cycle"))):
             return int(math.ceil(obj - 1e-9))
         return obj
     if isinstance(obj, Path):

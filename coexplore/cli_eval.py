@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from coexplore.cli_common import (
     PROFILE,
+    TEMPLATES,
     accelerator_options,
     build_accelerator,
     emit_json,
@@ -61,7 +63,7 @@ def templates(as_json: bool) -> None:
 def layers(model: str, input_shapes: tuple[str, ...], as_json: bool) -> None:
     """Print the layer table of MODEL (a zoo name, a .py file building an nn.Module, or a .onnx file)."""
     net = load_workload(model, input_shapes=input_shapes)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "index": i,
             "name": l.name,
@@ -166,6 +168,7 @@ def _parse_bw(item: str) -> float | None:
 @click.option(
     "--templates",
     "template_list",
+    type=TEMPLATES,
     default="systolic-os,systolic-ws,systolic-is,nvdla,shidiannao,eyeriss",
     show_default=True,
     help="Comma-separated template names.",

@@ -331,7 +331,7 @@ def search(
     result = run(out_dir, resume, workers, executor, baselines, quiet=as_json, **options)
     summary = json.loads((Path(out_dir) / "summary.json").read_text())
     if as_json:
-        emit_json(summary)
+        emit_json(summary, seeds={"search": int(options["seed"])})
     else:
         for run_ in result.runs:
             f = run_.final

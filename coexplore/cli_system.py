@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from coexplore.cli_common import emit_json, load_workload, user_errors
+from coexplore.cli_common import PROFILE, emit_json, load_workload, user_errors
 from coexplore.models.ir import CoexploreError
 
 
@@ -96,7 +96,7 @@ def _floats(text: str, what: str) -> list[float]:
 )
 @click.option("--latency-cap", type=float, default=None, help="Makespan limit in cycles (a spec).")
 @click.option("--energy-cap", type=float, default=None, help="Energy limit in pJ (a spec).")
-@click.option("--profile", default="rtl", show_default=True, help="Timing profile of the cost model.")
+@click.option("--profile", type=PROFILE, default="rtl", show_default=True, help="Timing profile of the cost model.")
 @click.option(
     "--costs",
     "cost_model",
@@ -205,7 +205,7 @@ def system(
             f"{r.makespan_cycles:,.0f} cycles ({res.solver}, {res.status})",
         )
     if as_json:
-        emit_json(payload)
+        emit_json(payload, seeds={"solver": seed or 0})  # CP-SAT's and the list scheduler's seed
         return
     _print_text(payload, gantt_path)
 

@@ -28,7 +28,7 @@ def fidelity_report(
     rows = []
     for name in profiles:
         rows += fidelity.run_cases(cases, get_profile(name))
-    payload = {
+    payload: dict[str, Any] = {
         "against": tool,
         "profiles": profiles,
         "large_ratio": fidelity.LARGE_RATIO,

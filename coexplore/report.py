@@ -18,15 +18,19 @@ import numpy as np
 from coexplore.dataflows.spec import Accelerator, Dataflow, TimingProfile
 from coexplore.models.ir import Network
 
-DEFAULT_DEMO_DESIGN = dict(
-    rows=32,
-    cols=32,
-    ifmap_sram_kb=64.0,
-    filter_sram_kb=64.0,
-    ofmap_sram_kb=64.0,
-    dram_bw_bytes_per_cycle=32.0,
-    noc_bw_bytes_per_cycle=None,
-)
+
+def demo_accelerator(dataflow: Dataflow) -> Accelerator:
+    """The demo's design for ``dataflow``: a 32x32 array, 64 KB per buffer, 32 B/cycle of DRAM, no NoC bound."""
+    return Accelerator(
+        dataflow=dataflow,
+        rows=32,
+        cols=32,
+        ifmap_sram_kb=64.0,
+        filter_sram_kb=64.0,
+        ofmap_sram_kb=64.0,
+        dram_bw_bytes_per_cycle=32.0,
+        noc_bw_bytes_per_cycle=None,
+    )
 
 
 def _plt():
@@ -292,7 +296,7 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
         task = bar.add_task("evaluating network x template", total=len(nets) * len(templates))
         for net in nets:
             for tname, df in templates.items():
-                acc = Accelerator(dataflow=df, **DEFAULT_DEMO_DESIGN)
+                acc = demo_accelerator(df)
                 m = evaluate_network(net, acc, profile)
                 seconds = m.latency_cycles / (acc.clock_mhz * 1e6)
                 results.append(
@@ -335,9 +339,7 @@ def run_demo(out: Path, model_names: Sequence[str]) -> Path:
     stages = [
         (
             "Three tiers: analytical model vs cycle-level simulator",
-            lambda: demo_stages.simulator_crosscheck(
-                nets[0], [Accelerator(dataflow=df, **DEFAULT_DEMO_DESIGN) for df in templates.values()]
-            ),
+            lambda: demo_stages.simulator_crosscheck(nets[0], [demo_accelerator(df) for df in templates.values()]),
         )
     ]
     pair = [by_name[n] for n in ("resnet9", "unet") if n in by_name] or list(nets[:2])
@@ -441,7 +443,7 @@ def _demo_markdown(results: list[dict], sweep_text: str, maestro: list[dict], ne
         "edp_uj_ms": ",.2f",
         "macs": ",",
     }
-    best = {}
+    best: dict[str, dict] = {}
     for r in results:
         if r["network"] not in best or r["edp_uj_ms"] < best[r["network"]]["edp_uj_ms"]:
             best[r["network"]] = r

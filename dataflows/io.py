@@ -58,6 +58,11 @@ class AlternativeModel(MappingModel):
     kinds: list[OpKind] = []  # layer kinds it applies to (empty: every MAC layer)
 
 
+def _kinds_or_every(kinds: list[OpKind]) -> list[OpKind | None]:
+    """An alternative's layer kinds; None stands for every MAC layer when it names none."""
+    return list(kinds) if kinds else [None]
+
+
 class TimingModel(_Strict):
     preload: str = "0"
     fill: str = "0"
@@ -97,7 +102,7 @@ class DataflowModel(_Strict):
             mapping=self.mapping.to_value(),
             timing=FoldTiming(*(Expr(getattr(self.timing, f)) for f in ("preload", "fill", "drain", "pipeline"))),
             overrides=tuple((k, m.to_value()) for k, m in self.overrides.items()),
-            alternatives=tuple((k, a.to_value()) for a in self.alternatives for k in (a.kinds or [None])),
+            alternatives=tuple((k, a.to_value()) for a in self.alternatives for k in _kinds_or_every(a.kinds)),
             im2col=self.im2col,
             sliding_input=self.sliding_input,
             logic_area_scale=self.logic_area_scale,

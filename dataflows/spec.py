@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from coexplore.dataflows.expr import Expr
 from coexplore.models.ir import CoexploreError, Dim, OpKind
@@ -149,7 +150,8 @@ class TimingProfile:
         """This profile with the overrides for ``template`` applied."""
         for name, fields in self.template_overrides:
             if name == template:
-                return replace(self, template_overrides=(), **dict(fields))
+                changes: dict[str, Any] = dict(fields)  # each field's own type, checked when the YAML was read
+                return replace(self, template_overrides=(), **changes)
         return self
 
     def first_fold_setup_expr(self) -> Expr:

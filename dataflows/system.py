@@ -176,7 +176,12 @@ class SubAcceleratorModel(AcceleratorModel):
         if dataflow is None:
             raise SpecError(f"unknown template {self.template!r} (expected one of {', '.join(sorted(table))})")
         fields = self.model_dump(exclude={"template", "pes", "rows", "cols"})
-        rows, cols = array_shape(self.pes) if self.pes is not None else (self.rows, self.cols)
+        if self.pes is not None:
+            rows, cols = array_shape(self.pes)
+        elif self.rows is not None and self.cols is not None:
+            rows, cols = self.rows, self.cols
+        else:  # _shape refuses this when the model is validated
+            raise SpecError(f"sub-accelerator {self.template!r}: give rows and cols, or pes")
         return Accelerator(dataflow=dataflow, rows=rows, cols=cols, **fields)
 
 
@@ -197,7 +202,7 @@ class SystemModel(_Strict):
     description: str = ""
     budget: BudgetModel
     bandwidth: BandwidthSharing = BandwidthSharing.SHARED
-    link: LinkModel = LinkModel()
+    link: LinkModel = LinkModel.model_validate({})  # every field at its default
     sub_accelerators: list[SubAcceleratorModel] = Field(min_length=1)
     # Free-form provenance a search writes beside the hardware (architectures, mapping, costs);
     # the hardware commands ignore it, so ``coexplore rtl --design best.yaml`` takes a search's result.

@@ -318,6 +318,12 @@ class _OnnxLowerer:
             raise CoexploreError(f"ONNX node {node_name!r}: the shape of its {what} cannot be inferred")
         return value.shape
 
+    def known(self, node_name: str, value: Value | None, what: str) -> Value:
+        """``value`` with a known shape (an optional input left out, or a shape inference missed, is refused)."""
+        self.shape(node_name, value, what)
+        assert value is not None  # self.shape refused None
+        return value
+
     def run(self) -> Network:
         from onnx import numpy_helper
 
@@ -352,8 +358,8 @@ class _OnnxLowerer:
         op, attrs, b, bits = node.op_type, _attrs(node), self.b, self.b.bits
         out_shape = self.shapes.get(node.output[0])
         if op == "Conv":
-            x_shape = self.shape(name, inputs[0], "input")
-            w_shape = self.shape(name, inputs[1], "weight")
+            x, w = self.known(name, inputs[0], "input"), self.known(name, inputs[1], "weight")
+            x_shape, w_shape = self.shape(name, x, "input"), self.shape(name, w, "weight")
             spatial = len(w_shape) - 2
             if spatial not in (1, 2):
                 raise _unsupported(f"Conv ({spatial}-D)", name)
@@ -374,9 +380,10 @@ class _OnnxLowerer:
                 int(attrs.get("group", 1)),
                 bits,
             )
-            return b.add(layer, inputs[0].frontier | inputs[1].frontier), False
+            return b.add(layer, x.frontier | w.frontier), False
         if op in ("MaxPool", "AveragePool"):
-            x_shape = self.shape(name, inputs[0], "input")
+            x = self.known(name, inputs[0], "input")
+            x_shape = self.shape(name, x, "input")
             kernel = tuple(attrs["kernel_shape"])
             spatial = len(kernel)
             if spatial not in (1, 2):
@@ -385,25 +392,26 @@ class _OnnxLowerer:
             dilation = tuple(attrs.get("dilations", (1,) * spatial))
             begins, ends = self._pads(attrs, x_shape[-spatial:], kernel, stride, dilation)
             layer = pool_layer(b.unique(name), x_shape, out_shape, kernel, stride, begins, ends, dilation, bits)
-            return b.add(layer, inputs[0].frontier), False
+            return b.add(layer, x.frontier), False
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
-            x_shape = self.shape(name, inputs[0], "input")
+            x = self.known(name, inputs[0], "input")
+            x_shape = self.shape(name, x, "input")
             if len(x_shape) not in (3, 4):
                 raise _unsupported(f"{op} ({len(x_shape) - 2}-D)", name)
             layer = adaptive_pool_layer(b.unique(name), x_shape, (1,) * (len(x_shape) - 2), bits)
-            return b.add(layer, inputs[0].frontier), False
+            return b.add(layer, x.frontier), False
         if op == "ReduceMean":
-            x = inputs[0]
-            if x is None or x.shape is None or x.static:
+            source, source_shape = inputs[0], inputs[0].shape if inputs[0] is not None else None
+            if source is None or source_shape is None or source.static:
                 return None
             axes = attrs.get("axes")
             if axes is None and len(inputs) > 1 and inputs[1] is not None:
                 axes = self.consts.get(node.input[1])
                 axes = None if axes is None else [int(a) for a in axes.reshape(-1)]
             if axes is None and not attrs.get("noop_with_empty_axes", 0):
-                axes = list(range(len(x.shape)))
-            layer = reduce_mean_layer(b.unique(name), x.shape, axes, bits)
-            return (b.add(layer, x.frontier), False) if layer is not None else None
+                axes = list(range(len(source_shape)))
+            mean = reduce_mean_layer(b.unique(name), source_shape, axes, bits)
+            return (b.add(mean, source.frontier), False) if mean is not None else None
         if op in ("Add", "Sub", "Mul", "Sum"):
             operands = [v for v in inputs if v is not None]
             if out_shape is not None and is_eltwise(operands):
@@ -411,17 +419,15 @@ class _OnnxLowerer:
                 return b.add(eltwise_layer(b.unique(name), out_shape, len(operands), bits), frontier), False
             return None
         if op == "MatMul":
-            a, w = inputs[0], inputs[1]
-            self.shape(name, a, "first operand")
-            self.shape(name, w, "second operand")
+            a, w = self.known(name, inputs[0], "first operand"), self.known(name, inputs[1], "second operand")
             return b.add(product_layer(b.unique(name), a, w, bits), a.frontier | w.frontier), False
         if op == "Gemm":
-            a_shape = self.shape(name, inputs[0], "first operand")
-            w_shape = self.shape(name, inputs[1], "second operand")
+            a, w = self.known(name, inputs[0], "first operand"), self.known(name, inputs[1], "second operand")
+            a_shape, w_shape = self.shape(name, a, "first operand"), self.shape(name, w, "second operand")
             m, k = (a_shape[1], a_shape[0]) if attrs.get("transA", 0) else a_shape
             n = w_shape[0] if attrs.get("transB", 0) else w_shape[1]
             frontier, _ = union(v for v in inputs if v is not None)
-            if inputs[1].static and not inputs[0].static:
+            if w.static and not a.static:
                 layer = linear_layer(b.unique(name), (m, k), n, bits)
             else:
                 layer = matmul_layer(b.unique(name), 1, m, k, n, bits)

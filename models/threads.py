@@ -7,7 +7,7 @@ import os
 
 def one_thread() -> None:
     """One torch (and OpenMP) thread in this process: two one-thread workers beat one two-thread
-    process for the small proxy networks (measured, DESIGN.md)."""
+    process for the small proxy networks (measured, docs/design.md)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 

@@ -33,7 +33,7 @@ class FaultyParams(RtlParams):
 
     @property
     def module_name(self) -> str:
-        return f"{RtlParams.module_name.fget(self)}_{self.fault}"
+        return f"{super(FaultyParams, self).module_name}_{self.fault}"
 
     def component(self) -> Any:
         return FaultyAccelerator(RtlParams.component(self), self.fault)

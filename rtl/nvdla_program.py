@@ -111,7 +111,7 @@ class NvdlaFaultParams(RtlParams):
 
     @property
     def module_name(self) -> str:
-        return f"{RtlParams.module_name.fget(self)}_{self.nvdla_fault}"
+        return f"{super(NvdlaFaultParams, self).module_name}_{self.nvdla_fault}"
 
 
 def nvdla_faulty(params: RtlParams, fault: str) -> NvdlaFaultParams:

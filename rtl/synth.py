@@ -100,11 +100,11 @@ def _stat_json(text: str) -> dict:
 def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800, map_memories: bool = False) -> dict:
     """Gate-level cell counts and their Nangate-45 area, memories kept whole (or, with
     ``map_memories``, built from flip-flops and multiplexers as ``memory_map`` does)."""
-    verilog = _local_copy(verilog, work)
+    source = _local_copy(verilog, work)  # its name inside the tools' working folder
     stat_path = work / ("stat_generic_mapped.json" if map_memories else "stat_generic.json")
     script = "; ".join(
         [
-            f"read_verilog -sv {verilog}",
+            f"read_verilog -sv {source}",
             f"synth -flatten -top {top} -run begin:fine",
             "opt -fast -full",
             *(["memory_map", "opt -full"] if map_memories else []),
@@ -139,12 +139,12 @@ def ecp5(
     verilog: Path, top: str, work: Path, timeout_s: float = 1800, device: str = "--85k", package: str = "CABGA381"
 ) -> dict:
     """synth_ecp5 + nextpnr-ecp5: LUT4s, DSP multipliers, block RAMs and fmax (MHz)."""
-    verilog = _local_copy(verilog, work)
+    source = _local_copy(verilog, work)  # its name inside the tools' working folder
     netlist = work / "ecp5.json"
     stat_path = work / "stat_ecp5.json"
     script = "; ".join(
         [
-            f"read_verilog -sv {verilog}",
+            f"read_verilog -sv {source}",
             f"synth_ecp5 -top {top} -json {netlist.name}",
             f"tee -q -o {stat_path.name} stat -json",
         ]

@@ -163,4 +163,4 @@ class BatchResult:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.latency_cycles.shape  # type: ignore[return-value]
+        return self.latency_cycles.shape

@@ -855,7 +855,11 @@ def random_problem(
     ``bw_pressure`` > 0 gives units DRAM demands of up to that fraction of the pool each.
     """
     rng = np.random.default_rng(seed)
-    durations, tasks, edges, demand, energy = [], [], [], [], []
+    durations: list[np.ndarray] = []
+    demand: list[np.ndarray] = []
+    energy: list[np.ndarray] = []
+    tasks: list[int] = []
+    edges: list[tuple[int, int]] = []
     affinity = rng.uniform(0.0, 1.0, size=n_accs)  # which phase each accelerator prefers
     for t in range(n_tasks):
         base = len(tasks)

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from system_helpers import brute_force
 
-from coexplore.codesign.schedule import Objective, Schedule, replay, solve, solve_exact, solve_greedy
+from coexplore.codesign.schedule import (
+    Objective,
+    Schedule,
+    configuration_bound,
+    critical_paths,
+    replay,
+    solve,
+    solve_exact,
+    solve_greedy,
+)
 from coexplore.dataflows.spec import SpecError
 from coexplore.dataflows.system import Link
 from coexplore.sim.system import random_problem, synthetic_problem
@@ -130,6 +139,38 @@ def test_binding_pool_bound_from_the_relaxation_is_valid() -> None:
     problem = _tiny(11, n_units=4, bw=True, link=False)
     res = solve_exact(problem, time_limit_s=20, workers=4)
     assert res.bound <= brute_force(problem) == res.objective_value
+
+
+# ---- the lower bounds: never above an optimum, and tight where the older ones were not ----------------
+@pytest.mark.parametrize("seed", range(6))
+def test_critical_paths_and_the_configuration_bound_never_pass_the_optimum(seed: int) -> None:
+    for problem in (_tiny(seed, n_units=6), _tiny(seed + 10, n_units=4, bw=True, link=False)):
+        best = brute_force(problem)
+        assert max(critical_paths(problem)) <= best
+        assert configuration_bound(problem) <= best
+
+
+def test_a_critical_path_that_changes_sub_accelerator_pays_the_transfer() -> None:
+    # unit 0 is fast on acc0, unit 1 on acc1: the best chain splits, and the link costs 3 + 4 bytes / 1
+    problem = synthetic_problem(
+        np.array([[2, 50], [50, 2]]), [(0, 1)], [0, 0], edge_bytes=[4.0], link=Link(1.0, 3, 1.0)
+    )
+    assert critical_paths(problem) == [2 + 7 + 2] == [brute_force(problem)]
+    res = solve_exact(problem, time_limit_s=10, workers=2)
+    assert res.objective_value == res.bound == 11 and res.status == "optimal"
+
+
+def test_the_configuration_bound_sees_draws_that_cannot_run_side_by_side() -> None:
+    # two independent units, each fast on its own sub-accelerator, each drawing 3 of the pool's 4
+    # bytes/cycle: they cannot overlap, which neither the bytes over the pool (15) nor the work over
+    # the sub-accelerators (10) sees
+    problem = synthetic_problem(
+        np.array([[10, 1000], [1000, 10]]), [], [0, 1], bw_demand=np.full((2, 2), 3.0), pool_bw_bytes_per_cycle=4.0
+    )
+    assert problem.bandwidth_binds and brute_force(problem) == 20
+    assert configuration_bound(problem) == 20
+    res = solve_exact(problem, time_limit_s=10, workers=2)
+    assert res.objective_value == res.bound == 20 and res.status == "optimal"
 
 
 # ---- exact never worse than greedy, reproducible, lexicographic, per-task finish times ----------------
