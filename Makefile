@@ -27,6 +27,7 @@ demo: setup
 # Every stage runs; the target fails if any failed.
 test: setup
 	@rc=0; $(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory smoke || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "FAILED: see the stage above"; fi; exit $$rc
 

@@ -7,7 +7,12 @@ For every hardware kind (``rtl.kinds``: ws, os, rs) the accelerator is its templ
 compute layer (conv, depthwise, linear, matmul) of every ``models.zoo`` network is accepted when
 the generator builds and runs it as one call (``rtl.program.check_layer``: the whole input resident
 in half the ifmap scratchpad, one output tile per bank, groups = batch = 1, ...). Prints
-``accepted_share_<kind>: X`` (by layer count), the share of MACs, and why the rest are refused.
+``accepted_share_<kind>: X`` (by layer count), the share of MACs, and why the rest are refused;
+then ``accepted_tiled_share_<kind>: X``: the share run as one or several calls (host-side tiling,
+``dataflows.tiling``: output-row bands and K tiles, ``rtl.program.check_tiled``; what the
+simulator's rtl profile costs), with the calls per tiled layer and why the rest are still refused,
+and ``accepted_2d_share_<kind>: X`` adding 2-D output tiles (``columns=True``: the RTL runs them,
+the analytical model does not cost them yet).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.models.zoo import ZOO_NAMES, get_network
 from coexplore.rtl.kinds import KINDS
 from coexplore.rtl.params import CFG_BITS, RtlError, params_from_accelerator
-from coexplore.rtl.program import check_layer, geometry
+from coexplore.rtl.program import check_layer, check_tiled, geometry
 
 # refusal messages -> a short reason (the first pattern that matches)
 REASONS = (
@@ -33,6 +38,8 @@ REASONS = (
     ("output tile exceeds the ofmap bank (WS: P*Q, RS: Q)", r"ofmap bank depth"),
     ("reduction exceeds the weight bank (OS: C*R*S)", r"weight bank depth"),
     ("filter wider than the RS PE (S > 8)", r"filter width"),
+    ("one output row (2-D: pixel) of all channels exceeds a call's input (channel groups)", r"one output \w+ reads"),
+    ("C*R*S exceeds the weight bank (needs channel groups)", r"no call fits \(C\*R\*S"),
     ("a configuration register overflows (16 bits)", r"does not fit the"),
     ("unequal stride/padding or dilation", r"stride and padding|dilation"),
 )
@@ -101,8 +108,40 @@ def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
             accepted += 1
             macs += layer.macs
             per_net[net] += 1
+        tiled, tiled_macs, calls, why_tiled = 0, 0, [], Counter()
+        for _, layer in layers:
+            try:
+                plan = check_tiled(params, layer)
+            except RtlError as exc:
+                why_tiled[reason(str(exc))] += 1
+                continue
+            tiled += 1
+            tiled_macs += layer.macs
+            if plan.tiled:
+                calls.append(len(plan.calls))
+        two_d, macs_2d, calls_2d = 0, 0, []
+        for _, layer in layers:
+            try:
+                plan = check_tiled(params, layer, columns=True)
+            except RtlError:
+                continue
+            two_d += 1
+            macs_2d += layer.macs
+            calls_2d += [len(plan.calls)] if plan.tiled else []
         out["kinds"][kind.name] = {
             "template": kind.template,
+            "accepted_2d": two_d,
+            "accepted_2d_share": two_d / len(layers),
+            "accepted_2d_mac_share": macs_2d / out["macs"],
+            "calls_per_2d_tiled_layer": {"mean": sum(calls_2d) / len(calls_2d), "max": max(calls_2d)}
+            if calls_2d
+            else None,
+            "accepted_tiled": tiled,
+            "accepted_tiled_share": tiled / len(layers),
+            "accepted_tiled_mac_share": tiled_macs / out["macs"],
+            "tiled_layers": len(calls),
+            "calls_per_tiled_layer": {"mean": sum(calls) / len(calls), "max": max(calls)} if calls else None,
+            "refused_tiled": dict(why_tiled.most_common()),
             "accepted": accepted,
             "accepted_share": accepted / len(layers),
             "accepted_mac_share": macs / out["macs"],
@@ -139,6 +178,22 @@ def main() -> None:
         )
         for why, n in r["refused"].items():
             print(f"    refused {n:4d}: {why}")
+        c = r["calls_per_tiled_layer"]
+        calls = (
+            f", {r['tiled_layers']} of them tiled, {c['mean']:.1f} calls on average, {c['max']} at most" if c else ""
+        )
+        print(
+            f"accepted_tiled_share_{name}: {r['accepted_tiled_share']:.3f}  ({r['accepted_tiled']} layers, "
+            f"{r['accepted_tiled_mac_share']:.2e} of the MACs{calls})"
+        )
+        for why, n in r["refused_tiled"].items():
+            print(f"    still refused {n:4d}: {why}")
+        c2 = r["calls_per_2d_tiled_layer"]
+        extra = f", {c2['mean']:.1f} calls on average, {c2['max']} at most" if c2 else ""
+        print(
+            f"accepted_2d_share_{name}: {r['accepted_2d_share']:.3f}  ({r['accepted_2d']} layers, "
+            f"{r['accepted_2d_mac_share']:.2e} of the MACs{extra})"
+        )
         w = r["what_if"]
         print(
             f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "

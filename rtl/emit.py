@@ -100,8 +100,9 @@ def emit_accelerator(acc: Accelerator, cache_dir: Path | None = None) -> Emitted
     return emit(params_from_accelerator(acc), cache_dir, acc)
 
 
-def emit_system(design_yaml: str | Path, out: Path, cache_dir: Path | None = None) -> dict:
-    """Every sub-accelerator of a system design plus the heterogeneous top (see ``rtl.top``)."""
+def emit_system(design_yaml: str | Path, out: Path, cache_dir: Path | None = None, ports: str | None = None) -> dict:
+    """Every sub-accelerator of a system design plus the heterogeneous top (see ``rtl.top``; ``ports``:
+    ``shared`` or ``partitioned``, default the system's bandwidth mode)."""
     from coexplore.rtl.top import emit_design
 
-    return emit_design(Path(design_yaml), Path(out), cache_dir)
+    return emit_design(Path(design_yaml), Path(out), cache_dir, ports)

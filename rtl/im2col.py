@@ -4,7 +4,8 @@ A tap of output pixel ``m = p*Q + q`` at reduction index ``red = (c*R + r)*S + s
 ``in[c][p*stride - pad + r][q*stride - pad + s]`` (zero outside the image). Two running walkers
 produce its halves without multipliers: ``reduction_walker`` steps ``red`` (and keeps r, s and the
 tap's offset ``c*H*W + r*W + s``), ``pixel_walker`` steps ``m`` (and keeps ``hb = p*stride - pad``,
-``wb = q*stride - pad`` and ``base = hb*W + wb``). ``read_tap`` adds them for one reader (an array
+``wb = q*stride - pad`` and ``base = hb*W + wb``; a tiled call's ``pad_top``/``pad_left`` registers
+replace ``pad`` where the kind has them). ``read_tap`` adds them for one reader (an array
 row) and returns the operand one cycle later, as the replica's synchronous read port gives it.
 ``skew`` delays a value one more cycle per array row (systolic operand skew).
 """
@@ -69,16 +70,19 @@ def pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, name: st
     row = Signal(signed(SB + 1), name=f"{name}_row")  # base of the row's first pixel
     neg_pad = Signal(signed(SB), name=f"{name}_neg_pad")
     neg_padw = Signal(signed(SB + 1), name=f"{name}_neg_padw")
-    m.d.comb += [neg_pad.eq(-cfg["pad"]), neg_padw.eq(-cfg["pad_w"])]
+    neg_left = Signal(signed(SB), name=f"{name}_neg_left")
+    # a tiled call pads its top and left edges on its own (pad_w = pad_top*W + pad_left)
+    top, left = cfg.get("pad_top", cfg["pad"]), cfg.get("pad_left", cfg["pad"])
+    m.d.comb += [neg_pad.eq(-top), neg_left.eq(-left), neg_padw.eq(-cfg["pad_w"])]
     with m.If(reset):
-        m.d.sync += [index.eq(0), q.eq(0), hb.eq(neg_pad), wb.eq(neg_pad), base.eq(neg_padw), row.eq(neg_padw)]
+        m.d.sync += [index.eq(0), q.eq(0), hb.eq(neg_pad), wb.eq(neg_left), base.eq(neg_padw), row.eq(neg_padw)]
     with m.Elif(step):
         m.d.sync += index.eq(index + 1)
         with m.If(q == cfg["q"] - 1):
             m.d.sync += [
                 q.eq(0),
                 hb.eq(hb + cfg["stride"]),
-                wb.eq(neg_pad),
+                wb.eq(neg_left),
                 row.eq(row + cfg["stride_w"]),
                 base.eq(row + cfg["stride_w"]),
             ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RtlError, RtlParams, Scratchpads
 from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
@@ -114,3 +115,17 @@ def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np
     # [fc][fr][i][j] -> out[k = fc*ca + j][m = fr*ra + i]
     full = vals.transpose(0, 3, 1, 2).reshape(fc_n * ca, fr_n * ra)
     return wrap(full[: geo.k, : geo.t], params.acc_bits).reshape(geo.k, geo.p, geo.q)
+
+
+def call_limits(params: RtlParams) -> CallLimits:
+    """What one call holds (host-side tiling, ``dataflows.tiling``): the input in one replica and
+    half the budget, C*R*S in the weight bank."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=0,
+        reduction=params.weight_depth,
+        stream_bytes=params.stream_bytes,
+    )

@@ -1,6 +1,8 @@
 """Host side of a generated accelerator, shared by every kind: the conv view of a layer, the numpy
 reference result, stream packing and unpacking, and the generic entry points (``prepare``,
-``expected_cycles``, ``decode_output``) that hand over to the kind's host module (``rtl.kinds``).
+``expected_cycles``, ``decode_output``) that hand over to the kind's host module (``rtl.kinds``);
+and host-side tiling: a layer one call cannot run as the calls of its ``dataflows.tiling`` plan
+(``plan_layer``, ``prepare_calls``; a kind is tiled when its host module defines ``call_limits``).
 
 Stream conventions (each ``stream_bytes`` wide, byte 0 in the low bits):
 - ifmap: the layer input ``in[c][h][w]`` (int8, unpadded: padding is the controller's job), packed
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.dataflows.tiling import Call, CallLimits, TilingError, TilingPlan, plan_calls
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams
 
@@ -34,6 +37,16 @@ class LayerGeometry:
     pad: int
     p: int
     q: int
+    pad_top: int | None = None  # a tiled call's own top/left padding (``dataflows.tiling``); None: ``pad``
+    pad_left: int | None = None
+
+    @property
+    def top(self) -> int:
+        return self.pad if self.pad_top is None else self.pad_top
+
+    @property
+    def left(self) -> int:
+        return self.pad if self.pad_left is None else self.pad_left
 
     @property
     def red(self) -> int:
@@ -110,7 +123,10 @@ def unpack_lines(params: RtlParams, beats: list[int], lines: int) -> np.ndarray:
 
 def reference_output(geo: LayerGeometry, ifmap: np.ndarray, weights: np.ndarray, acc_bits: int) -> np.ndarray:
     """out[k][p][q] of the conv (int64, wrapped to ``acc_bits`` two's complement)."""
-    x = np.pad(ifmap.astype(np.int64), ((0, 0), (geo.pad, geo.pad), (geo.pad, geo.pad)))
+    # top/left padding as configured; bottom/right: zeros wherever a tap leaves the image
+    bottom = max(0, (geo.p - 1) * geo.stride + geo.r - geo.top - geo.h)
+    right = max(0, (geo.q - 1) * geo.stride + geo.s - geo.left - geo.w)
+    x = np.pad(ifmap.astype(np.int64), ((0, 0), (geo.top, bottom), (geo.left, right)))
     wt = weights.astype(np.int64).reshape(geo.k, geo.red)
     cols = np.empty((geo.red, geo.t), dtype=np.int64)
     for p in range(geo.p):
@@ -138,6 +154,8 @@ def conv_cfg(geo: LayerGeometry, stream_bytes: int, n_rf: int, n_cf: int, n_fold
         s=geo.s,
         stride=geo.stride,
         pad=geo.pad,
+        pad_top=geo.top,
+        pad_left=geo.left,
         stride_w=geo.stride * geo.w,
         p=geo.p,
         q=geo.q,
@@ -146,7 +164,7 @@ def conv_cfg(geo: LayerGeometry, stream_bytes: int, n_rf: int, n_cf: int, n_fold
         n_rf=n_rf,
         n_cf=n_cf,
         if_beats=cdiv(geo.input_bytes, stream_bytes),
-        pad_w=geo.pad * geo.w + geo.pad,
+        pad_w=geo.top * geo.w + geo.left,
         n_folds=n_folds,
     )
     cfg.update(extra)
@@ -174,6 +192,8 @@ CONV_CFG = (
     "if_beats",
     "pad_w",
     "n_folds",
+    "pad_top",
+    "pad_left",
 )
 
 
@@ -284,3 +304,146 @@ def ws_cycles(params: RtlParams, geo: LayerGeometry) -> int:
     from coexplore.rtl.ws_program import cycles
 
     return cycles(params, geo)
+
+
+# ---- host-side tiling: a layer as several calls (dataflows.tiling) ----------------------------------
+def limits_of(params: RtlParams) -> CallLimits | None:
+    """The per-call limits of the hardware of ``params`` (its host module's ``call_limits``; None for
+    a kind not tiled); the same numbers as ``dataflows.tiling.call_limits`` on its accelerator."""
+    own = getattr(_program(params), "call_limits", None)
+    return None if own is None else own(params)
+
+
+def call_geometry(plan: TilingPlan, call: Call) -> LayerGeometry:
+    """The conv view of one call: its input rows, output rows and channels, and its own pads."""
+    return LayerGeometry(
+        c=plan.c,
+        k=call.k,
+        h=call.h,
+        w=call.w,
+        r=plan.r,
+        s=plan.s,
+        stride=plan.stride,
+        pad=plan.pad,
+        p=call.p,
+        q=call.q,
+        pad_top=call.pad_top,
+        pad_left=call.pad_left,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TiledProgram:
+    """A layer prepared as calls run one after another (one call when it fits); the outputs of the
+    calls are placed at their rows and channels of ``expected_out``."""
+
+    params: RtlParams
+    geo: LayerGeometry  # the whole layer
+    plan: TilingPlan
+    calls: tuple[Program, ...]
+    call_inputs: tuple[tuple[np.ndarray, np.ndarray], ...]  # each call's (ifmap rows, weights)
+    expected_out: np.ndarray  # [k][p][q]
+    expected_cycles: int  # the calls' cycles plus the idle cycles between them
+
+    def assemble(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """The layer's out[k][p][q] from the calls' outputs."""
+        full = np.zeros_like(self.expected_out)
+        for call, out in zip(self.plan.calls, outputs, strict=True):
+            full[call.k0 : call.k1, call.p0 : call.p1, call.q0 : call.q1] = out
+        return full
+
+
+def plan_layer(params: RtlParams, layer: Layer, k_tile: int | None = None, columns: bool = False) -> TilingPlan:
+    """The calls that run ``layer`` on the hardware of ``params``: ``dataflows.tiling.plan_calls``
+    (the simulator's rtl profile plans with the same function; ``k_tile`` forces K tiles of that
+    size, ``columns`` allows 2-D output tiles), or one call on a kind not tiled; RtlError when
+    neither works."""
+    geo = geometry(layer)
+    one = TilingPlan.whole(geo.c, geo.k, geo.h, geo.w, geo.r, geo.s, geo.stride, geo.pad, geo.p, geo.q)
+    lim = limits_of(params)
+    if lim is None:
+        check_layer(params, layer)
+        return one
+    try:
+        return plan_calls(layer, lim, k_tile, columns)
+    except TilingError as exc:
+        raise RtlError(str(exc)) from None
+
+
+def _n_folds(params: RtlParams, geo: LayerGeometry) -> int:
+    """Folds of one call (row folds x column folds, the kind's ``folds``)."""
+    fr, fc = _program(params).folds(params, geo)
+    return int(fr * fc)
+
+
+def prepare_calls(
+    params: RtlParams,
+    layer: Layer,
+    ifmap: np.ndarray,
+    weights: np.ndarray,
+    k_tile: int | None = None,
+    plan: TilingPlan | None = None,
+) -> TiledProgram:
+    """``layer`` with the given tensors as the calls of its plan (``plan_layer``), each prepared as
+    one layer of its own (``prepare``: the hardware's checks hold for every call)."""
+    geo = geometry(layer)
+    plan = plan if plan is not None else plan_layer(params, layer, k_tile)
+    ifmap = np.asarray(ifmap, dtype=np.int64).reshape(geo.c, geo.h, geo.w)
+    weights = np.asarray(weights, dtype=np.int64).reshape(geo.k, geo.c, geo.r, geo.s)
+    host = _program(params)
+    programs, inputs = [], []
+    for call in plan.calls:
+        cg = call_geometry(plan, call)
+        x, w = ifmap[:, call.h0 : call.h1, call.w0 : call.w1], weights[call.k0 : call.k1]
+        programs.append(_prepare_geometry(params, layer, cg, host, x, w))
+        inputs.append((x, w))
+    cycles = sum(pr.expected_cycles for pr in programs) + plan.gap_cycles()
+    return TiledProgram(
+        params=params,
+        geo=geo,
+        plan=plan,
+        calls=tuple(programs),
+        call_inputs=tuple(inputs),
+        expected_out=reference_output(geo, ifmap, weights, params.acc_bits),
+        expected_cycles=cycles,
+    )
+
+
+def _prepare_geometry(
+    params: RtlParams, layer: Layer, geo: LayerGeometry, host: Any, ifmap: np.ndarray, weights: np.ndarray
+) -> Program:
+    """One call of geometry ``geo`` (its own pads) packed for the hardware, after its checks."""
+    _check_call(params, layer, geo, host)
+    cfg, weight_beats = host.layout(params, geo, weights)
+    return Program(
+        params=params,
+        geo=geo,
+        cfg=cfg,
+        ifmap_beats=pack_beats((ifmap & 0xFF).astype(np.uint8), params.stream_bytes),
+        weight_beats=weight_beats,
+        expected_out=reference_output(geo, ifmap, weights, params.acc_bits),
+        expected_cycles=host.cycles(params, geo),
+    )
+
+
+def _check_call(params: RtlParams, layer: Layer, geo: LayerGeometry, host: Any) -> None:
+    """The hardware's checks of one call (``prepare``'s): resident input, the kind's own, registers."""
+    half_budget = params.ifmap_bytes * params.ifmap_replicas // 2
+    if geo.input_bytes > min(half_budget, params.ifmap_bytes):
+        raise RtlError(
+            f"layer {layer.name!r}: a call's input of {geo.input_bytes} bytes exceeds the resident "
+            f"limit {min(half_budget, params.ifmap_bytes)}"
+        )
+    host.check_layer(params, layer, geo)
+    if limits_of(params) is not None:
+        conv_cfg(geo, params.stream_bytes, 1, 1, _n_folds(params, geo))
+
+
+def check_tiled(params: RtlParams, layer: Layer, columns: bool = False) -> TilingPlan:
+    """The plan of ``layer`` when the hardware runs it as one or several calls (RtlError when not),
+    every call checked as ``prepare_calls`` checks it (without building any data)."""
+    plan = plan_layer(params, layer, columns=columns)
+    host = _program(params)
+    for call in plan.calls:
+        _check_call(params, layer, call_geometry(plan, call), host)
+    return plan

@@ -12,6 +12,12 @@ read beat per cycle for all operands of all sub-accelerators (a system's shared 
 sub-accelerator here is slower than with its own port per operand (``rtl.program``'s timing);
 no timing model of the shared port exists yet, so the top is checked bit-exact only.
 Each sub-accelerator keeps its own ``s{i}_start/busy/done/cycles`` and ``s{i}_cfg_*`` ports.
+
+``ports="partitioned"`` instead gives every sub-accelerator its own three streams at its own width
+(``s{i}_ifmap_*``, ``s{i}_weight_*`` valid/ready/payload in, ``s{i}_ofmap_*`` out): the system's bandwidth
+split into fixed slices, one memory channel per operand. Each sub-accelerator then runs exactly as it
+does alone, so the simulator's ``rtl`` profile gives every sub-accelerator's cycles while all run at once
+(``coexplore verify --design``, ``rtl.verify_system``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
@@ -60,24 +67,49 @@ class RoundRobin(wiring.Component):
         return m
 
 
+PORTS = ("shared", "partitioned")
+STREAMS = ("ifmap", "weight", "ofmap")
+
+
+def _partitioned_members(i: int, p: RtlParams) -> dict:
+    """Sub-accelerator ``i``'s own streams: ifmap and weight in, ofmap out, each ``stream_bytes`` wide."""
+    w = unsigned(p.stream_bytes * 8)
+    members = {}
+    for name in ("ifmap", "weight"):
+        members.update({f"s{i}_{name}_valid": In(1), f"s{i}_{name}_ready": Out(1), f"s{i}_{name}_payload": In(w)})
+    members.update({f"s{i}_ofmap_valid": Out(1), f"s{i}_ofmap_ready": In(1), f"s{i}_ofmap_payload": Out(w)})
+    return members
+
+
 class HeteroTop(wiring.Component):
-    def __init__(self, subs: list[RtlParams], name: str = "coexplore_top") -> None:
+    """Every sub-accelerator of a system behind one arbitrated memory port (``ports="shared"``) or
+    each on its own streams (``ports="partitioned"``)."""
+
+    def __init__(self, subs: list[RtlParams], name: str = "coexplore_top", ports: str = "shared") -> None:
         if not subs:
             raise RtlError("a heterogeneous top needs at least one sub-accelerator")
+        if ports not in PORTS:
+            raise RtlError(f"ports {ports!r}: expected one of {', '.join(PORTS)}")
         self.subs = subs
         self.name = name
+        self.ports = ports
         width = max(p.stream_bytes for p in subs) * 8
         n = len(subs)
-        members = {
-            "rd_sel": Out(range(max(2 * n, 2))),
-            "rd_ready": Out(1),
-            "rd_valid": In(1),
-            "rd_payload": In(unsigned(width)),
-            "wr_sel": Out(range(max(n, 2))),
-            "wr_valid": Out(1),
-            "wr_ready": In(1),
-            "wr_payload": Out(unsigned(width)),
-        }
+        members: dict = {}
+        if ports == "shared":
+            members = {
+                "rd_sel": Out(range(max(2 * n, 2))),
+                "rd_ready": Out(1),
+                "rd_valid": In(1),
+                "rd_payload": In(unsigned(width)),
+                "wr_sel": Out(range(max(n, 2))),
+                "wr_valid": Out(1),
+                "wr_ready": In(1),
+                "wr_payload": Out(unsigned(width)),
+            }
+        else:
+            for i, p in enumerate(subs):
+                members.update(_partitioned_members(i, p))
         for i in range(n):
             members.update(
                 {f"s{i}_start": In(1), f"s{i}_busy": Out(1), f"s{i}_done": Out(1), f"s{i}_cycles": Out(CYCLE_BITS)}
@@ -88,7 +120,6 @@ class HeteroTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = len(self.subs)
         accs = []
         for i, p in enumerate(self.subs):
             acc = p.component()
@@ -102,6 +133,29 @@ class HeteroTop(wiring.Component):
             ]
             for c in cfg_names(p):
                 m.d.comb += getattr(acc, f"cfg_{c}").eq(getattr(self, f"s{i}_cfg_{c}"))
+        if self.ports == "partitioned":
+            self._wire_partitioned(m, accs)
+        else:
+            self._wire_shared(m, accs)
+        return m
+
+    def _wire_partitioned(self, m: Module, accs: list) -> None:
+        for i, acc in enumerate(accs):
+            for name in ("ifmap", "weight"):
+                s = getattr(acc, name)
+                m.d.comb += [
+                    s.valid.eq(getattr(self, f"s{i}_{name}_valid")),
+                    s.payload.eq(getattr(self, f"s{i}_{name}_payload")),
+                    getattr(self, f"s{i}_{name}_ready").eq(s.ready),
+                ]
+            m.d.comb += [
+                getattr(self, f"s{i}_ofmap_valid").eq(acc.ofmap.valid),
+                getattr(self, f"s{i}_ofmap_payload").eq(acc.ofmap.payload),
+                acc.ofmap.ready.eq(getattr(self, f"s{i}_ofmap_ready")),
+            ]
+
+    def _wire_shared(self, m: Module, accs: list) -> None:
+        n = len(accs)
         # read channel: 2n input streams
         m.submodules.rd_arb = rd = RoundRobin(2 * n)
         ins = [s for acc in accs for s in (acc.ifmap, acc.weight)]
@@ -121,7 +175,6 @@ class HeteroTop(wiring.Component):
             if k:
                 payload = Mux(wr.grant == k, s.payload, payload)
         m.d.comb += self.wr_payload.eq(payload)
-        return m
 
 
 def design_params(system) -> list[RtlParams]:
@@ -140,8 +193,19 @@ def design_params(system) -> list[RtlParams]:
     return out
 
 
-def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> dict:
-    """Verilog + manifest for every sub-accelerator of the system in ``design_yaml`` and for its top."""
+def ports_for(system, ports: str | None = None) -> str:
+    """The top's port arrangement: ``ports`` when given, else the system's bandwidth mode (a
+    partitioned budget gets partitioned ports, a shared pool the arbitrated port)."""
+    if ports is None:
+        return "partitioned" if system.sharing.value == "partitioned" else "shared"
+    if ports not in PORTS:
+        raise RtlError(f"--ports {ports!r}: expected one of {', '.join(PORTS)}")
+    return ports
+
+
+def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None, ports: str | None = None) -> dict:
+    """Verilog + manifest for every sub-accelerator of the system in ``design_yaml`` and for its top
+    (``ports``: see :func:`ports_for`)."""
     from amaranth.back import verilog
 
     from coexplore.dataflows.io import accelerator_to_dict
@@ -149,6 +213,7 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
     from coexplore.rtl.emit import emit
 
     system = get_system(str(design_yaml))
+    ports = ports_for(system, ports)
     subs = design_params(system)
     modules = []
     for acc, p in zip(system.accelerators, subs):
@@ -167,14 +232,14 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
                 "sub_accelerator": acc.label,
             }
         )
-    top_name = f"coexplore_top_{system.name.replace('-', '_')}"
-    top = HeteroTop(subs, top_name)
+    top_name = f"coexplore_top_{system.name.replace('-', '_')}" + ("_part" if ports == "partitioned" else "")
+    top = HeteroTop(subs, top_name, ports)
     text = verilog.convert(top, name=top_name, emit_src=False)
     tpath = out / f"{top_name}.v"
     tmp = tpath.with_suffix(f".v.tmp{os.getpid()}")
     tmp.write_text(text)
     tmp.replace(tpath)
-    manifest = {
+    manifest: dict[str, Any] = {
         "module": top_name,
         "verilog": tpath.name,
         "system": system.name,
@@ -185,18 +250,25 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None) -> 
                 "module": p.module_name,
                 "params": p.to_dict(),
                 "accelerator": accelerator_to_dict(a),
-                "read_streams": [2 * i, 2 * i + 1],
+                **({"read_streams": [2 * i, 2 * i + 1]} if ports == "shared" else {}),
                 "port_prefix": f"s{i}_",
             }
             for i, (a, p) in enumerate(zip(system.accelerators, subs))
         ],
-        "memory_port": {
+        "ports": ports,
+    }
+    if ports == "shared":
+        manifest["memory_port"] = {
             "payload_bytes": max(p.stream_bytes for p in subs),
             "arbiter": "round-robin",
             "read": "rd_sel/rd_ready out, rd_valid/rd_payload in",
             "write": "wr_sel/wr_valid/wr_payload out, wr_ready in",
-        },
-    }
+        }
+    else:
+        manifest["memory_ports"] = [
+            {"sub_accelerator": i, "payload_bytes": p.stream_bytes, "streams": [f"s{i}_{n}" for n in STREAMS]}
+            for i, p in enumerate(subs)
+        ]
     mpath = out / "manifest.json"
     mpath.write_text(json.dumps(manifest, indent=2))
     modules.append(

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingPlan
 from coexplore.models.ir import Layer
 from coexplore.rtl.emit import emit
 from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
-from coexplore.rtl.program import Program, prepare
+from coexplore.rtl.program import Program, TiledProgram, limits_of, plan_layer, prepare, prepare_calls
 
 BENCH_DIR = Path(__file__).resolve().parent / "benches"
 BENCH_MODULE = "accel_bench"
@@ -104,10 +105,31 @@ def run_bench(
     waves: bool = False,
 ) -> BenchResult:
     """Build (or reuse) the simulation of ``params`` in ``work_dir`` and run ``program`` on it."""
+    job = job_for(program, seed, gaps or {}, ifmap, weights, expected_cycles)
+    raw, failed, wall, build_s = run_job(params, job, work_dir, simulator, cache_dir, waves)
+    consumed = raw.get("inputs_consumed") == [len(program.ifmap_beats), len(program.weight_beats)]
+    return BenchResult(
+        passed=failed == 0 and bool(raw) and consumed,
+        rtl_cycles=raw.get("rtl_cycles"),
+        expected_cycles=expected_cycles,
+        mismatches=raw.get("mismatches"),
+        out_beats=raw.get("out_beats"),
+        inputs_consumed=consumed,
+        wall_s=wall,
+        build_s=build_s,
+        simulator=simulator,
+        raw=raw,
+    )
+
+
+def run_job(
+    params: RtlParams, job: dict, work_dir: Path, simulator: str, cache_dir: Path | None, waves: bool
+) -> tuple[dict, int, float, float]:
+    """Build (or reuse) the simulation of ``params`` and run the bench on ``job``: (the bench's
+    result, failed test count, run seconds, build seconds)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    gaps = gaps or {}
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     emitted = emit(params, cache_dir)
@@ -132,7 +154,7 @@ def run_bench(
     build_s = time.perf_counter() - t0
     job_path = work_dir / "job.json"
     result_path = work_dir / "result.json"
-    job_path.write_text(json.dumps(job_for(program, seed, gaps, ifmap, weights, expected_cycles)))
+    job_path.write_text(json.dumps(job))
     if result_path.exists():
         result_path.unlink()
     results_xml = work_dir / "results.xml"
@@ -162,30 +184,21 @@ def run_bench(
     except (RuntimeError, FileNotFoundError):
         failed = 1
     raw = json.loads(result_path.read_text()) if result_path.exists() else {}
-    consumed = raw.get("inputs_consumed") == [len(program.ifmap_beats), len(program.weight_beats)]
-    return BenchResult(
-        passed=failed == 0 and bool(raw) and consumed,
-        rtl_cycles=raw.get("rtl_cycles"),
-        expected_cycles=expected_cycles,
-        mismatches=raw.get("mismatches"),
-        out_beats=raw.get("out_beats"),
-        inputs_consumed=consumed,
-        wall_s=wall,
-        build_s=build_s,
-        simulator=simulator,
-        raw=raw,
-    )
+    return raw, failed, wall, build_s
 
 
-def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, simulator: str = "icarus") -> dict:
-    """Run the heterogeneous-top bench: ``jobs`` are per-sub-accelerator job dicts (``job_for``)
-    with an ``index`` each; returns the bench's result (per-sub cycles and mismatches) and pass/fail."""
+def run_top_bench(
+    verilog: Path, top: str, jobs: list[dict], work_dir: Path, simulator: str = "icarus", bench: str = "top_bench"
+) -> dict:
+    """Run a heterogeneous-top bench (``top_bench``: the shared port; ``system_bench``: partitioned
+    ports): ``jobs`` are per-sub-accelerator job dicts (``job_for``) with an ``index`` each; returns
+    the bench's result (per-sub cycles and mismatches) and pass/fail."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    bench = _bench_dir()
+    bench_dir = _bench_dir()
     if simulator == "verilator":
         _verilator_env()
     build_dir = work_dir / f"build_{simulator}_{top}"
@@ -204,10 +217,10 @@ def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, sim
     job_path.write_text(json.dumps({"subs": jobs, "timeout_cycles": longest}))
     if result_path.exists():
         result_path.unlink()
-    sys.path.insert(0, str(bench))
+    sys.path.insert(0, str(bench_dir))
     try:
         runner.test(
-            test_module="top_bench",
+            test_module=bench,
             hdl_toplevel=top,
             build_dir=build_dir,
             test_dir=work_dir,
@@ -218,7 +231,7 @@ def run_top_bench(verilog: Path, top: str, jobs: list[dict], work_dir: Path, sim
     except SystemExit:
         pass
     finally:
-        sys.path.remove(str(bench))
+        sys.path.remove(str(bench_dir))
     try:
         _, failed = get_results(results_xml)
     except (RuntimeError, FileNotFoundError):
@@ -263,11 +276,16 @@ def verify_layer(
     expected_cycles: int | None = None,
     cache_dir: Path | None = None,
     params: RtlParams | None = None,
-) -> tuple[BenchResult, Program]:
+) -> tuple[BenchResult, Program | TiledProgram]:
     """Random operands for ``layer`` through the RTL of ``acc``; bit-exact check against numpy and,
     when ``expected_cycles`` is given, a cycle-exact check. ``params`` overrides the hardware built
-    for ``acc`` (tests pass ``rtl.faults.faulty(...)`` parameters to show the check failing)."""
+    for ``acc`` (tests pass ``rtl.faults.faulty(...)`` parameters to show the check failing). A layer
+    that one call cannot run goes as the calls of its tiling plan (``verify_tiled``)."""
     params = params if params is not None else params_from_accelerator(acc)
+    if limits_of(params) is not None and plan_layer(params, layer).tiled:
+        return verify_tiled(
+            acc, layer, work_dir, simulator, seed, gaps, expected_cycles, cache_dir, params, pattern=pattern
+        )
     rng = np.random.default_rng(seed)
     x, w = random_tensors(params, layer, rng, pattern)
     program = prepare(params, layer, ifmap=x, weights=w)
@@ -284,3 +302,66 @@ def verify_layer(
         cache_dir=cache_dir,
     )
     return result, program
+
+
+def job_for_calls(tp: TiledProgram, seed: int, gaps: dict[str, float], expected_cycles: int | None) -> dict:
+    """The bench job of a tiled layer: its calls, run back to back (``accel_bench``)."""
+    calls = [
+        job_for(prog, seed, gaps, x, w, prog.expected_cycles)
+        for prog, (x, w) in zip(tp.calls, tp.call_inputs, strict=True)
+    ]
+    return {
+        "params": tp.params.to_dict(),
+        "calls": calls,
+        "gap_cycles": CALL_GAP_CYCLES,
+        "expected_cycles": expected_cycles,
+        "seed": seed,
+        "gaps": gaps,
+        "timeout_cycles": sum(c["timeout_cycles"] for c in calls),
+    }
+
+
+def verify_tiled(
+    acc: Accelerator,
+    layer: Layer,
+    work_dir: Path,
+    simulator: str = "icarus",
+    seed: int = 0,
+    gaps: dict[str, float] | None = None,
+    expected_cycles: int | None = None,
+    cache_dir: Path | None = None,
+    params: RtlParams | None = None,
+    k_tile: int | None = None,
+    plan: TilingPlan | None = None,
+    pattern: str = "random",
+) -> tuple[BenchResult, TiledProgram]:
+    """``layer`` as the calls of its tiling plan (one call when it fits; ``k_tile`` forces K tiles,
+    ``plan`` a given plan): every call checked bit-exact in the bench, and the concatenated
+    outputs against numpy on the whole layer; cycle-exact when ``expected_cycles`` is given."""
+    params = params if params is not None else params_from_accelerator(acc)
+    rng = np.random.default_rng(seed)
+    x, w = random_tensors(params, layer, rng, pattern)
+    tp = prepare_calls(params, layer, x, w, k_tile=k_tile, plan=plan)
+    job = job_for_calls(tp, seed, gaps or {}, expected_cycles)
+    raw, failed, wall, build_s = run_job(params, job, work_dir, simulator, cache_dir, False)
+    want = [[len(p.ifmap_beats), len(p.weight_beats)] for p in tp.calls]
+    consumed = raw.get("inputs_consumed") == want
+    outputs = raw.get("outputs") or []
+    if len(outputs) == len(tp.calls) and all(o is not None for o in outputs):
+        whole = tp.assemble([np.array(o, dtype=np.int64) for o in outputs])
+        layer_mismatches = int(np.count_nonzero(whole != tp.expected_out))
+    else:
+        layer_mismatches = int(tp.expected_out.size)
+    raw["layer_mismatches"] = layer_mismatches
+    return BenchResult(
+        passed=failed == 0 and bool(raw) and consumed and layer_mismatches == 0,
+        rtl_cycles=raw.get("rtl_cycles"),
+        expected_cycles=expected_cycles,
+        mismatches=None if not raw else raw.get("mismatches", 0) + layer_mismatches,
+        out_beats=raw.get("out_beats"),
+        inputs_consumed=consumed,
+        wall_s=wall,
+        build_s=build_s,
+        simulator=simulator,
+        raw=raw,
+    ), tp

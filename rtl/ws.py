@@ -260,7 +260,8 @@ class WsAccelerator(StreamAccelerator):
                 mem = Memory(shape=unsigned(p.acc_bits), depth=p.ofmap_depth, init=[])
                 m.submodules[f"obank_{j}_{h}"] = mem
                 wp = mem.write_port()
-                rp = mem.read_port(transparent_for=())
+                # transparent: with rows = cols = T = 1 the next row fold reads a partial sum as it is written
+                rp = mem.read_port(transparent_for=(wp,))
                 m.d.comb += [
                     wp.addr.eq(w_m[j]),
                     wp.data.eq(arr.psum_out[j].as_unsigned()),

@@ -50,7 +50,8 @@ class Sink:
 
     def __init__(self, dut, gap: float, rng: random.Random) -> None:
         self.valid, self.ready, self.payload = dut.ofmap__valid, dut.ofmap__ready, dut.ofmap__payload
-        self.gap, self.rng, self.beats = gap, rng, []
+        self.gap, self.rng = gap, rng
+        self.beats: list[int] = []
         self.ready.value = 0
 
     def step(self) -> None:
@@ -60,34 +61,20 @@ class Sink:
             self.beats.append(int(self.payload.value))
 
 
-@cocotb.test()
-async def run_layer(dut):
-    with open(os.environ["COEXPLORE_BENCH_JOB"]) as fh:
-        job = json.load(fh)
-    params = RtlParams.from_dict(job["params"])
-    geo = LayerGeometry(**job["geometry"])
-    rng = random.Random(job.get("seed", 0))
-    gaps = job.get("gaps", {})
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.start.value = 0
-    for name, value in job["cfg"].items():
+async def _run_call(dut, call: dict, gaps: dict, rng: random.Random, limit: int) -> tuple[int, int, list, list]:
+    """Configure one call, pulse ``start`` (from the falling edge where the previous done was seen)
+    and run it to ``done``: (counter, bench-measured cycles, output beats, input beats consumed)."""
+    for name, value in call["cfg"].items():
         getattr(dut, f"cfg_{name}").value = value
     sources = [
-        Source("ifmap", dut, job["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
-        Source("weight", dut, job["weight_beats"], gaps.get("weight", 0.0), rng),
+        Source("ifmap", dut, call["ifmap_beats"], gaps.get("ifmap", 0.0), rng),
+        Source("weight", dut, call["weight_beats"], gaps.get("weight", 0.0), rng),
     ]
     sink = Sink(dut, gaps.get("ofmap", 0.0), rng)
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    await FallingEdge(dut.clk)
     dut.start.value = 1
     await FallingEdge(dut.clk)
     dut.start.value = 0
     edges = 1  # the rising edge that sampled start
-    limit = int(job["timeout_cycles"])
     while not int(dut.done.value):
         for s in sources:
             s.step()
@@ -95,29 +82,63 @@ async def run_layer(dut):
         await FallingEdge(dut.clk)
         edges += 1
         assert edges < limit, f"no done after {limit} cycles"
-    measured = edges - 1  # busy cycles between the start edge and the done edge
-    counter = int(dut.cycles.value)
-    out = decode_output(params, geo, sink.beats) if len(sink.beats) == job["expected_out_beats"] else None
-    ifmap = np.array(job["ifmap"], dtype=np.int64)
-    weights = np.array(job["weights"], dtype=np.int64)
-    expected = reference_output(geo, ifmap, weights, params.acc_bits)
-    mismatches = int(expected.size) if out is None else int(np.count_nonzero(out != expected))
+    return int(dut.cycles.value), edges - 1, sink.beats, [s.index for s in sources]
+
+
+@cocotb.test()
+async def run_layer(dut):
+    """One call (the job itself) or several (``job["calls"]``, a tiled layer: dataflows.tiling),
+    started back to back; cycles are the calls' counters plus the idle cycles between them."""
+    with open(os.environ["COEXPLORE_BENCH_JOB"]) as fh:
+        job = json.load(fh)
+    params = RtlParams.from_dict(job["params"])
+    calls = job.get("calls", [job])
+    rng = random.Random(job.get("seed", 0))
+    gaps = job.get("gaps", {})
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.start.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    await FallingEdge(dut.clk)
+    limit = int(job["timeout_cycles"])
+    counters, measured, consumed, outputs, mismatches, beats_ok = [], 0, [], [], 0, True
+    for i, call in enumerate(calls):
+        counter, cycles, beats, taken = await _run_call(dut, call, gaps, rng, limit)
+        counters.append(counter)
+        measured += cycles + (1 if i else 0)  # the edge between done and the next start
+        consumed.append(taken)
+        geo = LayerGeometry(**call["geometry"])
+        out = decode_output(params, geo, beats) if len(beats) == call["expected_out_beats"] else None
+        beats_ok &= out is not None
+        ifmap = np.array(call["ifmap"], dtype=np.int64)
+        weights = np.array(call["weights"], dtype=np.int64)
+        expected = reference_output(geo, ifmap, weights, params.acc_bits)
+        mismatches += int(expected.size) if out is None else int(np.count_nonzero(out != expected))
+        outputs.append(None if out is None else out.tolist())
+    counter = sum(counters) + job.get("gap_cycles", 0) * (len(calls) - 1)
     result = {
         "rtl_cycles": counter,
         "bench_cycles": measured,
-        "out_beats": len(sink.beats),
+        "call_cycles": counters,
+        "out_beats": None if beats_ok else -1,
         "mismatches": mismatches,
-        "inputs_consumed": [s.index for s in sources],
+        "inputs_consumed": consumed[0] if "calls" not in job else consumed,
         "cycles_match_model": job.get("expected_cycles") in (None, counter),
     }
+    if "calls" in job:
+        result["outputs"] = outputs
+    else:
+        result["out_beats"] = len(beats)
     with open(os.environ["COEXPLORE_BENCH_RESULT"], "w") as fh:
         json.dump(result, fh)
     assert counter == measured, f"cycle counter {counter} != bench-measured {measured}"
-    assert len(sink.beats) == job["expected_out_beats"], (
-        f"{len(sink.beats)} output beats, expected {job['expected_out_beats']}"
-    )
-    assert mismatches == 0, f"{mismatches} of {expected.size} outputs differ from the reference"
-    for s, name in zip(sources, ("ifmap", "weight"), strict=True):
-        assert s.index == len(s.beats), f"{name} stream: {s.index} of {len(s.beats)} beats consumed"
+    assert beats_ok, "an output stream has the wrong number of beats"
+    assert mismatches == 0, f"{mismatches} outputs differ from the reference"
+    for call, taken in zip(calls, consumed, strict=True):
+        want = [len(call["ifmap_beats"]), len(call["weight_beats"])]
+        assert taken == want, f"input beats consumed {taken}, expected {want}"
     if job.get("expected_cycles") is not None:
         assert counter == job["expected_cycles"], f"start->done {counter} cycles, expected {job['expected_cycles']}"

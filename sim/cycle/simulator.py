@@ -29,15 +29,79 @@ from typing import TextIO
 
 import numpy as np
 
-from coexplore.dataflows.mapping import LayerMapping, candidate_mappings, resolve_profile, scalesim_shape
-from coexplore.dataflows.spec import Accelerator, SpecError, TimingProfile
-from coexplore.models.ir import CoexploreError, Layer, Network
+from coexplore.dataflows.mapping import (
+    LayerMapping,
+    candidate_mappings,
+    plan_folds,
+    resolve_profile,
+    scalesim_shape,
+)
+from coexplore.dataflows.spec import Accelerator, Operand, SpecError, TimingProfile
+from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingError, TilingPlan, call_limits, plan_calls
+from coexplore.models.ir import CoexploreError, Dim, Layer, Network
 from coexplore.sim.cycle.foldmem import run_folds
 from coexplore.sim.cycle.result import LayerSim, NetworkSim
 from coexplore.sim.cycle.scalesim_mem import Buffers, ConvGeometry, TraceEvent, run_layer
 from coexplore.sim.cycle.schedule import build_schedule
 
 Tracer = Callable[[str, str, int, int, int], None]  # (layer, event, index, start, end)
+
+# What the simulator can hold. The fold memory model keeps about a dozen int64/bool arrays with one
+# entry per fold and per pass: measured 130-150 peak bytes per fold pass as bounded below (eyeriss and
+# systolic-ws, 1.2 M fold passes: 155-186 MB, 1-2 s). SCALE-Sim's emulated buffers (profile scalesim,
+# a systolic template, a DRAM limit) take about 35 bytes and 1.3 us per fold x stream step. The limits
+# keep one layer under about 2.5 GB and 1.5 minutes.
+MAX_FOLD_PASSES = 16_777_216
+MAX_SCALESIM_STEPS = 67_108_864
+
+
+class SimulationSizeError(CoexploreError):
+    """A layer too large for the cycle simulator to hold (the analytical model still costs it)."""
+
+
+def simulation_size_problem(
+    layer: Layer, acc: Accelerator, profile: TimingProfile | str = "rtl", mapping: LayerMapping | None = None
+) -> str | None:
+    """Why the simulator cannot hold ``layer`` on ``acc`` (one line naming the layer, its fold count
+    and the limit), or None. ``mapping``: the layer's mapping (default: the template's own).
+
+    Cheap: only the fold plan is computed (``dataflows.mapping.plan_folds``), never the schedule. The
+    pass count is an upper bound: a fold's streamed tile (at most T x max(rows, cols) words) split into
+    halves of the smallest scratchpad.
+    """
+    prof = resolve_profile(profile)
+    if not layer.kind.has_macs:
+        return None
+    loops = acc.dataflow.mapping_for(layer.kind) if mapping is None else mapping.loops
+    dims = layer.dims()
+    event_model = prof.memory_model == "scalesim" and scalesim_shape(acc.dataflow, loops) is not None
+    if event_model:
+        dims = {**dims, Dim.G: 1}  # SCALE-Sim runs one group and multiplies
+    plan = plan_folds(loops, dims, acc.rows, acc.cols)
+    folds, steps = int(plan.folds), int(plan.temporal_steps)
+    if event_model:
+        if acc.dram_bw_bytes_per_cycle is None:
+            return None  # unlimited bandwidth: closed forms, nothing per step
+        work = folds * steps
+        if work > MAX_SCALESIM_STEPS:
+            return (
+                f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds x {steps:,} steps = {work:,} "
+                f"stream steps for SCALE-Sim's emulated buffers; the cycle simulator holds at most "
+                f"{MAX_SCALESIM_STEPS:,} (use `coexplore evaluate`, a larger array or more bandwidth)"
+            )
+        return None
+    half_bytes = min(acc.ifmap_sram_kb, acc.filter_sram_kb, acc.ofmap_sram_kb) * 512.0
+    word_bytes = max(acc.input_bits, acc.weight_bits, acc.acc_bits) / 8
+    passes = max(1, math.ceil(steps * max(acc.rows, acc.cols) * word_bytes / half_bytes))
+    work = folds * passes
+    if work > MAX_FOLD_PASSES:
+        return (
+            f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds"
+            + (f" x up to {passes:,} passes = {work:,} fold passes" if passes > 1 else "")
+            + f"; the cycle simulator holds at most {MAX_FOLD_PASSES:,} (use `coexplore evaluate`, "
+            f"a larger array or larger scratchpads)"
+        )
+    return None
 
 
 def scalesim_dataflow(acc: Accelerator, layer: Layer) -> str | None:
@@ -89,9 +153,84 @@ def simulate_layer(
     assert mapping is not None
     run_acc = layer_accelerator(layer, acc, prof)
     kind = scalesim_shape(acc.dataflow, mapping.loops) if prof.memory_model == "scalesim" else None
+    problem = simulation_size_problem(layer, run_acc, prof, mapping)
+    if problem is not None:
+        raise SimulationSizeError(problem)
     if kind is not None:
         return _scalesim_layer(layer, run_acc, prof, kind, tracer)
+    plan = tiling_plan(layer, acc, prof)
+    if plan is not None:
+        return _tiled_layer(layer, run_acc, prof, mapping, tracer, plan)
     return _fold_layer(layer, run_acc, prof, mapping, tracer)
+
+
+def simulate_calls(layer: Layer, acc: Accelerator, plan: TilingPlan, profile: TimingProfile | str = "rtl") -> LayerSim:
+    """``layer`` run as the calls of a given plan (``dataflows.tiling``; e.g. one with forced K tiles)."""
+    prof = resolve_profile(profile)
+    mapping = candidate_mappings(acc.dataflow, layer.kind, prof)[0]
+    return _tiled_layer(layer, layer_accelerator(layer, acc, prof), prof, mapping, None, plan)
+
+
+def tiling_plan(layer: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPlan | None:
+    """The calls of a layer that the generated hardware runs as several (``dataflows.tiling``: the
+    plan the RTL host runs), or None (one call, or no plan: the fold model's own tiles). Unlimited
+    bandwidth is the idealized memory where every layer takes its stall-free closed form: no calls."""
+    generated = prof.for_template(acc.dataflow.name).generated_hardware and acc.dram_bw_bytes_per_cycle is not None
+    limits = call_limits(acc) if generated else None
+    if limits is None:
+        return None
+    try:
+        plan = plan_calls(layer, limits)
+    except TilingError:
+        return None
+    return plan if plan.tiled else None
+
+
+def _tiled_layer(
+    layer: Layer, acc: Accelerator, prof: TimingProfile, mapping: LayerMapping, tracer: Tracer | None, plan: TilingPlan
+) -> LayerSim:
+    """The calls one after another: each a sub-layer of the call's output pixels and channels that
+    keeps the call's input pixels resident; cycles add up, plus the idle cycles between calls."""
+    sims: list[LayerSim] = []
+    offset = 0
+
+    def shifted(name: str, event: str, index: int, start: int, end: int) -> None:
+        if tracer is not None:
+            tracer(layer.name, event, index, start + offset, end + offset)
+
+    seen: dict[tuple[int, ...], LayerSim] = {}  # calls of one shape run alike (interior tiles)
+    for i, call in enumerate(plan.calls):
+        shape = (call.p, call.q, call.k, call.h, call.w)
+        sim = seen.get(shape) if tracer is None else None
+        if sim is None:
+            h, w = (call.p - 1) * plan.stride + plan.r, (call.q - 1) * plan.stride + plan.s
+            sub = replace(layer, name=f"{layer.name}[{i}]", k=call.k, h=h, w=w, pad_h=0, pad_w=0)
+            sim = seen[shape] = _fold_layer(
+                sub, acc, prof, mapping, tracer and shifted, input_words=layer.c * call.h * call.w
+            )
+        sims.append(sim)
+        offset += sim.total_cycles + CALL_GAP_CYCLES
+
+    def total(key: str) -> dict[str, float]:
+        return {op: sum(getattr(x, key)[op] for x in sims) for op in getattr(sims[0], key)}
+
+    gaps = plan.gap_cycles()
+    return replace(
+        sims[0],
+        name=layer.name,
+        macs=layer.macs,
+        busy_cycles=sum(x.busy_cycles for x in sims) + gaps,
+        stall_cycles=sum(x.stall_cycles for x in sims),
+        compute_cycles=sum(x.compute_cycles for x in sims) + gaps,
+        folds=sum(x.folds for x in sims),
+        passes=sum(x.passes for x in sims),
+        dram_read_bytes=total("dram_read_bytes"),
+        dram_write_bytes=total("dram_write_bytes"),
+        buffer_reads=total("buffer_reads"),
+        buffer_writes=total("buffer_writes"),
+        compulsory_bytes=_compulsory(layer, acc),
+        extra={"calls": len(plan.calls)},
+    )
 
 
 def simulate_network(
@@ -126,9 +265,16 @@ def _trace_sink(trace: str | Path | TextIO | None) -> Iterator[Tracer | None]:
 
 # ---- the three kinds of layer -----------------------------------------------------------------------
 def _fold_layer(
-    layer: Layer, acc: Accelerator, prof: TimingProfile, mapping: LayerMapping, tracer: Tracer | None
+    layer: Layer,
+    acc: Accelerator,
+    prof: TimingProfile,
+    mapping: LayerMapping,
+    tracer: Tracer | None,
+    input_words: int | None = None,
 ) -> LayerSim:
     sched = build_schedule(layer, acc, mapping.loops)
+    if input_words is not None:  # a tiled call: the input rows it holds (its own top/bottom padding)
+        sched = replace(sched, total_words={**sched.total_words, Operand.INPUT: input_words})
     hook = None
     if tracer is not None:
 
@@ -289,4 +435,10 @@ def _compulsory(layer: Layer, acc: Accelerator) -> dict[str, float]:
     }
 
 
-__all__ = ["scalesim_dataflow", "simulate_layer", "simulate_network"]
+__all__ = [
+    "SimulationSizeError",
+    "scalesim_dataflow",
+    "simulate_layer",
+    "simulate_network",
+    "simulation_size_problem",
+]

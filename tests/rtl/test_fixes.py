@@ -178,3 +178,17 @@ def test_benches_ship_in_the_package():
     assert {p.name for p in verify.BENCH_DIR.glob("*.py")} >= {"accel_bench.py", "top_bench.py"}
     data = tomllib.loads((RTL.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "benches/*.py" in data["coexplore.rtl"]
+
+
+def test_ws_one_by_one_array_with_one_pixel(tmp_path, rtl_cache):
+    """A 1x1 WS array on a one-pixel layer reads a partial sum in the cycle it is written (row fold
+    f+1 follows fold f back to back): the output bank's read port must be transparent for its write."""
+    from rtl_helpers import simulated_cycles
+
+    from coexplore.rtl.verify import verify_layer
+
+    acc, layer = small_acc(rows=1, cols=1), gemm("g", 1, 3, 2)
+    simulated = simulated_cycles(acc, layer)
+    result, program = verify_layer(acc, layer, tmp_path, seed=2, expected_cycles=simulated, cache_dir=rtl_cache)
+    assert result.mismatches == 0, result.raw
+    assert result.rtl_cycles == simulated == program.expected_cycles and result.passed, result.raw
