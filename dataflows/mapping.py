@@ -68,7 +68,7 @@ class FoldPlan:
 def fit_axis(axis: SpatialAxis, dims: dict[Dim, ArrayLike], size: ArrayLike) -> AxisFit:
     """Fit ``axis.dims`` onto ``size`` PEs according to the axis's packing rule."""
     if axis.pack is Pack.FLATTEN:
-        total = 1
+        total: ArrayLike = 1
         for d in axis.dims:
             total = total * np.asarray(dims[d])
         used = np.minimum(total, size)
@@ -93,10 +93,10 @@ def plan_folds(mapping: Mapping, dims: dict[Dim, ArrayLike], rows: ArrayLike, co
     """The fold plan of a layer nest with bounds ``dims`` on a ``rows`` x ``cols`` array."""
     r = fit_axis(mapping.rows, dims, rows)
     c = fit_axis(mapping.cols, dims, cols)
-    steps = 1
+    steps: ArrayLike = 1
     for d in mapping.temporal:
         steps = steps * np.asarray(dims[d])
-    outer = 1
+    outer: ArrayLike = 1
     for d in mapping.outer:
         outer = outer * np.asarray(dims[d])
     return FoldPlan(rows=r, cols=c, temporal_steps=steps, outer_iters=outer, folds=r.folds * c.folds * outer)

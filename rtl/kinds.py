@@ -20,7 +20,7 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from coexplore.dataflows.spec import Dataflow, Interconnect, Operand, Pack
+from coexplore.dataflows.spec import Dataflow, Interconnect, Mapping, Operand, Pack, SpatialAxis
 from coexplore.models.ir import Dim, OpKind
 from coexplore.rtl.params import RtlError, RtlParams
 
@@ -47,13 +47,16 @@ class Structure:
     cols_pack: Pack
     temporal: tuple[Dim, ...]
     timing: tuple[str, str, str, str]
+    gemm: Mapping | None = None  # the linear/matmul mapping where it differs from the conv one
 
     @classmethod
     def of(cls, dataflow: Dataflow) -> Structure | None:
-        """The structure of ``dataflow``; None when conv and GEMM layers map differently (the
-        generators run a GEMM as a 1x1 conv, through the same mapping)."""
+        """The structure of ``dataflow``; None when linear and matmul layers map differently (most
+        generators run a GEMM as a 1x1 conv through the conv mapping; ``gemm`` holds a GEMM
+        mapping of its own)."""
         mapping = dataflow.mapping_for(OpKind.CONV)
-        if any(dataflow.mapping_for(k) != mapping for k in (OpKind.LINEAR, OpKind.MATMUL)):
+        gemm = dataflow.mapping_for(OpKind.LINEAR)
+        if dataflow.mapping_for(OpKind.MATMUL) != gemm:
             return None
         t = dataflow.timing
         return cls(
@@ -64,7 +67,8 @@ class Structure:
             cols=mapping.cols.dims,
             cols_pack=mapping.cols.pack,
             temporal=mapping.temporal,
-            timing=tuple(_formula(e.text) for e in (t.preload, t.fill, t.drain, t.pipeline)),
+            timing=(_formula(t.preload.text), _formula(t.fill.text), _formula(t.drain.text), _formula(t.pipeline.text)),
+            gemm=None if gemm == mapping else gemm,
         )
 
     def describe(self) -> str:
@@ -73,9 +77,15 @@ class Structure:
         def dims(ds: tuple[Dim, ...]) -> str:
             return ",".join(d.value for d in ds) or "-"
 
+        g = self.gemm
+        gemm = (
+            ""
+            if g is None
+            else f"; GEMM rows {dims(g.rows.dims)}, cols {dims(g.cols.dims)}, temporal {dims(g.temporal)}"
+        )
         return (
             f"{self.stationary.value}-stationary {self.interconnect.value}, rows {dims(self.rows)}"
-            f" ({self.rows_pack.value}), cols {dims(self.cols)}, temporal {dims(self.temporal)}"
+            f" ({self.rows_pack.value}), cols {dims(self.cols)}, temporal {dims(self.temporal)}{gemm}"
         )
 
 
@@ -90,9 +100,12 @@ def _s(
     fill: str = "0",
     drain: str = "0",
     pipeline: str = "0",
+    gemm: tuple[str, str, str] | None = None,
 ) -> Structure:
     def dims(text: str) -> tuple[Dim, ...]:
         return tuple(Dim(x) for x in text.split(",") if x)
+
+    gm = None if gemm is None else Mapping(SpatialAxis(dims(gemm[0])), SpatialAxis(dims(gemm[1])), dims(gemm[2]))
 
     return Structure(
         stationary,
@@ -102,7 +115,8 @@ def _s(
         dims(cols),
         Pack.FLATTEN,
         dims(temporal),
-        tuple(_formula(x) for x in (preload, fill, drain, pipeline)),
+        (_formula(preload), _formula(fill), _formula(drain), _formula(pipeline)),
+        gm,
     )
 
 
@@ -132,8 +146,7 @@ class HardwareKind:
 
 
 # The generators. Each row's structure is its shipped template's (tests/rtl/test_kinds.py holds
-# that); a template whose structure matches no row (shidiannao: P x Q on the array, broadcast
-# weights) gets kind_for's one-line error.
+# that); a template whose structure matches no row gets kind_for's one-line error.
 KINDS: tuple[HardwareKind, ...] = (
     HardwareKind(
         "ws",
@@ -206,6 +219,23 @@ KINDS: tuple[HardwareKind, ...] = (
         "coexplore.rtl.is_program",
         "systolic-is",
     ),
+    HardwareKind(
+        "sdn",
+        _s(
+            Operand.OUTPUT,
+            Interconnect.BROADCAST,
+            "P",
+            Pack.FLATTEN,
+            "Q",
+            "C,R,S",
+            fill="1",
+            drain="rows",
+            gemm=("N,P", "K", "C,Q,R,S"),
+        ),
+        "coexplore.rtl.sdn:SdnAccelerator",
+        "coexplore.rtl.sdn_program",
+        "shidiannao",
+    ),
 )
 _BY_NAME: dict[str, HardwareKind] = {k.name: k for k in KINDS}
 
@@ -223,7 +253,7 @@ def kind_for(dataflow: Dataflow) -> HardwareKind:
             return kind
     if structure is None:  # describe the conv mapping, and say why it is not a structure
         conv = Structure.of(replace(dataflow, overrides=()))
-        what = f"{conv.describe()}; GEMM layers map differently" if conv else "no conv mapping"
+        what = f"{conv.describe()}; linear and matmul layers map differently" if conv else "no conv mapping"
     else:
         what = structure.describe()
     raise RtlError(f"template {dataflow.name!r} has no RTL generator ({what}); RTL kinds: {available()}")

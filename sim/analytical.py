@@ -3,7 +3,12 @@
 One vectorized core serves every entry point: ``evaluate_batch`` evaluates designs x layers as numpy
 arrays (designs grouped by template, layers by the candidate mappings they take), and
 ``evaluate_layer`` / ``evaluate_network`` are that core on a 1 x 1 (or 1 x L) batch, so single and
-batch results are equal.
+batch results are equal. Speed comes from computing each quantity at the size of what it depends
+on: designs are chunked by array shape (a chunk of one shape computes plans and tiles as
+(1, layers) rows; a chunk of several computes them once per distinct shape), and the fold-level
+memory model runs on the grid of distinct array shapes x scratchpad/width configurations x DRAM
+bandwidths of a chunk, so NoC bandwidth, node and DRAM port arrangement cost it nothing
+(``benchmarks/bench_analytical.py``).
 
 The mapper: every candidate of ``dataflows.mapping.candidate_mappings`` (the template's own mapping
 and its YAML ``alternatives``, each with the input resident when it fits or streamed) is evaluated
@@ -20,7 +25,9 @@ Latency of a compute layer (F folds, see ``coexplore.dataflows.mapping``):
     double-buffered: F * max(fold_time, noc, dram) + once + first fold's load + last fold's store
     otherwise:       F * (max(fold_time, noc) + dram) + once
 with DRAM bytes from the fold-level memory model (``_fold_dram``, a closed form of the simulator's
-``coexplore.sim.cycle.foldmem``: folds in the order outer dims > column folds > row folds), or in
+``coexplore.sim.cycle.foldmem``: folds in the order outer dims > column folds > row folds; its sums
+over fold shapes are a ``FoldDram`` value, whose critical paths ``_fold_latency`` takes per DRAM
+port arrangement), or in
 profile ``scalesim`` on SCALE-Sim's own arrays from ``coexplore.sim.traffic`` (re-fetch under the
 fold order with the least DRAM time, as SCALE-Sim picks it). Unlimited bandwidth (None) gives no stalls,
 so in profile ``scalesim`` the systolic templates reproduce SCALE-Sim's stall-free cycles exactly.
@@ -47,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.dataflows.mapping import (
+    FoldPlan,
     LayerMapping,
     candidate_mappings,
     fold_timing,
@@ -70,7 +78,7 @@ from coexplore.sim.traffic import (
 
 __all__ = ["BatchResult", "area", "choose_mapping", "evaluate_batch", "evaluate_layer", "evaluate_network"]
 
-CHUNK_ELEMENTS = 1 << 15  # (designs x layers) elements per pass: keeps temporaries cache-resident
+CHUNK_ELEMENTS = 1 << 17  # (designs x layers) elements per pass: keeps temporaries cache-resident
 _DETAIL_KEYS = tuple(f"energy_{k}_pj" for k in ENERGY_KEYS) + (
     "dram_read_bytes",
     "dram_write_bytes",
@@ -187,8 +195,17 @@ class _Designs:
     e_add32: np.ndarray
     e_add8: np.ndarray
 
-    def take(self, sl: slice) -> _Designs:
-        return _Designs(*(getattr(self, f)[sl] for f in _DESIGN_FIELDS))
+    def take(self, sl: slice | np.ndarray) -> _Designs:
+        """The designs at ``sl`` (a (1, 1) ``rows`` / ``cols`` of ``one_shape`` is kept as it is)."""
+        keep = ("rows", "cols") if self.rows.shape[0] != self.cap_in.shape[0] else ()
+        return _Designs(*(getattr(self, f) if f in keep else getattr(self, f)[sl] for f in _DESIGN_FIELDS))
+
+    def one_shape(self) -> _Designs:
+        """These designs with ``rows`` and ``cols`` as (1, 1) arrays, when they all share one array
+        shape: plans and tiles then broadcast as (1, layers) instead of (designs, layers)."""
+        if self.rows.size <= 1 or (np.all(self.rows == self.rows[0]) and np.all(self.cols == self.cols[0])):
+            return replace(self, rows=self.rows[:1], cols=self.cols[:1])
+        return self
 
     def at_widths(self, ib: int, wb: int) -> _Designs:
         """The designs running a layer of ``ib``-bit inputs and ``wb``-bit weights (at most their own):
@@ -200,11 +217,33 @@ class _Designs:
         )
 
 
+def _shape_chunks(D: _Designs, step: int) -> list[tuple[int, int]]:
+    """[start, stop) runs of about ``step`` designs that never split an array shape's (rows, cols) run
+    unless it alone exceeds ``step``: a chunk of one shape computes what depends on the layer and the
+    shape only once (``_Designs.one_shape``)."""
+    rc = np.hstack([D.rows, D.cols])
+    edges = np.flatnonzero(np.any(rc[1:] != rc[:-1], axis=1)) + 1
+    bounds = [0, *edges.tolist(), len(rc)]
+    out: list[tuple[int, int]] = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if out and out[-1][1] - out[-1][0] + hi - lo <= step and out[-1][1] == lo:
+            out[-1] = (out[-1][0], hi)  # whole shape runs share a chunk
+            continue
+        parts = -(-(hi - lo) // step)  # equal parts, not a full run and a sliver
+        cuts = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
+        out.extend(zip(cuts[:-1], cuts[1:]))
+    return out
+
+
 def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
     inf = float("inf")
     rows_ = []
+    energies: dict[tuple, tuple[float, ...]] = {}  # per call: hashing the TechTable per design is slow
     for a in accs:
         kbs = (a.ifmap_sram_kb, a.filter_sram_kb, a.ofmap_sram_kb)
+        key = (a.tech_node_nm, kbs, a.input_bits, a.weight_bits, a.acc_bits)
+        if key not in energies:
+            energies[key] = _energies_of(tech, *key)
         rows_.append(
             (
                 a.rows,
@@ -219,10 +258,10 @@ def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
                 a.weight_bits,
                 a.acc_bits,
             )
-            + _energies_of(tech, a.tech_node_nm, kbs, a.input_bits, a.weight_bits, a.acc_bits)
+            + energies[key]
         )
     table = np.array(rows_, dtype=np.float64).reshape(len(accs), len(_DESIGN_FIELDS))
-    cols = {f: table[:, i : i + 1] for i, f in enumerate(_DESIGN_FIELDS)}
+    cols: dict[str, Any] = {f: table[:, i : i + 1] for i, f in enumerate(_DESIGN_FIELDS)}
     cols["rows"] = cols["rows"].astype(np.int64)
     cols["cols"] = cols["cols"].astype(np.int64)
     cols["shared"] = cols["shared"] > 0
@@ -249,7 +288,7 @@ def _layers(layers: Sequence[Layer]) -> _Layers:
 
     per_layer = [l.dims() for l in layers]
     dims = {d: row([ld[d] for ld in per_layer]) for d in Dim}
-    strides = tuple(
+    strides: Any = tuple(
         np.array([getattr(l, f) for l in layers], dtype=np.float64).reshape(1, -1)
         for f in ("stride_h", "stride_w", "dilation_h", "dilation_w")
     )
@@ -258,7 +297,7 @@ def _layers(layers: Sequence[Layer]) -> _Layers:
         dims,
         strides,
         f64([l.macs for l in layers]),
-        f64([l.output_words for l in layers]),  # type: ignore[arg-type]
+        f64([l.output_words for l in layers]),
         f64([l.input_words for l in layers]),
         f64([l.vector_ops for l in layers]),
         (f64([l.h for l in layers]), f64([l.w for l in layers])),
@@ -282,29 +321,32 @@ def _port_time(rd_in, rd_w, out_bytes, bw, shared):
 def _axis_shapes(axis, fit, dims: dict[Dim, np.ndarray], size: np.ndarray) -> list[tuple[Any, Any, dict, Any, bool]]:
     """[(count, words covered, {dim: extent}, is-first-fold, is-last-fold)] of the fold shapes along one axis."""
     if axis.pack is Pack.FLATTEN:
-        total = 1.0
+        total: Any = 1.0
         for d in axis.dims:
             total = total * dims[d]
         folds = np.asarray(fit.folds, dtype=np.float64)
-        out = []
-        for count, cover, first, last in (
+        out: list[tuple[Any, Any, dict, Any, bool]] = []
+        for n_folds, span, is_first, is_last in (
             (folds - 1, size + 0.0 * total, folds > 1, False),
             (np.ones_like(folds), total - (folds - 1) * size, folds == 1, True),
         ):
-            ext, rest = {}, cover
+            ext, rest = {}, span
             for d in reversed(axis.dims):
                 ext[d] = np.minimum(dims[d], rest)
                 rest = np.ceil(rest / dims[d])
-            out.append((count, cover, ext, first, last))
+            out.append((n_folds, span, ext, is_first, is_last))
         return out
-    per_dim = []
+    per_dim: list[tuple[Dim, list[tuple[Any, Any, Any, bool]]]] = []
     for d in axis.dims:
         t = np.asarray(fit.tile[d], dtype=np.float64)
         f = np.ceil(dims[d] / t)
         per_dim.append((d, [(f - 1, t, f > 1, False), (np.ones_like(f), dims[d] - (f - 1) * t, f == 1, True)]))
     out = []
     for combo in product(*[opts for _, opts in per_dim]):
-        count, cover, first, last, ext = 1.0, 1.0, True, True, {}
+        count: Any = 1.0
+        cover: Any = 1.0
+        first: Any = True
+        last, ext = True, {}
         for (d, _), (c, e, fst, lst) in zip(per_dim, combo):
             count, cover, first, last = count * c, cover * e, first & fst, last and lst
             ext[d] = e
@@ -328,6 +370,41 @@ class FoldMemory:
 
 
 @dataclass(frozen=True, slots=True)
+class FoldDram:
+    """The fold-level memory model's sums over fold shapes for one mapping, as arrays that broadcast
+    to (designs, layers): DRAM bytes and port beats per operand, and the terms of the critical paths
+    that ``_fold_latency`` takes the longest of (cycles unless named beats; a beat is one port cycle).
+    It does not depend on the DRAM port arrangement, so one value serves shared and per-operand ports."""
+
+    dram_read_input_bytes: Any
+    dram_read_weight_bytes: Any
+    dram_read_output_bytes: Any  # spilled partial sums read back
+    dram_write_output_bytes: Any  # finished outputs and spilled partial sums
+    input_beats: Any  # every input load, with the port idle time the double buffer forces
+    weight_beats: Any
+    output_beats: Any  # drains and partial-sum spills
+    first_input_beats: Any  # loads before the first fold can start
+    first_weight_beats: Any
+    last_output_beats: Any  # the last fold's drain
+    input_tail_cycles: Any  # folds fed by the last input load
+    weight_tail_cycles: Any
+    input_use_cycles: Any  # from the first fold's start to the release of the first load
+    weight_use_cycles: Any
+    first_group_cycles: Any  # until the first output tile is finished
+    group_parity_cycles: Any  # compute + drain of every other accumulation group; None: no such chain
+    several_column_folds: Any  # bool: the parity chain applies
+    spill_chain_cycles: Any  # column folds chained through partial-sum spills
+    spill_first_cycles: Any
+    any_spill: Any  # bool
+    resident_input: Any  # bool: the input is loaded whole before the first fold
+    compute_cycles: Any  # folds x fold time
+    setup_cycles: Any  # before the first fold, at the least
+    once_cycles: Any
+    drain_latency_cycles: float
+    unlimited_bandwidth: Any  # bool: no DRAM stalls at all
+
+
+@dataclass(frozen=True, slots=True)
 class _GroupDrain:
     """One accumulation group (a column fold whose row folds accumulate): compute + drain cycles."""
 
@@ -347,8 +424,8 @@ def _fold_dram(
     fold_time,
     once,
     resident_input: bool,
-) -> FoldMemory:
-    """Latency and DRAM traffic of the fold-level memory model, summed over fold shapes."""
+) -> FoldDram:
+    """DRAM traffic and port beats of the fold-level memory model, summed over fold shapes."""
     prof = profile.for_template(df.name)
     drain_part = 0.0
     if profile.model_output_drain and not profile.drain_during_next_fold:
@@ -361,7 +438,7 @@ def _fold_dram(
     bw, inf_bw = D.dram_bw, np.isinf(D.dram_bw)
     rf = np.asarray(plan.rows.folds, dtype=np.float64)
     plan_cf = np.asarray(plan.cols.folds, dtype=np.float64)
-    outer = 1.0
+    outer: Any = 1.0
     for d in mapping.outer:
         outer = outer * dims[d]
     F = np.asarray(plan.folds, dtype=np.float64)
@@ -388,7 +465,8 @@ def _fold_dram(
                 * _span(e[Dim.P], e[Dim.R], sh, dh, L.hw[0])
                 * _span(e[Dim.Q], e[Dim.S], sw, dw, L.hw[1])
             )
-        w, placed = 1.0, set()
+        w: Any = 1.0
+        placed: set[Dim] = set()
         for axis_dims, cover in ((row_dims, rcover), (col_dims, ccover)):
             if axis_dims <= op_dims[op]:
                 w, placed = w * cover, placed | axis_dims
@@ -413,9 +491,10 @@ def _fold_dram(
     resident = np.full_like(in_total + rows, bool(resident_input), dtype=bool) & (in_total <= half[Operand.INPUT])
     loaded = (Operand.INPUT, Operand.WEIGHT)
     # runs of the innermost outer loop that indexes an operand not indexed by the array axes
-    outer_runs = {}
+    outer_runs: dict[Operand, Any] = {}
     for op in loaded + (Operand.OUTPUT,):
-        prod_, runs = 1.0, 1.0
+        prod_: Any = 1.0
+        runs: Any = 1.0
         for d in mapping.outer:
             prod_ = prod_ * dims[d]
             if d in op_dims[op]:
@@ -423,23 +502,9 @@ def _fold_dram(
         outer_runs[op] = runs
     # sums over fold shapes: DRAM bytes and port beats per operand, the first fold's loads, the last
     # fold's drain, and the spill chain of accumulation groups whose partial sums leave the chip
-    acc: dict[str, Any] = {
-        k: 0.0
-        for k in (
-            "rd_in",
-            "rd_w",
-            "rd_out",
-            "wr_out",
-            "b_in",
-            "b_w",
-            "b_out",
-            "first_in",
-            "first_w",
-            "last_out",
-            "spill_chain",
-            "spill_first",
-        )
-    }
+    zero: Any = 0.0
+    rd_in = rd_w = rd_out = wr_out = b_in = b_w = b_out = zero
+    first_in = first_w = last_out = spill_chain = spill_first = zero
     group_cd: list[_GroupDrain] = []
     any_spill: Any = False
     rows_out = bool(row_dims & OUTPUT_DIMS) or stationary is Operand.OUTPUT
@@ -459,12 +524,14 @@ def _fold_dram(
             n = np.maximum(n, n_out)
         return w, n, n_out
 
-    tails = {op: 0.0 for op in loaded}
-    uses = {op: 0.0 for op in loaded}  # from the first fold's start to the release of the first load
-    idle = {op: 0.0 for op in loaded}  # port idle time forced by the double buffer (see below)
-    first_group = 0.0
+    tails: dict[Operand, Any] = {op: 0.0 for op in loaded}
+    uses: dict[Operand, Any] = {
+        op: 0.0 for op in loaded
+    }  # from the first fold's start to the release of the first load
+    idle: dict[Operand, Any] = {op: 0.0 for op in loaded}  # port idle time forced by the double buffer (see below)
+    first_group: Any = 0.0
     for cc, ccov, cext, cfirst, clast in col_shapes:
-        seg = {"in": 0.0, "w": 0.0, "out": 0.0}  # port beats of one column fold of this shape
+        seg: dict[str, Any] = {"in": 0.0, "w": 0.0, "out": 0.0}  # port beats of one column fold of this shape
         # passes of the full and edge row folds of this column shape: a streamed tile kept over the
         # row folds of a column fold is reloaded by every fold once some fold splits it into passes
         shapes = [passes({**rext, **cext}, rcov, ccov) for _, rcov, rext, _, _ in row_shapes]
@@ -526,17 +593,16 @@ def _fold_dram(
                 nbytes = count * frac * w[op] * bits[op] / 8
                 nbeats = count * frac * b_op
                 fb = b_op / (n if op is not stationary else 1.0)
-                seg["in" if op is Operand.INPUT else "w"] = seg["in" if op is Operand.INPUT else "w"] + np.where(
-                    resident & (op is Operand.INPUT), 0.0, rc * frac * b_op
-                )
                 if op is Operand.INPUT:
-                    acc["rd_in"] = acc["rd_in"] + np.where(resident, 0.0, nbytes)
-                    acc["b_in"] = acc["b_in"] + np.where(resident, 0.0, nbeats)
-                    acc["first_in"] = acc["first_in"] + np.where(first & ~resident, fb, 0.0)
+                    seg["in"] = seg["in"] + np.where(resident, 0.0, rc * frac * b_op)
+                    rd_in = rd_in + np.where(resident, 0.0, nbytes)
+                    b_in = b_in + np.where(resident, 0.0, nbeats)
+                    first_in = first_in + np.where(first & ~resident, fb, 0.0)
                 else:
-                    acc["rd_w"] = acc["rd_w"] + nbytes
-                    acc["b_w"] = acc["b_w"] + nbeats
-                    acc["first_w"] = acc["first_w"] + np.where(first, fb, 0.0)
+                    seg["w"] = seg["w"] + rc * frac * b_op
+                    rd_w = rd_w + nbytes
+                    b_w = b_w + nbeats
+                    first_w = first_w + np.where(first, fb, 0.0)
             # outputs: drained per finished tile (per fold, or per column fold when row folds accumulate)
             g = 1.0 if rows_out else 1.0 / rf
             chunked = n_out > 1  # an output tile that does not fit moves one chunk per pass
@@ -548,11 +614,11 @@ def _fold_dram(
             fin = beats(Operand.OUTPUT, wo, ext, out_bits) + setup_d
             psum = beats(Operand.OUTPUT, wo, ext, ab)
             keep = count * g
-            acc["wr_out"] = acc["wr_out"] + np.where(
+            wr_out = wr_out + np.where(
                 spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8
             )
-            acc["rd_out"] = acc["rd_out"] + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
-            acc["b_out"] = acc["b_out"] + np.where(
+            rd_out = rd_out + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
+            b_out = b_out + np.where(
                 spill,
                 count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum),
                 keep * np.where(chunked, fin + (n - 1) * setup_d, fin),
@@ -562,67 +628,117 @@ def _fold_dram(
                 group_cd.append(_GroupDrain(cc, clast, rf * fold_time + prof.drain_latency_cycles + fin))
             if rlast:  # once per column shape: its column folds, when some column shape spills
                 one = np.maximum(np.maximum(rf * fold_time, seg["in"]), np.maximum(seg["w"], seg["out"]))
-                acc["spill_chain"] = acc["spill_chain"] + cc * outer * np.where(
+                spill_chain = spill_chain + cc * outer * np.where(
                     spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one
                 )
-                acc["spill_first"] = acc["spill_first"] + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
+                spill_first = spill_first + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
                 any_spill = any_spill | spill
             if last:
-                acc["last_out"] = acc["last_out"] + np.where(chunked, fin / n, fin)
-    acc["b_in"] = acc["b_in"] + idle[Operand.INPUT]
-    acc["b_w"] = acc["b_w"] + idle[Operand.WEIGHT]
-    acc["rd_in"] = acc["rd_in"] + np.where(resident, in_total, 0.0)
+                last_out = last_out + np.where(chunked, fin / n, fin)
+    b_in = b_in + idle[Operand.INPUT]
+    b_w = b_w + idle[Operand.WEIGHT]
+    rd_in = rd_in + np.where(resident, in_total, 0.0)
     res_beats = np.where(inf_bw, 0.0, np.ceil(in_total / bw - 1e-9))
-    acc["b_in"] = acc["b_in"] + np.where(resident, res_beats, 0.0)
-    acc["first_in"] = np.where(resident, res_beats, acc["first_in"])
-    compute = F * fold_time
+    b_in = b_in + np.where(resident, res_beats, 0.0)
+    first_in = np.where(resident, res_beats, first_in)
     setup = np.asarray(
         prof.first_fold_setup_expr()(rows=rows, cols=cols, T=np.asarray(plan.temporal_steps, dtype=np.float64)),
         dtype=np.float64,
     )
-    lat = float(prof.drain_latency_cycles)
-    fi, fw, lo = acc["first_in"], acc["first_w"], acc["last_out"]
-    if profile.double_buffered_dram:
+    group_parity = None
+    if group_cd and profile.double_buffered_dram and not profile.drain_during_next_fold:
+        # The output tile is double-buffered: group g+2 starts after group g has drained, so
+        # every other group chains compute + drain (start + the larger parity sum bounds it).
+        cd_full, cd_edge = group_cd[0].cycles, group_cd[-1].cycles
+        total = plan_cf * outer
+        even_edge = np.where(plan_cf % 2 == 0, 0.0, np.floor(outer / 2))  # edge groups at even places
+        odd_edge = outer - even_edge
+        n_even, n_odd = np.ceil(total / 2), np.floor(total / 2)
+        par_even = (n_even - even_edge) * cd_full + even_edge * cd_edge
+        par_odd = (n_odd - odd_edge) * cd_full + odd_edge * cd_edge
+        group_parity = np.maximum(par_even, par_odd)
+    return FoldDram(
+        dram_read_input_bytes=rd_in,
+        dram_read_weight_bytes=rd_w,
+        dram_read_output_bytes=rd_out,
+        dram_write_output_bytes=wr_out,
+        input_beats=b_in,
+        weight_beats=b_w,
+        output_beats=b_out,
+        first_input_beats=first_in,
+        first_weight_beats=first_w,
+        last_output_beats=last_out,
+        input_tail_cycles=np.where(resident, F * fold_time, tails[Operand.INPUT]),
+        weight_tail_cycles=tails[Operand.WEIGHT],
+        input_use_cycles=np.where(resident, 0.0, uses[Operand.INPUT]),
+        weight_use_cycles=uses[Operand.WEIGHT],
+        first_group_cycles=first_group,
+        group_parity_cycles=group_parity,
+        several_column_folds=plan_cf > 1,
+        spill_chain_cycles=spill_chain,
+        spill_first_cycles=spill_first,
+        any_spill=any_spill,
+        resident_input=resident,
+        compute_cycles=F * fold_time,
+        setup_cycles=setup,
+        once_cycles=once,
+        drain_latency_cycles=float(prof.drain_latency_cycles),
+        unlimited_bandwidth=inf_bw,
+    )
+
+
+def _fold_latency(t: FoldDram, double_buffered: bool, shared: bool) -> Any:
+    """Latency of the fold-level memory model from its traffic sums, with one DRAM port per operand
+    or one ``shared`` port: the longest of the critical paths when DRAM is double-buffered, else
+    every fold and every port's beats one after another."""
+    compute, lat, lo, once = t.compute_cycles, t.drain_latency_cycles, t.last_output_beats, t.once_cycles
+    b_in, b_w, b_out = t.input_beats, t.weight_beats, t.output_beats
+    fi, fw = t.first_input_beats, t.first_weight_beats
+    if double_buffered:
         # critical paths: the folds; each input port's loads then the folds its last load feeds; the
         # output port's drains, which start when the first output tile is finished
-        tail_in = np.where(resident, compute, tails[Operand.INPUT])
-        start = np.where(D.shared, np.maximum(fi + fw, setup), np.maximum(np.maximum(fi, fw), setup))
+        tail_in = t.input_tail_cycles
+        start = np.maximum(fi + fw, t.setup_cycles) if shared else np.maximum(np.maximum(fi, fw), t.setup_cycles)
         # (only two loads run ahead of the folds: the rest of a port's loads follow the first fold)
-        ahead_in = np.where(resident, acc["b_in"], np.minimum(acc["b_in"], 2 * fi))
-        use_in = np.where(resident, 0.0, uses[Operand.INPUT])
+        ahead_in = np.where(t.resident_input, b_in, np.minimum(b_in, 2 * fi))
         chains = [
             start + compute + lat + lo,
-            acc["b_in"] + tail_in + lat + lo,
-            acc["b_w"] + tails[Operand.WEIGHT] + lat + lo,
-            np.where(acc["b_in"] > ahead_in, start + use_in + acc["b_in"] - ahead_in + tail_in + lat + lo, 0.0),
+            b_in + tail_in + lat + lo,
+            b_w + t.weight_tail_cycles + lat + lo,
+            np.where(b_in > ahead_in, start + t.input_use_cycles + b_in - ahead_in + tail_in + lat + lo, 0.0),
             np.where(
-                acc["b_w"] > 2 * fw,
-                start + uses[Operand.WEIGHT] + acc["b_w"] - 2 * fw + tails[Operand.WEIGHT] + lat + lo,
+                b_w > 2 * fw,
+                start + t.weight_use_cycles + b_w - 2 * fw + t.weight_tail_cycles + lat + lo,
                 0.0,
             ),
-            start + first_group + lat + acc["b_out"],
+            start + t.first_group_cycles + lat + b_out,
         ]
-        if group_cd and not profile.drain_during_next_fold:
-            # The output tile is double-buffered: group g+2 starts after group g has drained, so
-            # every other group chains compute + drain (start + the larger parity sum bounds it).
-            cd_full, cd_edge = group_cd[0].cycles, group_cd[-1].cycles
-            total = plan_cf * outer
-            even_edge = np.where(plan_cf % 2 == 0, 0.0, np.floor(outer / 2))  # edge groups at even places
-            odd_edge = outer - even_edge
-            n_even, n_odd = np.ceil(total / 2), np.floor(total / 2)
-            par_even = (n_even - even_edge) * cd_full + even_edge * cd_edge
-            par_odd = (n_odd - odd_edge) * cd_full + odd_edge * cd_edge
-            chains.append(np.where(plan_cf > 1, start + np.maximum(par_even, par_odd) - lat, 0.0))
-        chains.append(np.where(any_spill, start + acc["spill_chain"] - acc["spill_first"] + lat + lo, 0.0))
-        shared_chain = np.where(D.shared, acc["b_in"] + acc["b_w"] + acc["b_out"] + lat, 0.0)
-        latency = np.maximum(np.maximum.reduce(np.broadcast_arrays(*chains)), shared_chain) + once
+        if t.group_parity_cycles is not None:
+            chains.append(np.where(t.several_column_folds, start + t.group_parity_cycles - lat, 0.0))
+        chains.append(np.where(t.any_spill, start + t.spill_chain_cycles - t.spill_first_cycles + lat + lo, 0.0))
+        if shared:
+            chains.append(b_in + b_w + b_out + lat)
+        latency = np.maximum.reduce(np.broadcast_arrays(*chains)) + once
     else:
-        latency = compute + acc["b_in"] + acc["b_w"] + acc["b_out"] + lat + once
-    latency = np.where(inf_bw, compute + once, latency)
-    return FoldMemory(latency, acc["rd_in"], acc["rd_w"], acc["rd_out"], acc["wr_out"])
+        latency = compute + b_in + b_w + b_out + lat + once
+    return np.where(t.unlimited_bandwidth, compute + once, latency)
 
 
 _MEMORY_FIELDS = ("rows", "cols", "cap_in", "cap_w", "cap_out", "dram_bw", "shared", "ib", "wb", "accb")
+
+
+_CAPACITY_FIELDS = ("cap_in", "cap_w", "cap_out", "ib", "wb", "accb")
+
+
+def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct row, each row's distinct-row number) of a 2-D array."""
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def _fold_dram_unique(
@@ -633,24 +749,60 @@ def _fold_dram_unique(
     profile: TimingProfile,
     weight_by_n: bool,
     resident_input: bool,
+    timed: tuple[FoldPlan, Any, Any] | None = None,
 ) -> FoldMemory:
-    """``_fold_dram`` once per distinct memory-relevant design (array, scratchpads, DRAM, widths):
-    designs that differ only in NoC bandwidth, node or energies share it (evaluate_batch sorts
-    designs so that those sit next to each other in a chunk)."""
-    keys = np.hstack([np.asarray(getattr(D, f), dtype=np.float64) for f in _MEMORY_FIELDS])
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    Du = D if len(first) == len(keys) else D.take(first)  # type: ignore[arg-type]
-    plan = plan_folds(mapping, L.dims, Du.rows, Du.cols)
-    fold_time, once = fold_timing(df.timing, profile, Du.rows, Du.cols, plan.temporal_steps)
-    once = once + profile.end_offset_cycles
-    fd = _fold_dram(L, Du, df, mapping, profile, plan, weight_by_n, fold_time, once, resident_input)
-    if Du is D:
-        return fd
-    shape = (len(first), L.macs.shape[1])
-    inv = inverse.reshape(-1)
-    return FoldMemory(
-        *(np.broadcast_to(np.asarray(getattr(fd, f), dtype=np.float64), shape)[inv] for f in FoldMemory.__slots__)
+    """``_fold_dram`` once per distinct memory-relevant design (array, scratchpads, DRAM bandwidth,
+    widths): designs that differ only in NoC bandwidth, node, energies or DRAM port arrangement share
+    it, and the latency is then taken per port arrangement present.
+
+    Designs of one array shape (``D.rows`` of size 1; ``timed`` is then the caller's plan, fold time
+    and once) are evaluated on a grid of their distinct scratchpad/width configurations (axis 0) x
+    their distinct DRAM bandwidths (axis 1) x layers, so that everything that does not depend on
+    the bandwidth (tiles, passes, DRAM bytes) is computed once per configuration."""
+    n_l = L.macs.shape[1]
+    shared = np.asarray(D.shared).reshape(-1)
+    one_shape = D.rows.size == 1 and D.cols.size == 1
+    shapes = np.hstack([np.asarray(D.rows, dtype=np.float64), np.asarray(D.cols, dtype=np.float64)])
+    s_first, s_inv = _unique_rows(shapes)
+    c_first, c_inv = _unique_rows(np.hstack([np.asarray(getattr(D, f), dtype=np.float64) for f in _CAPACITY_FIELDS]))
+    bws, b_inv = np.unique(np.asarray(D.dram_bw, dtype=np.float64).reshape(-1), return_inverse=True)
+    index: tuple[Any, ...]
+    if len(s_first) * len(c_first) * len(bws) <= len(shared):
+        # a grid: array shapes (axis 0) x scratchpads and widths (axis 1) x bandwidths (axis 2) x layers
+        grid = {f: np.asarray(getattr(D, f))[c_first].reshape(1, -1, 1, 1) for f in _CAPACITY_FIELDS}
+        rows, cols = (np.asarray(getattr(D, f))[s_first].reshape(-1, 1, 1, 1) for f in ("rows", "cols"))
+        Du = replace(D, rows=rows, cols=cols, dram_bw=bws.reshape(1, 1, -1, 1), **grid)
+        shape: tuple[int, ...] = (len(s_first), len(c_first), len(bws), n_l)
+        index = (np.zeros_like(c_inv) if one_shape else s_inv, c_inv, b_inv.reshape(-1))
+    else:
+        fields = [f for f in _MEMORY_FIELDS if f != "shared" and not (one_shape and f in ("rows", "cols"))]
+        first, inverse = _unique_rows(np.hstack([np.asarray(getattr(D, f), dtype=np.float64) for f in fields]))
+        Du = D.take(first)
+        shape, index = (len(first), n_l), (inverse,)
+    if timed is not None and one_shape:
+        plan, fold_time, once = timed
+    else:
+        plan = plan_folds(mapping, L.dims, Du.rows, Du.cols)
+        fold_time, once = fold_timing(df.timing, profile, Du.rows, Du.cols, plan.temporal_steps)
+        once = once + profile.end_offset_cycles
+    ft = _fold_dram(L, Du, df, mapping, profile, plan, weight_by_n, fold_time, once, resident_input)
+
+    def spread(a: Any) -> Any:  # the distinct designs' values back to every design
+        return np.broadcast_to(np.asarray(a, dtype=np.float64), shape)[index]
+
+    double = profile.double_buffered_dram
+    if shared.all() or not shared.any():
+        latency = spread(_fold_latency(ft, double, bool(shared[0])))
+    else:
+        by_port = [spread(_fold_latency(ft, double, s)) for s in (False, True)]
+        latency = np.where(D.shared, by_port[1], by_port[0])
+    memory = (
+        ft.dram_read_input_bytes,
+        ft.dram_read_weight_bytes,
+        ft.dram_read_output_bytes,
+        ft.dram_write_output_bytes,
     )
+    return FoldMemory(latency, *(spread(m) for m in memory))
 
 
 def _spill_group(fold_time, n, rf, psum, fin, setup):
@@ -683,9 +835,15 @@ def _mac_core(
     traits = traits_for(df)
     mapping = lm.loops
     dims = L.dims
-    plan = plan_folds(mapping, dims, D.rows, D.cols)
+    use_fold = profile.memory_model == "fold" or scalesim_shape(df, mapping) is None
+    rows, cols, s_inv = D.rows, D.cols, None
+    if use_fold and D.rows.size > 1:
+        # what depends on the layer and the array shape only, once per distinct shape
+        s_first, s_inv = _unique_rows(np.hstack([D.rows, D.cols]))
+        rows, cols = D.rows[s_first], D.cols[s_first]
+    plan = plan_folds(mapping, dims, rows, cols)
     folds = plan.folds.astype(np.float64)
-    fold_time, once = fold_timing(df.timing, profile, D.rows, D.cols, plan.temporal_steps)
+    fold_time, once = fold_timing(df.timing, profile, rows, cols, plan.temporal_steps)
     once = once + profile.end_offset_cycles
     if profile.memory_model == "scalesim" and scalesim_shape(df, mapping) is not None:
         once = once + (dims[Dim.G] - 1) * profile.end_offset_cycles  # SCALE-Sim counts each group from 0
@@ -695,71 +853,76 @@ def _mac_core(
     ft = fold_traffic(df, mapping, ext, dims, L.strides, traits, weight_by_n)
     t_in, t_w, t_out = ft.tile
     a_in, a_w, a_out = ft.delivered
+    r_in, r_w, r_out = ft.receipts_per_pe
+    w_out = L.out_words
+    # Partial sums the array hands to the output buffer beyond the final outputs (reduction folds).
+    partial = np.maximum(folds * a_out - w_out, 0.0)
+    if s_inv is not None:
+        n_s = len(rows)
+
+        def per_design(a: Any) -> Any:  # a per-shape array back to every design
+            return a[s_inv] if np.ndim(a) == 2 and a.shape[0] == n_s else a
+
+        folds, fold_time, once, compute, pes_used, partial = map(
+            per_design, (folds, fold_time, once, compute, pes_used, partial)
+        )
+        a_in, a_w, a_out, r_in, r_w, r_out = map(per_design, (a_in, a_w, a_out, r_in, r_w, r_out))
     ib, wb, accb = D.ib, D.wb, D.accb
     ob = ib
 
-    # DRAM words per operand under the fold order with the shortest DRAM time, then the fewest bytes.
-    # (Choosing by time keeps latency monotone: more buffer or bandwidth never picks a slower order.)
-    in_dims, w_dims = operand_dims(Operand.INPUT), operand_dims(Operand.WEIGHT, weight_by_n)
-    cap_in, cap_w, cap_out = D.cap_in * 8 / ib, D.cap_w * 8 / wb, D.cap_out * 8 / accb
-    w_out = L.out_words
-    best: list[Any] = []
-    use_fold = profile.memory_model == "fold" or scalesim_shape(df, mapping) is None
-    orders = [] if use_fold else fold_orders(mapping, plan, dims, weight_by_n)  # the fold model sets its own
-    if use_fold:
-        zero = np.zeros_like(folds)
-        best = [zero, zero, zero, zero, zero]
-    for loops in orders:
-        f_in = dram_fetches(t_in, cap_in, loops, in_dims) * (ib / 8)  # bytes from here on
-        f_w = dram_fetches(t_w, cap_w, loops, w_dims) * (wb / 8)
-        spill = np.maximum(dram_fetches(t_out, cap_out, loops, OUTPUT_DIMS) - w_out, 0.0) * (accb / 8)
-        out_b = w_out * (ob / 8) + 2 * spill  # final outputs out, spilled partial sums out and back in
-        port = _port_time(f_in, f_w, out_b, D.dram_bw, D.shared)
-        total = f_in + f_w + out_b
-        if not best:
-            best = [port, total, f_in, f_w, spill]
-            continue
-        take = (port < best[0]) | ((port == best[0]) & (total < best[1]))
-        best = [np.where(take, new, old) for new, old in zip((port, total, f_in, f_w, spill), best)]
-    dram_time, dram_bytes, rd_in, rd_w, spill_b = best
-    out_wr = w_out * ob / 8 + spill_b  # final outputs, then spilled partial sums
-    out_rd = spill_b  # partial sums read back
-    spill = spill_b * 8 / accb  # words
-
-    # Partial sums the array hands to the output buffer beyond the final outputs (reduction folds).
-    partial = np.maximum(folds * a_out - w_out, 0.0)
     noc_bytes = (folds * (a_in * ib + a_w * wb) + w_out * ob + 2 * partial * accb) / 8
     noc_per_fold = noc_bytes / folds / D.noc_bw
-    dram_per_fold = dram_time / folds
-    busy = np.maximum(fold_time, noc_per_fold)
-    if use_fold:
-        latency = compute
-    elif profile.double_buffered_dram:
-        first = _port_time(t_in * ib / 8, t_w * wb / 8, 0.0, D.dram_bw, D.shared)
-        last = t_out * ob / 8 / D.dram_bw
-        latency = folds * np.maximum(busy, dram_per_fold) + once + first + last
-    else:
-        latency = folds * (busy + dram_per_fold) + once
+    noc_excess = folds * np.maximum(noc_per_fold - fold_time, 0.0)
     if use_fold:
         # The generated hardware's memory (see _fold_dram); a NoC slower than the fold adds its excess.
-        fd = _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input)
-        latency = fd.latency_cycles + folds * np.maximum(noc_per_fold - fold_time, 0.0)
+        fd = _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input, (plan, fold_time, once))
+        latency = fd.latency_cycles + noc_excess
         rd_in, rd_w = fd.dram_read_input_bytes, fd.dram_read_weight_bytes
         out_rd, out_wr = fd.dram_read_output_bytes, fd.dram_write_output_bytes
         spill = out_rd * 8 / accb
         dram_bytes = rd_in + rd_w + out_rd + out_wr
+    else:
+        # SCALE-Sim's arrays: DRAM words per operand under the fold order with the shortest DRAM
+        # time, then the fewest bytes (choosing by time keeps latency monotone: more buffer or
+        # bandwidth never picks a slower order).
+        in_dims, w_dims = operand_dims(Operand.INPUT), operand_dims(Operand.WEIGHT, weight_by_n)
+        cap_in, cap_w, cap_out = D.cap_in * 8 / ib, D.cap_w * 8 / wb, D.cap_out * 8 / accb
+        best: list[Any] = []
+        for loops in fold_orders(mapping, plan, dims, weight_by_n):
+            f_in = dram_fetches(t_in, cap_in, loops, in_dims) * (ib / 8)  # bytes from here on
+            f_w = dram_fetches(t_w, cap_w, loops, w_dims) * (wb / 8)
+            spill = np.maximum(dram_fetches(t_out, cap_out, loops, OUTPUT_DIMS) - w_out, 0.0) * (accb / 8)
+            out_b = w_out * (ob / 8) + 2 * spill  # final outputs out, spilled partial sums out and back in
+            port = _port_time(f_in, f_w, out_b, D.dram_bw, D.shared)
+            total = f_in + f_w + out_b
+            if not best:
+                best = [port, total, f_in, f_w, spill]
+                continue
+            take = (port < best[0]) | ((port == best[0]) & (total < best[1]))
+            best = [np.where(take, new, old) for new, old in zip((port, total, f_in, f_w, spill), best)]
+        dram_time, dram_bytes, rd_in, rd_w, spill_b = best
+        out_wr = w_out * ob / 8 + spill_b  # final outputs, then spilled partial sums
+        out_rd = spill_b  # partial sums read back
+        spill = spill_b * 8 / accb  # words
+        dram_per_fold = dram_time / folds
+        busy = np.maximum(fold_time, noc_per_fold)
+        if profile.double_buffered_dram:
+            first = _port_time(t_in * ib / 8, t_w * wb / 8, 0.0, D.dram_bw, D.shared)
+            last = t_out * ob / 8 / D.dram_bw
+            latency = folds * np.maximum(busy, dram_per_fold) + once + first + last
+        else:
+            latency = folds * (busy + dram_per_fold) + once
     out = {
         "latency_cycles": latency,
         "compute_cycles": compute,
         "dram_bytes": dram_bytes,
-        "noc_excess_cycles": folds * np.maximum(noc_per_fold - fold_time, 0.0),
+        "noc_excess_cycles": noc_excess,
     }
 
     # Energy.
     macs = L.macs
     e_mac = macs * D.e_mac
     e_rf = macs * (ib + wb + 2 * accb) * D.e_rf
-    r_in, r_w, r_out = ft.receipts_per_pe
     hops = folds * pes_used
     e_noc = hops * (r_in * ib + r_w * wb + r_out * accb) * D.e_noc
     buf_in_rd, buf_w_rd = folds * a_in, folds * a_w
@@ -853,6 +1016,7 @@ class _LayerGroup:
     weight_by_n: bool  # matmul: the second operand is an activation indexed by N
     widths: tuple[int, int] | None  # (input bits, weight bits) the layer runs at; None: the accelerator's
     indices: list[int]
+    same_loops_as: tuple[int, ...] = ()  # per candidate, the first candidate with equal loops
 
 
 def _group_layers(layers: Sequence[Layer], df: Dataflow, prof: TimingProfile) -> list[_LayerGroup]:
@@ -864,7 +1028,10 @@ def _group_layers(layers: Sequence[Layer], df: Dataflow, prof: TimingProfile) ->
         wb = layer.weight_bits if layer.kind.has_weights else layer.input_bits
         widths = None if hardware else (layer.input_bits, wb)
         groups.setdefault((cands, layer.kind is OpKind.MATMUL, widths), []).append(j)
-    return [_LayerGroup(c, mm, w, idx) for (c, mm, w), idx in groups.items()]
+    return [
+        _LayerGroup(c, mm, w, idx, tuple(next(i for i, o in enumerate(c) if o.loops == lm.loops) for lm in c))
+        for (c, mm, w), idx in groups.items()
+    ]
 
 
 def _check_widths(layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Accelerator]) -> None:
@@ -887,14 +1054,13 @@ def _candidate_parts(
     """Every candidate's results; a streamed twin of a resident candidate is the same evaluation
     when no input of the block fits half its scratchpad, so it is reused, not recomputed."""
     fits = bool(np.any(lay.in_words * D.ib / 8 <= D.cap_in))
-    done: dict[Mapping, dict[str, Any]] = {}
-    parts = []
-    for lm in group.candidates:
-        part = None if fits else done.get(lm.loops)
-        if part is None:
-            part = _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail)
-            done.setdefault(lm.loops, part)
-        parts.append(part)
+    parts: list[dict[str, Any]] = []
+    for lm, twin in zip(group.candidates, group.same_loops_as):
+        parts.append(
+            parts[twin]
+            if twin < len(parts) and not fits
+            else _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail)
+        )
     return parts
 
 
@@ -916,7 +1082,7 @@ def _select(lay: _Layers, idx: np.ndarray) -> _Layers:
     pick = lambda a: a[:, idx]  # noqa: E731
     return _Layers(
         {d: pick(v) for d, v in lay.dims.items()},
-        tuple(pick(v) for v in lay.strides),  # type: ignore[arg-type]
+        tuple(pick(v) for v in lay.strides),
         pick(lay.macs),
         pick(lay.out_words),
         pick(lay.in_words),
@@ -955,41 +1121,69 @@ def evaluate_batch(
     all_layers = _layers(layers)
     for df, d_idx in _group_designs(accs):
         designs = _designs([accs[i] for i in d_idx], tech)
-        # designs with equal memory-relevant fields next to each other: chunks share _fold_dram work
-        order_d = np.lexsort([np.asarray(getattr(designs, f))[:, 0] for f in reversed(_MEMORY_FIELDS)])
-        designs = designs.take(order_d)  # type: ignore[arg-type]
+        # designs of one array shape next to each other (shapes in order of first appearance, a
+        # stable sort): chunks of one shape share what depends on the layer and the shape only
+        shape_first, shape_id = _unique_rows(np.hstack([designs.rows, designs.cols]))
+        appearance = np.argsort(np.argsort(shape_first))  # rank of each distinct shape's first design
+        order_d = np.argsort(appearance[shape_id], kind="stable")
+        designs = designs.take(order_d)
         d_idx = [d_idx[k] for k in order_d]
         group_accs = [accs[i] for i in d_idx]
         n_g = len(d_idx)
         rows_sel: Any = np.asarray(d_idx)
-        area_um2[rows_sel] = [area(a, tech)[0] for a in group_accs]
-        # Columns in group order, so every layer group is one contiguous block; un-permuted at the end.
+        if n_g == rows_sel[-1] - rows_sel[0] + 1 and np.all(np.diff(rows_sel) == 1):
+            rows_sel = slice(int(rows_sel[0]), int(rows_sel[-1]) + 1)  # a run of accs: no scatter
+        areas: dict[tuple, float] = {}  # per call: hashing the TechTable per design is slow
+        for a in group_accs:
+            kb = a.ifmap_sram_kb + a.filter_sram_kb + a.ofmap_sram_kb
+            key = (a.tech_node_nm, a.rows, a.cols, kb, a.input_bits, a.weight_bits, a.acc_bits)
+            if key not in areas:
+                areas[key] = area(a, tech)[0]
+        area_um2[rows_sel] = [
+            areas[
+                (
+                    a.tech_node_nm,
+                    a.rows,
+                    a.cols,
+                    a.ifmap_sram_kb + a.filter_sram_kb + a.ofmap_sram_kb,
+                    a.input_bits,
+                    a.weight_bits,
+                    a.acc_bits,
+                )
+            ]
+            for a in group_accs
+        ]
         l_groups = _group_layers(layers, df, prof)
         order = np.concatenate([np.asarray(g.indices, dtype=np.intp) for g in l_groups])
-        block = {k: np.empty((n_g, n_l)) for k in keys}
-        pick_block = np.zeros((n_g, n_l), dtype=np.int8)
+        # results go straight to their place when the group's designs are a run of accs, else to a
+        # block in group order that is scattered at the end
+        direct = isinstance(rows_sel, slice)
+        block = {k: res[k][rows_sel] if direct else np.empty((n_g, n_l)) for k in keys}
+        pick_block = chosen[rows_sel] if direct else np.zeros((n_g, n_l), dtype=np.int8)
         lo = 0
         for group in l_groups:
             _check_widths(layers, group, group_accs)
             hi = lo + len(group.indices)
             lay = _select(all_layers, order[lo:hi])
             at_widths = designs if group.widths is None else designs.at_widths(*group.widths)
-            step = max(1, CHUNK_ELEMENTS // len(group.indices))
-            for start in range(0, n_g, step):
-                chunk = at_widths.take(slice(start, start + step))
+            cols_at: Any = order[lo:hi] if direct else slice(lo, hi)
+            for start, stop in _shape_chunks(designs, max(1, CHUNK_ELEMENTS // len(group.indices))):
+                step = stop - start
+                chunk = at_widths.take(slice(start, stop)).one_shape()
                 if not group.candidates:
                     part = _vector_core(lay, chunk, prof, detail)
                 else:
                     parts = _candidate_parts(lay, chunk, df, group, prof, detail)
                     part, pick = _choose(parts, keys)
-                    pick_block[start : start + step, lo:hi] = pick
+                    pick_block[start : start + step, cols_at] = pick
                 for k in keys:
-                    block[k][start : start + step, lo:hi] = part[k]
+                    block[k][start : start + step, cols_at] = part[k]
             lo = hi
-        inverse = np.argsort(order)
-        for k in keys:
-            res[k][rows_sel] = np.take(block[k], inverse, axis=1)
-        chosen[rows_sel] = np.take(pick_block, inverse, axis=1)
+        if not direct:
+            inverse = np.argsort(order)
+            for k in keys:
+                res[k][rows_sel] = np.take(block[k], inverse, axis=1)
+            chosen[rows_sel] = np.take(pick_block, inverse, axis=1)
     if prof.memory_model == "scalesim":
         _scalesim_buffers(layers, accs, prof, res, tech)
     macs = all_layers.macs
@@ -1022,7 +1216,8 @@ def choose_mapping(
     cands = candidate_mappings(acc.dataflow, layer.kind, prof)
     if len(cands) == 1:
         return cands[0]
-    return cands[int(evaluate_batch([layer], [acc], prof, tech).mapping_index[0, 0])]
+    picked = evaluate_batch([layer], [acc], prof, tech).mapping_index
+    return cands[0] if picked is None else cands[int(picked[0, 0])]
 
 
 def _scalesim_buffers(

@@ -168,12 +168,14 @@ def fold_traffic(
         for d in mapping.temporal[: innermost + 1]:
             changes = changes * dims[d]
         if op is dataflow.stationary:
-            tiles.append(tile), delivered.append(tile), receipts.append(tile / per_step)
+            tiles.append(tile)
+            delivered.append(tile)
+            receipts.append(tile / per_step)
             continue
         tiles.append(tile)
         delivered.append(tile if (op is Operand.INPUT and traits.sliding_input) else per_step * changes)
         receipts.append(changes)
-    return FoldTraffic(tuple(tiles), tuple(delivered), tuple(receipts))  # type: ignore[arg-type]
+    return FoldTraffic(tuple(tiles), tuple(delivered), tuple(receipts))
 
 
 # ---- DRAM re-fetch ---------------------------------------------------------------------------------

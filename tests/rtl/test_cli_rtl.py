@@ -34,8 +34,16 @@ def test_rtl_emits_verilog_and_manifest_and_caches(tmp_path):
     assert json.loads(second.output)["modules"][0]["cached"] is True
 
 
+def _unbuilt_template(tmp_path) -> str:
+    """A template no generator builds: shidiannao's structure with another fill (it times differently)."""
+    text = (Path(__file__).resolve().parents[2] / "dataflows" / "templates" / "shidiannao.yaml").read_text()
+    path = tmp_path / "odd-sdn.yaml"
+    path.write_text(text.replace("name: shidiannao", "name: odd-sdn").replace('fill: "1"', 'fill: "2"'))
+    return str(path)
+
+
 def test_rtl_rejects_what_it_cannot_build(tmp_path):
-    for extra, word in ((["--template", "shidiannao"], "shidiannao"), (["--dram-bw", "6"], "power of two")):
+    for extra, word in ((["--template", _unbuilt_template(tmp_path)], "odd-sdn"), (["--dram-bw", "6"], "power of two")):
         res = CliRunner().invoke(cli, ["rtl", *SMALL, *extra, "--out", str(tmp_path)])
         assert res.exit_code != 0
         assert word in res.output and "Traceback" not in res.output
@@ -121,7 +129,7 @@ def test_rtl_design_emits_every_sub_accelerator_and_the_top(tmp_path):
 
 
 def test_rtl_design_names_the_sub_accelerator_it_cannot_build(tmp_path):
-    path = _design(tmp_path, ["systolic-ws", "shidiannao"])
+    path = _design(tmp_path, ["systolic-ws", _unbuilt_template(tmp_path)])
     res = CliRunner().invoke(cli, ["rtl", "--design", str(path), "--out", str(tmp_path / "out")])
-    assert res.exit_code != 0 and "a1" in res.output and "shidiannao" in res.output
+    assert res.exit_code != 0 and "a1" in res.output and "odd-sdn" in res.output
     assert "Traceback" not in res.output

@@ -52,6 +52,21 @@ def test_unsupported_templates_name_the_template_and_the_kinds(name):
     assert all(f"{k.name} ({k.template})" in msg for k in kinds.KINDS)
 
 
+def test_a_template_no_row_builds_names_itself_and_the_kinds():
+    """shidiannao's structure with another fill, and one whose linear and matmul layers map differently."""
+    from coexplore.dataflows.expr import Expr
+
+    sdn = get_template("shidiannao")
+    slow = dataclasses.replace(sdn, name="odd-sdn", timing=dataclasses.replace(sdn.timing, fill=Expr("2")))
+    split = dataclasses.replace(sdn, name="split-sdn", overrides=sdn.overrides[:1])
+    for df, why in ((slow, "rows P (flatten), cols Q"), (split, "linear and matmul layers map differently")):
+        with pytest.raises(RtlError) as err:
+            params_from_accelerator(dataclasses.replace(small_acc("shidiannao"), dataflow=df))
+        msg = str(err.value)
+        assert "\n" not in msg and repr(df.name) in msg and why in msg
+        assert all(f"{k.name} ({k.template})" in msg for k in kinds.KINDS)
+
+
 def test_every_row_is_complete():
     """A row names a component class and a host module with the whole host protocol."""
     for kind in kinds.KINDS:

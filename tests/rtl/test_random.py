@@ -11,7 +11,7 @@ from coexplore.models.ir import IRError, conv, gemm
 from coexplore.rtl.params import RtlError
 from coexplore.rtl.verify import verify_layer
 
-TEMPLATES = ("systolic-ws", "systolic-os", "eyeriss", "nvdla")
+TEMPLATES = ("systolic-ws", "systolic-os", "eyeriss", "nvdla", "shidiannao")
 
 
 def random_case(seed: int):

@@ -22,6 +22,8 @@ CASES = [
     ("eyeriss", 8, 8, 24),
     ("nvdla", 4, 6, 16),
     ("nvdla", 8, 8, 12),
+    ("shidiannao", 4, 6, 16),
+    ("shidiannao", 8, 8, 12),
 ]
 
 

@@ -248,6 +248,41 @@ def test_batch_results_equal_single_results_exactly(profile: str) -> None:
                 assert batch.detail[f"energy_{k}_pj"][i, j] == m.energy_breakdown_pj[k]
 
 
+@pytest.mark.parametrize("profile", ["rtl", "ideal"])
+def test_batch_on_a_product_grid_of_designs_equals_single_results_exactly(profile: str) -> None:
+    """Designs that form a product (array shapes x scratchpads x DRAM bandwidths x ports x NoC, as a
+    design sweep does) take the batch core's grid path, which evaluates the fold memory model once
+    per (shape, scratchpad, bandwidth): it must give what each design gives alone."""
+    layers = _layers_of_every_kind()
+    accs = [
+        Accelerator(
+            dataflow=get_template(name),
+            rows=r,
+            cols=c,
+            ifmap_sram_kb=kb[0],
+            filter_sram_kb=kb[1],
+            ofmap_sram_kb=kb[2],
+            dram_bw_bytes_per_cycle=bw,
+            noc_bw_bytes_per_cycle=noc,
+            dram_ports=ports,
+        )
+        for name in ("systolic-ws", "eyeriss")
+        for r, c in ((8, 16), (16, 8))
+        for kb in ((4.0, 8.0, 16.0), (64.0, 32.0, 2.0))
+        for bw in (None, 4.0, 16.0)
+        for ports in ("per_operand", "shared")
+        for noc in (None, 32.0)
+    ]
+    batch = evaluate_batch(layers, accs, profile)
+    for i, acc in enumerate(accs):
+        for j, layer in enumerate(layers):
+            m = evaluate_layer(layer, acc, profile)
+            got = (batch.latency_cycles[i, j], batch.energy_pj[i, j], batch.dram_bytes[i, j])
+            want = (m.latency_cycles, m.energy_pj, m.dram_read_bytes + m.dram_write_bytes)
+            assert got[:2] == want[:2], (acc.label, layer.name, got, want)
+            assert got[2] == pytest.approx(want[2], rel=1e-12), (acc.label, layer.name)
+
+
 def test_small_chunks_give_the_same_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
     import coexplore.sim.analytical as analytical
 

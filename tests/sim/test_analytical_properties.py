@@ -228,8 +228,13 @@ def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(
     more_buffer_is_never_slower(layer, acc, "scalesim", factor)
 
 
+@pytest.mark.skipif(
+    not SOFT,
+    reason="every template is generated hardware in profile rtl (dataflows/templates/profiles.yml): "
+    "the buffer property there is the strict xfail below",
+)
 @FEW
-@given(layers(), designs(SOFT), st.sampled_from([1.5, 2.0, 8.0]))
+@given(layers(), designs(SOFT or TEMPLATES), st.sampled_from([1.5, 2.0, 8.0]))
 def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(
     layer: Layer, acc: Accelerator, factor: float
 ) -> None:
@@ -365,7 +370,9 @@ def _random_designs(rng: np.random.Generator, n: int, templates: tuple[str, ...]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prof, templates", [("ideal", tuple(TEMPLATES)), ("rtl", SOFT)])
+@pytest.mark.parametrize(
+    "prof, templates", [("ideal", tuple(TEMPLATES))] + ([("rtl", SOFT)] if SOFT else [])
+)  # rtl: the templates the RTL generator does not emit, when there are any
 def test_properties_on_1e5_random_pairs(prof: str, templates: tuple[str, ...]) -> None:
     """200 layers x 500 designs per profile, with each design's bigger-buffer and faster-DRAM twins.
     (Profile scalesim's SCALE-Sim-shaped layers run SCALE-Sim's event emulation, ~20 ms a pair: the

@@ -29,13 +29,14 @@ def _acc(template: str, rows: int = 32, cols: int = 32, kb: float = 64.0, bw: fl
 
 def test_generated_hardware_gets_only_its_own_mapping_and_residency() -> None:
     rtl = get_profile("rtl")
-    for name in ("systolic-ws", "systolic-os", "eyeriss"):
+    for name in ("systolic-ws", "systolic-os", "eyeriss", "shidiannao"):
         df = get_template(name)
         for kind in (OpKind.CONV, OpKind.LINEAR):
             (only,) = candidate_mappings(df, kind, rtl)
             assert only == LayerMapping(df.mapping_for(kind), True, 0)
-    # a template the RTL generator does not emit: the mapper chooses in profile rtl too
-    assert len(candidate_mappings(get_template("shidiannao"), OpKind.CONV, rtl)) > 1
+    # a template the RTL generator does not emit (no override in profile rtl): the mapper chooses
+    other = replace(get_template("shidiannao"), name="my-shidiannao")
+    assert len(candidate_mappings(other, OpKind.CONV, rtl)) > 1
 
 
 def test_eyeriss_maps_linear_layers_with_tokens_streamed_near_the_mac_bound() -> None:
@@ -126,7 +127,8 @@ def test_alternatives_are_read_from_a_users_template() -> None:
 
 # ---- precision per layer ---------------------------------------------------------------------------
 def test_a_mixed_precision_network_costs_less_than_its_int8_twin() -> None:
-    acc = _acc("shidiannao", rows=16, cols=16, kb=16.0, bw=4.0)  # no RTL generator: the model's widths
+    acc = _acc("shidiannao", rows=16, cols=16, kb=16.0, bw=4.0)
+    acc = replace(acc, dataflow=replace(acc.dataflow, name="my-shidiannao"))  # no RTL generator: the model's widths
     int8 = Network.chain("n8", [conv("a", c=32, k=64, h=16, r=3, pad=1), conv("b", c=64, k=64, h=16, r=3, pad=1)])
     mixed = Network.chain(
         "n4", [conv("a", c=32, k=64, h=16, r=3, pad=1), conv("b", c=64, k=64, h=16, r=3, pad=1, bits=4)]
@@ -148,7 +150,9 @@ def test_a_layer_wider_than_the_accelerator_is_refused_in_one_line() -> None:
     for call in (
         lambda: evaluate_layer(wide, acc, "ideal"),
         lambda: simulate_layer(wide, acc, "ideal"),
-        lambda: evaluate_batch([wide], [replace(acc, dataflow=get_template("shidiannao"))], "rtl"),
+        lambda: evaluate_batch(
+            [wide], [replace(acc, dataflow=replace(get_template("shidiannao"), name="my-sdn"))], "rtl"
+        ),
     ):
         with pytest.raises(SpecError) as err:
             call()
