@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from coexplore.cli_common import (
+    PROFILES,
+    TEMPLATES,
     accelerator_options,
     build_accelerator,
     emit_json,
@@ -17,59 +19,12 @@ from coexplore.cli_common import (
 )
 from coexplore.models.ir import CoexploreError
 
-# What the cycle simulator can hold. Its fold memory model keeps about a dozen int64/bool arrays with
-# one entry per fold and per pass: measured 130-150 peak bytes per fold pass as bounded below (eyeriss
-# and systolic-ws, 1.2 M fold passes: 155-186 MB, 1-2 s). SCALE-Sim's emulated buffers (profile
-# scalesim, a systolic template, a DRAM limit) take about 35 bytes and 1.3 us per fold x stream step.
-# The limits keep one layer under about 2.5 GB and 1.5 minutes.
-MAX_FOLD_PASSES = 16_777_216
-MAX_SCALESIM_STEPS = 67_108_864
-
 
 def simulation_size_problem(layer: Any, acc: Any, profile: Any) -> str | None:
-    """Why the cycle simulator cannot hold ``layer`` on ``acc`` in ``profile`` (a one-line reason naming
-    the layer, the fold count and the limit), or None.
+    """The simulator's own size guard (``coexplore.sim.cycle.simulator.simulation_size_problem``)."""
+    from coexplore.sim.cycle.simulator import simulation_size_problem as problem
 
-    Cheap: only the fold plan is computed (``dataflows.mapping.plan_folds``), never the schedule. The
-    pass count is an upper bound: a fold's streamed tile (at most T x max(rows, cols) words) split into
-    halves of the smallest scratchpad.
-    """
-    from coexplore.dataflows.mapping import plan_folds
-    from coexplore.models.ir import Dim
-    from coexplore.sim.cycle.simulator import scalesim_dataflow
-
-    if not layer.kind.has_macs:
-        return None
-    mapping = acc.dataflow.mapping_for(layer.kind)
-    dims = layer.dims()
-    event_model = profile.memory_model == "scalesim" and scalesim_dataflow(acc, layer) is not None
-    if event_model:
-        dims = {**dims, Dim.G: 1}  # SCALE-Sim runs one group and multiplies
-    plan = plan_folds(mapping, dims, acc.rows, acc.cols)
-    folds, steps = int(plan.folds), int(plan.temporal_steps)
-    if event_model:
-        if acc.dram_bw_bytes_per_cycle is None:
-            return None  # unlimited bandwidth: closed forms, nothing per step
-        work = folds * steps
-        if work > MAX_SCALESIM_STEPS:
-            return (
-                f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds x {steps:,} steps = {work:,} "
-                f"stream steps for SCALE-Sim's emulated buffers; the cycle simulator holds at most "
-                f"{MAX_SCALESIM_STEPS:,} (use `coexplore evaluate`, a larger array or more bandwidth)"
-            )
-        return None
-    half_bytes = min(acc.ifmap_sram_kb, acc.filter_sram_kb, acc.ofmap_sram_kb) * 512.0
-    word_bytes = max(acc.input_bits, acc.weight_bits, acc.acc_bits) / 8
-    passes = max(1, math.ceil(steps * max(acc.rows, acc.cols) * word_bytes / half_bytes))
-    work = folds * passes
-    if work > MAX_FOLD_PASSES:
-        return (
-            f"layer {layer.name!r} ({layer.describe()}) has {folds:,} folds"
-            + (f" x up to {passes:,} passes = {work:,} fold passes" if passes > 1 else "")
-            + f"; the cycle simulator holds at most {MAX_FOLD_PASSES:,} (use `coexplore evaluate`, "
-            f"a larger array or larger scratchpads)"
-        )
-    return None
+    return problem(layer, acc, profile)
 
 
 def check_simulable(net: Any, acc: Any, profile: Any) -> None:
@@ -226,6 +181,7 @@ _SUITE_ONLY = {
 @click.option(
     "--profile",
     "profiles",
+    type=PROFILES,
     default="scalesim,rtl",
     show_default=True,
     help="Comma-separated timing profiles to validate (with --against: default rtl for maestro, "
@@ -234,6 +190,7 @@ _SUITE_ONLY = {
 @click.option(
     "--templates",
     "template_list",
+    type=TEMPLATES,
     default=",".join(("systolic-os", "systolic-ws", "systolic-is", "nvdla", "shidiannao", "eyeriss")),
     show_default=True,
     help="Comma-separated templates.",
@@ -331,7 +288,8 @@ def validate(
     cases = v.build_suite(
         templates, size_list, limited_bw, sram_kb, [m.strip() for m in models.split(",")], max_macs, limit
     )
-    results, summaries = {}, []
+    results: dict[str, Sequence[v.CaseResult]] = {}
+    summaries = []
     for name in names:
         prof = get_profile(name)
         res = v.run_suite(cases, prof)
@@ -345,8 +303,8 @@ def validate(
         )
     else:
         if not quiet:
-            for name, res in results.items():
-                for r in res:
+            for name, profile_results in results.items():
+                for r in profile_results:
                     d = r.to_dict()
                     click.echo(
                         f"{name:8s} {d['network']:11s} {d['layer'][:28]:28s} {d['template']:11s} {d['array']:5s} "

@@ -221,9 +221,10 @@ def run_folds(
     pin, pw, pout = (0, 0, 0) if shared else (0, 1, 2)
     ports = {Operand.INPUT: pin, Operand.WEIGHT: pw}
     ready = {op: 0 for op in loaded}
-    released = {op: [0, 0] for op in loaded}  # release times of loads l-2, l-1
-    in_use = {op: None for op in loaded}  # release time of the load in use (None: none yet)
+    released: dict[Operand, list[int]] = {op: [0, 0] for op in loaded}  # release times of loads l-2, l-1
+    in_use: dict[Operand, int | None] = {op: None for op in loaded}  # release of the load in use (None: none)
     if resident:
+        assert bw is not None  # the closed form above took unlimited bandwidth
         free[pin] = _ceil_beats(in_total_bytes, bw)
     res_ready = free[pin] if resident else 0
     drains: list[int] = []
@@ -245,8 +246,9 @@ def run_folds(
         """Issue pass q's loads (right after pass q-1 is scheduled, before its drain)."""
         for op in loaded:
             if lh[op][q]:
-                if in_use[op] is not None:
-                    released[op] = [released[op][1], in_use[op]]
+                used = in_use[op]
+                if used is not None:
+                    released[op] = [released[op][1], used]
                 port = ports[op]
                 t0 = max(free[port], released[op][0], single_buffer_floor)
                 free[port] = ready[op] = t0 + lb[op][q]

@@ -21,14 +21,19 @@ and serves each row from three double-buffered scratchpads:
   row's service cycle, stalls included.
 
 Which rows miss depends only on the demand and stream orders, never on time, so the read misses of
-each operand are found first (window by window, vectorized over rows; duplicate addresses checked
-with an address stamp table), then one pass over the event rows computes the stalls. No Python loop
-runs per cycle or per row; only per miss, per drain and per stalled row.
+each operand are found first, then one pass over the event rows computes the stalls. The miss search
+screens rows in growing chunks against the window (NumPy over rows; a demand that repeats every
+column fold is computed once per period); duplicate addresses are checked with an address stamp table
+rewritten only when the window moved; a missing word's advances come in closed form from the sets of
+its copies (found from the im2col structure), never one fetch at a time. The write buffer stores runs
+of words between drain starts and stalls. No Python loop runs per cycle, per row or per word; only
+per miss, per drain and per stalled row.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,8 +41,10 @@ import numpy as np
 
 from coexplore.models.ir import CoexploreError
 
-CHUNK_ROWS = 2048  # demand rows examined per vectorized step of the miss search
+FIRST_CHUNK_ROWS = 128  # demand rows examined right after a miss (misses cluster)
+CHUNK_ROWS = 1 << 14  # at most this many per vectorized step of the miss search (doubling up to it)
 BLOCK_ROWS = 1 << 16  # demand rows computed at a time (bounds memory on huge layers)
+STAMP_IDS = 255  # window ids a uint8 stamp table holds before it is cleared
 
 
 class ScaleSimError(CoexploreError):
@@ -199,49 +206,53 @@ class Stream:
 _TABLE_CACHE: dict[Stream, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def stream_order(stream: Stream, matrix: np.ndarray) -> np.ndarray:
-    """The valid entries (>= 0) of the stacked ``rows x width`` matrix in the stream's order.
+def stream_addresses(stream: Stream, bases: np.ndarray, taps: np.ndarray, pixel_cols: bool) -> np.ndarray:
+    """Ifmap addresses of the stream's valid words in stream order (int32 when they fit: half the
+    memory traffic of building them; slices are widened to intp where they index the stamp table).
 
-    Anti-diagonals are read through a strided skew view: entry (d, j) of the view is matrix[d - j, j],
-    so one C-order copy lists every diagonal, columns ascending (rows descending), as SCALE-Sim does.
+    The stacked matrix has ``stream.blocks`` blocks of ``block_rows x width``: with ``pixel_cols``,
+    columns are im2col rows (pixels) and block rows are taps (OS, IS); else columns are taps and
+    block rows are pixels (WS). Anti-diagonals are read through a strided skew view of the matrix
+    built inside a padded buffer: entry (d, j) of the view is matrix[d - j, j], so one copy lists
+    every diagonal, columns ascending (rows descending), as SCALE-Sim does; only the diagonals that
+    can hold padding (the first and last ``width - 1``, and those through a partial last block) are
+    filtered.
     """
+    blocks, w, br = stream.blocks, stream.width, stream.block_rows
+    dtype: type[np.signedinteger] = np.int32 if bases.max(initial=0) + taps.max(initial=0) < 2**31 - 1 else np.int64
+    cols = np.full(blocks * w, -1, dtype=dtype)
+    col_vals, row_vals = (bases, taps) if pixel_cols else (taps, bases)
+    cols[: col_vals.size] = col_vals
+    col_part = cols.reshape(blocks, 1, w)
+    row_part = row_vals.astype(dtype).reshape(1, br, 1)
+    rows_, ls, lw = stream.rows, stream.last_start, stream.last_width
     if not stream.diagonal:
-        flat = matrix.ravel()
-        return flat[flat >= 0]
-    rows_, w = matrix.shape
-    padded = np.full((rows_ + 2 * (w - 1), w), -1, dtype=matrix.dtype)
-    padded[w - 1 : w - 1 + rows_] = matrix
+        mat = np.add(col_part, row_part).reshape(rows_, w)
+        if lw == w:
+            return mat.ravel()
+        return np.concatenate((mat[:ls].ravel(), mat[ls:, :lw].ravel()))
+    padded = np.empty((rows_ + 2 * (w - 1), w), dtype=dtype)
+    padded[: w - 1] = -1
+    padded[w - 1 + rows_ :] = -1
+    mat = padded[w - 1 : w - 1 + rows_]
+    np.add(col_part, row_part, out=mat.reshape(blocks, br, w))
+    if lw < w:
+        mat[ls:, lw:] = -1
     flat = padded.ravel()
     isz = flat.itemsize
     view = np.lib.stride_tricks.as_strided(
         flat[(w - 1) * w :], shape=(rows_ + w - 1, w), strides=(w * isz, -(w - 1) * isz), writeable=False
     )
     out = view.ravel()
-    return out[out >= 0]
-
-
-def _stacked(
-    bases: np.ndarray, taps: np.ndarray, blocks: int, width: int, pixel_cols: bool, block_rows: int
-) -> np.ndarray:
-    """Stacked prefetch matrix of ifmap addresses (-1 where a partial last block is padded).
-
-    ``pixel_cols``: columns are im2col rows (pixels) and block rows are taps (OS, IS); else columns
-    are taps and block rows are pixels (WS).
-    """
-    dtype = np.int32 if bases.max(initial=0) + taps.max(initial=0) < 2**31 - 1 else np.int64
-    if pixel_cols:
-        cols = np.full(blocks * width, -1, dtype=dtype)
-        cols[: bases.size] = bases
-        col_part = cols.reshape(blocks, 1, width)
-        row_part = taps.astype(dtype).reshape(1, block_rows, 1)
-    else:
-        cols = np.full(blocks * width, -1, dtype=dtype)
-        cols[: taps.size] = taps
-        col_part = cols.reshape(blocks, 1, width)
-        row_part = bases.astype(dtype).reshape(1, block_rows, 1)
-    mat = col_part + row_part
-    np.copyto(mat, -1, where=col_part < 0)
-    return mat.reshape(blocks * block_rows, width)
+    head = (w - 1) * w
+    tail = max(w - 1, min(rows_, ls + lw) if lw < w else rows_) * w
+    if tail <= head:
+        return out[out >= 0]
+    first, last = out[:head], out[tail:]
+    first, last = first[first >= 0], last[last >= 0]
+    out[head - first.size : head] = first  # compacted in place around the unfiltered middle
+    out[tail : tail + last.size] = last
+    return out[head - first.size : tail + last.size]
 
 
 # ---- the demand of one dataflow -------------------------------------------------------------------
@@ -295,12 +306,14 @@ class OperandDemand:
 
     stream: Stream
     nrows: int
-    rows: Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (lo, cnt) of rows [start, stop)
+    rows: Callable[[int, int], SparseRows]  # rows of [start, stop) that read words: (row - start, lo, cnt)
     addresses: Callable[[], np.ndarray] | None  # stream-ordered addresses, when words repeat
+    copies: Callable[[int], np.ndarray] | None = None  # stream positions holding an address
+    period: int = 0  # the demand repeats every ``period`` rows (0: no period used)
 
 
-def _fold_coords(dm: Demand, start: int, stop: int) -> tuple[np.ndarray, ...]:
-    r = np.arange(start, stop, dtype=np.int64)
+def _fold_coords(dm: Demand, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step within the fold, column fold, row fold) of demand rows ``r``."""
     f, t = np.divmod(r, dm.fold_rows)
     fc, fr = np.divmod(f, dm.row_folds)
     return t, fc, fr
@@ -330,58 +343,133 @@ def _flipped_rows(
     return lo, np.where(inside, vb, 0)
 
 
+RowsFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+PATTERN_ROWS = 1 << 20  # largest repeating row pattern computed once and reused
+
+
+SparseRows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (rows with words, relative to start; lo; cnt)
+
+
+def _sparse(lo: np.ndarray, cnt: np.ndarray) -> SparseRows:
+    nz = np.flatnonzero(cnt)
+    return nz, lo[nz], cnt[nz]
+
+
+def _repeating(dm: Demand, fn: RowsFn, depends: str) -> tuple[Callable[[int, int], SparseRows], int]:
+    """``rows(start, stop)`` (the rows that read words, with their first position and count) of an
+    operand, and the period its demand repeats with (0: none). ``depends`` "fr": the demand depends on
+    the row fold only, so folds ``fc*Fr + fr`` repeat one pattern of ``Fr`` folds for every column
+    fold (computed once, returned as the same arrays for each period); "fc": every row fold of a
+    column fold repeats its first; "head": only a fold's first R rows demand (the flipped blocks of
+    ``_flipped_rows``), computed for those rows only."""
+    flen, Fr, Fc = dm.fold_rows, dm.row_folds, dm.col_folds
+    period = Fr * flen
+    if depends == "fr" and Fc > 1 and period <= PATTERN_ROWS:
+        pattern = _sparse(*fn(np.arange(period, dtype=np.int64)))
+
+        def by_row_fold(a: int, b: int) -> SparseRows:
+            if a % period == 0 and b - a == period:
+                return pattern
+            return _sparse(*fn(np.arange(a, b, dtype=np.int64)))
+
+        return by_row_fold, period
+    if depends == "fc" and Fr > 1 and Fc * flen <= PATTERN_ROWS:
+        base = (np.arange(Fc, dtype=np.int64)[:, None] * period + np.arange(flen, dtype=np.int64)).ravel()
+        lo1, cnt1 = fn(base)
+
+        def by_col_fold(a: int, b: int) -> SparseRows:
+            f, t = np.divmod(np.arange(a, b, dtype=np.int64), flen)
+            idx = f // Fr * flen + t
+            return _sparse(lo1[idx], cnt1[idx])
+
+        return by_col_fold, 0
+    if depends == "head":  # only the first R steps of a fold demand words
+
+        def head(a: int, b: int) -> SparseRows:
+            f0, f1 = a // flen, -(-b // flen)
+            r = (np.arange(f0, f1, dtype=np.int64)[:, None] * flen + np.arange(min(dm.rows, flen))).ravel()
+            r = r[(r >= a) & (r < b)]
+            lo, cnt = fn(r)
+            nz = np.flatnonzero(cnt)
+            return r[nz] - a, lo[nz], cnt[nz]
+
+        return head, 0
+    return (lambda a, b: _sparse(*fn(np.arange(a, b, dtype=np.int64)))), 0
+
+
 def read_operands(dm: Demand, g: ConvGeometry) -> tuple[OperandDemand, OperandDemand]:
     """The ifmap and filter read demand of the rows, computed block by block on request."""
     R, C = dm.rows, dm.cols
-    Fr, Fc = dm.row_folds, dm.col_folds
     s_if, s_fl = streams(dm)
 
-    def coords(start: int, stop: int) -> tuple[np.ndarray, ...]:
-        t, fc, fr = _fold_coords(dm, start, stop)
-        return t, fc, fr, _valid(dm.sr, R, fr), _valid(dm.sc, C, fc)
+    def by_fr(stream: Stream, off: int) -> RowsFn:  # anti-diagonals of row fold fr's block
+        def fn(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            t, _, fr = _fold_coords(dm, r)
+            return _diag_rows(stream, fr, t, off, _valid(dm.sr, R, fr))
 
-    if dm.dataflow == "os":
+        return fn
 
-        def if_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _diag_rows(s_if, fr, t, 0, vr)
+    def by_fc(stream: Stream) -> RowsFn:  # anti-diagonals of column fold fc's block
+        def fn(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            t, fc, _ = _fold_coords(dm, r)
+            return _diag_rows(stream, fc, t, 0, _valid(dm.sc, C, fc))
 
-        def fl_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _diag_rows(s_fl, fc, t, 0, vc)
+        return fn
 
-        def if_addr() -> np.ndarray:  # block fr: IF[fr rows, :]^T -> row = k, col = pixel offset
-            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, True, dm.t))
-    elif dm.dataflow == "ws":
+    def flipped(stream: Stream) -> RowsFn:  # rows of column fold fc's block, row fold fr's rows
+        def fn(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            t, fc, fr = _fold_coords(dm, r)
+            return _flipped_rows(stream, fc, fr, t, R, _valid(dm.sr, R, fr), _valid(dm.sc, C, fc))
 
-        def if_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _diag_rows(s_if, fr, t, R, vr)
+        return fn
 
-        def fl_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _flipped_rows(s_fl, fc, fr, t, R, vr, vc)
+    if dm.dataflow == "os":  # ifmap block fr: IF[fr rows, :]^T -> row = k, col = pixel offset
+        if_rows = _repeating(dm, by_fr(s_if, 0), "fr")
+        fl_rows = _repeating(dm, by_fc(s_fl), "fc")
+    elif dm.dataflow == "ws":  # ifmap block fr: IF[:, fr cols] -> row = pixel, col = k offset
+        if_rows = _repeating(dm, by_fr(s_if, R), "fr")
+        fl_rows = _repeating(dm, flipped(s_fl), "head")
+    else:  # ifmap block fc: IF^T[:, fc cols] -> row = k, col = pixel offset
+        if_rows = _repeating(dm, flipped(s_if), "head")
+        fl_rows = _repeating(dm, by_fr(s_fl, R), "fr")
 
-        def if_addr() -> np.ndarray:  # block fr: IF[:, fr cols] -> row = pixel, col = k offset
-            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fr, R, False, dm.t))
-    else:
-
-        def if_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _flipped_rows(s_if, fc, fr, t, R, vr, vc)
-
-        def fl_rows(a: int, b: int):
-            t, fc, fr, vr, vc = coords(a, b)
-            return _diag_rows(s_fl, fr, t, R, vr)
-
-        def if_addr() -> np.ndarray:  # block fc: IF^T[:, fc cols] -> row = k, col = pixel offset
-            return stream_order(s_if, _stacked(g.pixel_bases(), g.tap_offsets(), Fc, C, True, dm.sr))
+    def if_addr() -> np.ndarray:
+        return stream_addresses(s_if, g.pixel_bases(), g.tap_offsets(), dm.dataflow != "ws")
 
     n = dm.total_rows
-    return (
-        OperandDemand(s_if, n, if_rows, if_addr if g.has_duplicates else None),
-        OperandDemand(s_fl, n, fl_rows, None),
-    )
+    (if_fn, if_period), (fl_fn, fl_period) = if_rows, fl_rows
+    ifmap = OperandDemand(s_if, n, if_fn, None, None, if_period)
+    if g.has_duplicates:
+        ifmap = OperandDemand(s_if, n, if_fn, if_addr, _copy_finder(dm, g, s_if), if_period)
+    return ifmap, OperandDemand(s_fl, n, fl_fn, None, None, fl_period)
+
+
+def _copy_finder(dm: Demand, g: ConvGeometry, stream: Stream) -> Callable[[int], np.ndarray]:
+    """Stream positions of every copy of an ifmap address, found from the im2col structure: a copy is
+    a (pixel, tap) pair of the address's channel whose window origin is the address minus the tap."""
+    bases = g.pixel_bases()
+    taps = g.tap_offsets()
+    inv = np.full(int(bases.max(initial=0)) + 1, -1, dtype=np.int64)
+    inv[bases] = np.arange(bases.size, dtype=np.int64)
+    kred = g.kred
+
+    def find(addr: int) -> np.ndarray:
+        k = np.arange(addr % g.c, kred, g.c, dtype=np.int64)
+        b = addr - taps[k]
+        ok = (b >= 0) & (b < inv.size)
+        k, b = k[ok], b[ok]
+        pix = inv[b]
+        ok = pix >= 0
+        k, pix = k[ok], pix[ok]
+        if dm.dataflow == "ws":  # columns are taps in blocks of R, block rows are pixels
+            blk, j = np.divmod(k, dm.rows)
+            gi = blk * dm.t + pix
+        else:  # os (blocks of R pixels) and is (blocks of C pixels); block rows are taps
+            blk, j = np.divmod(pix, dm.rows if dm.dataflow == "os" else dm.cols)
+            gi = blk * kred + k
+        return stream.positions(gi, j)
+
+    return find
 
 
 def streams(dm: Demand) -> tuple[Stream, Stream]:
@@ -407,7 +495,7 @@ def sram_accesses(dm: Demand) -> tuple[int, int, int]:
 
 def write_counts(dm: Demand, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Valid ofmap words written by each demand row of [start, stop)."""
-    t, fc, fr = _fold_coords(dm, start, dm.total_rows if stop is None else stop)
+    t, fc, fr = _fold_coords(dm, np.arange(start, dm.total_rows if stop is None else stop, dtype=np.int64))
     R, C = dm.rows, dm.cols
     vr = _valid(dm.sr, R, fr)
     vc = _valid(dm.sc, C, fc)
@@ -423,31 +511,37 @@ def write_counts(dm: Demand, start: int = 0, stop: int | None = None) -> np.ndar
 
 
 class WriteSchedule:
-    """Cumulative ofmap writes over the rows, from per-fold totals and one row profile per fold shape."""
+    """Cumulative ofmap writes over the rows, from per-fold totals and one row profile per fold shape.
+
+    Held as Python lists: the timing pass asks one row or word at a time, where ``bisect`` on a list
+    is far cheaper than a NumPy call on a scalar.
+    """
 
     def __init__(self, dm: Demand) -> None:
         self.dm = dm
         self.flen = dm.fold_rows
         fc, fr = np.divmod(np.arange(dm.folds, dtype=np.int64), dm.row_folds)
-        self.vr = _valid(dm.sr, dm.rows, fr)
-        self.vc = _valid(dm.sc, dm.cols, fc)
-        per_fold = self.vr * self.vc if dm.dataflow == "os" else dm.t * self.vc
-        self.fold_cum = np.zeros(dm.folds + 1, dtype=np.int64)
-        np.cumsum(per_fold, out=self.fold_cum[1:])
-        self.total = int(self.fold_cum[-1])
+        vr = _valid(dm.sr, dm.rows, fr)
+        vc = _valid(dm.sc, dm.cols, fc)
+        per_fold = vr * vc if dm.dataflow == "os" else dm.t * vc
+        cum = np.zeros(dm.folds + 1, dtype=np.int64)
+        np.cumsum(per_fold, out=cum[1:])
+        self.fold_cum: list[int] = cum.tolist()
+        self.shape_of: list[tuple[int, int]] = list(zip(vr.tolist(), vc.tolist()))
+        self.total = self.fold_cum[-1]
         self.nrows = dm.total_rows
-        self._shapes: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+        self._shapes: dict[tuple[int, int], tuple[list[int], int, int]] = {}
 
-    def _shape(self, f: int) -> tuple[np.ndarray, int, int]:
+    def _shape(self, f: int) -> tuple[list[int], int, int]:
         """(cumulative writes within the fold, first and last writing row) of fold f's shape."""
-        key = (int(self.vr[f]), int(self.vc[f]))
+        key = self.shape_of[f]
         got = self._shapes.get(key)
         if got is None:
             w = write_counts(self.dm, f * self.flen, (f + 1) * self.flen)
             cum = np.zeros(self.flen + 1, dtype=np.int64)
             np.cumsum(w, out=cum[1:])
             nz = np.flatnonzero(w)
-            got = (cum, int(nz[0]), int(nz[-1]))
+            got = (cum.tolist(), int(nz[0]), int(nz[-1]))
             self._shapes[key] = got
         return got
 
@@ -456,7 +550,7 @@ class WriteSchedule:
         if r >= self.nrows:
             return self.total
         f, t = divmod(r, self.flen)
-        return int(self.fold_cum[f] + self._shape(f)[0][t])
+        return self.fold_cum[f] + self._shape(f)[0][t]
 
     def count(self, r: int) -> int:
         return self.before(r + 1) - self.before(r)
@@ -465,9 +559,9 @@ class WriteSchedule:
         """Row that writes the x-th word (1-based); ``nrows`` past the last."""
         if x > self.total:
             return self.nrows
-        f = int(np.searchsorted(self.fold_cum, x, side="left")) - 1
+        f = bisect_left(self.fold_cum, x) - 1
         cum = self._shape(f)[0]
-        t = int(np.searchsorted(cum, x - self.fold_cum[f], side="left")) - 1
+        t = bisect_left(cum, x - self.fold_cum[f]) - 1
         return f * self.flen + t
 
     def first_writing_row(self, r: int) -> int:
@@ -504,12 +598,6 @@ class ReadBuffer:
         step = min(sets - active, int(math.ceil(prefetch_words / set_words)))
         return cls(length, set_words, sets, active, step)
 
-    def in_window(self, s: np.ndarray) -> np.ndarray:
-        end = (self.start + self.active) % self.sets
-        if self.start < end:
-            return (s >= self.start) & (s < end)
-        return (s >= self.start) | (s < end)
-
     def window_ranges(self) -> list[tuple[int, int]]:
         """Position ranges [a, b) the active half holds."""
         end = (self.start + self.active) % self.sets
@@ -520,89 +608,159 @@ class ReadBuffer:
 
 
 def read_misses(op: OperandDemand, buffer_words: int) -> list[tuple[int, int]]:
-    """(row, fetches) for every demand row that misses: its count of window advances."""
+    """(row, fetches) for every demand row that misses: its count of window advances.
+
+    Rows are screened a chunk at a time: a row whose own positions lie in the window hits; with
+    duplicate addresses, a row whose own positions lie outside is checked against an address stamp
+    table of the window. A missing row is then resolved word by word in closed form: the number of
+    advances until the window holds the word (its own set, or any copy's set), never stepping the
+    window one fetch at a time. The stamp table is rewritten only when the window moved.
+    """
     buf = ReadBuffer.make(op.stream.length, buffer_words)
     if buf.step == 0:
         return []
-    addrs = op.addresses() if op.addresses is not None else None
-    stamp = None
+    addrs: np.ndarray | None = None
+    stamp: np.ndarray | None = None
+    if op.addresses is not None:
+        addrs = op.addresses()
+        stamp = np.zeros(int(addrs.max()) + 1, dtype=np.uint8)
     wid = 0
-    if addrs is not None:
-        stamp = np.zeros(int(addrs.max()) + 1, dtype=np.int32)
-
-    def restamp() -> None:
-        nonlocal wid
-        wid += 1
-        for a, b in buf.window_ranges():
-            stamp[addrs[a:b]] = wid
-
-    if stamp is not None:
-        restamp()
+    stamped = -1  # window start the stamp table holds (-1: none)
+    sw, nsets, active, step = buf.set_words, buf.sets, buf.active, buf.step
+    limit = 2 * nsets + 2
     nrows = op.nrows
     events: list[tuple[int, int]] = []
-    sw = buf.set_words
-    block = [0, 0, None, None]  # cached rows [start, stop) and their lo, cnt
 
-    def rows(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        if not (block[0] <= a and b <= block[1]):
-            block[0], block[1] = a, min(nrows, max(b, a + BLOCK_ROWS))
-            block[2], block[3] = op.rows(block[0], block[1])
-        return block[2][a - block[0] : b - block[0]], block[3][a - block[0] : b - block[0]]
+    def advances(sets: list[int], done: int) -> int:
+        """Window advances until some set of ``sets`` is in the window (``done`` advances so far)."""
+        start = buf.start
+        for k in range(limit - done + 1):
+            st = (start + k * step) % nsets
+            for s in sets:
+                if (s - st) % nsets < active:
+                    return k
+        raise ScaleSimError("SCALE-Sim emulation: a demanded word is missing from its stream")
 
-    r = 0
-    while r < nrows:
-        stop = min(nrows, r + CHUNK_ROWS)
-        lo, cnt = rows(r, stop)
-        has = cnt > 0
-        own = buf.in_window(lo // sw) & buf.in_window((lo + cnt - 1) // sw)
-        cand = np.flatnonzero(has & ~own)
-        if cand.size and stamp is not None:
-            cand = _stamp_misses(cand, lo, cnt, addrs, stamp, wid)
-        if not cand.size:
-            r = stop
+    b_hi = 0  # demand rows [b_lo, b_hi) computed; their rows with words are rows_nz (i: next to examine)
+    b_lo = i = n_nz = 0
+    rows_nz = lo_all = cnt_all = s_lo_all = s_hi_all = np.empty(0, dtype=np.int64)
+    last_block: SparseRows | None = None
+    chunk = FIRST_CHUNK_ROWS
+    while True:
+        if i >= n_nz:
+            if b_hi >= nrows:
+                break
+            b_lo, b_hi = b_hi, min(nrows, b_hi + (op.period or BLOCK_ROWS))
+            block_rows = op.rows(b_lo, b_hi)
+            if block_rows is not last_block:  # a repeating period returns the same arrays: sets reused
+                last_block = block_rows
+                rows_nz, lo_all, cnt_all = block_rows
+                s_lo_all = lo_all // sw
+                s_hi_all = (lo_all + cnt_all - 1) // sw
+            i, n_nz = 0, rows_nz.size
             continue
-        row = r + int(cand[0])
+        stop = min(n_nz, i + chunk)
+        s_lo, s_hi = s_lo_all[i:stop], s_hi_all[i:stop]
+        start = buf.start
+        end = start + active
+        if end <= nsets:  # s_lo <= s_hi: both in [start, end)
+            out = (s_lo < start) | (s_hi >= end)
+        else:  # the window wraps around the stream's end
+            end -= nsets
+            out = ((s_lo < start) & (s_lo >= end)) | ((s_hi < start) & (s_hi >= end))
+        first_out = int(out.argmax())
+        hit = -1
+        if out[first_out]:
+            if stamp is None:
+                hit = i + first_out
+            else:
+                assert addrs is not None
+                if stamped != start:
+                    wid = _restamp(stamp, addrs, buf, wid)
+                    stamped = start
+                hit = _stamp_misses(np.flatnonzero(out) + i, lo_all, cnt_all, addrs, stamp, wid)
+        if hit < 0:
+            i = stop
+            chunk = min(2 * chunk, CHUNK_ROWS)
+            continue
+        chunk = FIRST_CHUNK_ROWS
+        row = b_lo + int(rows_nz[hit])
+        first = int(lo_all[hit])
+        n = int(cnt_all[hit])
+        i = hit + 1
         fetches = 0
-        first = int(lo[row - r])
-        for x in range(first, first + int(cnt[row - r])):
-            while not _hit(buf, x, addrs, stamp, wid):
-                buf.start = (buf.start + buf.step) % buf.sets
-                fetches += 1
-                if stamp is not None:
-                    restamp()
-                if fetches > 2 * buf.sets + 2:
-                    raise ScaleSimError("SCALE-Sim emulation: a demanded word is missing from its stream")
+        if stamp is None:  # words in ascending sets: one check per set
+            for s in range(first // sw, (first + n - 1) // sw + 1):
+                k = advances([s], fetches)
+                fetches += k
+                buf.start = (buf.start + k * step) % nsets
+        else:
+            assert addrs is not None and op.copies is not None
+            x, end_x = first, first + n
+            while x < end_x:
+                if stamped == buf.start:  # skip to the next word with no copy in the window
+                    ok = stamp[addrs[x:end_x].astype(np.intp)] == wid
+                    x += int(ok.argmin()) if not ok.all() else end_x - x
+                    if x >= end_x:
+                        break
+                copy_sets = (op.copies(int(addrs[x])) // sw).tolist()
+                k = advances(copy_sets, fetches)
+                if k:
+                    fetches += k
+                    buf.start = (buf.start + k * step) % nsets
+                    wid = _restamp(stamp, addrs, buf, wid)
+                    stamped = buf.start
+                x += 1
         events.append((row, fetches))
-        r = row + 1
     return events
 
 
-def _hit(buf: ReadBuffer, x: int, addrs, stamp, wid: int) -> bool:
-    if stamp is not None:
-        return bool(stamp[addrs[x]] == wid)
-    return bool(buf.in_window(np.int64(x // buf.set_words)))
+def _restamp(stamp: np.ndarray, addrs: np.ndarray, buf: ReadBuffer, wid: int) -> int:
+    """Mark every address the window holds with a new window id (uint8: cleared when ids run out)."""
+    wid += 1
+    if wid > STAMP_IDS:
+        stamp.fill(0)
+        wid = 1
+    for a, b in buf.window_ranges():
+        stamp[addrs[a:b].astype(np.intp)] = wid
+    return wid
 
 
 def _stamp_misses(
     cand: np.ndarray, lo: np.ndarray, cnt: np.ndarray, addrs: np.ndarray, stamp: np.ndarray, wid: int
-) -> np.ndarray:
-    """Candidate rows (own positions outside the window) where some word has no copy in the window."""
-    out = []
-    step = 256
-    for i in range(0, cand.size, step):
-        rows = cand[i : i + step]
+) -> int:
+    """The first candidate row (own positions outside the window) with a word that has no copy in the
+    window; -1 when every candidate hits.
+
+    Candidates are checked in growing groups. Consecutive demand rows mostly read consecutive stream
+    positions, so a group's words are checked as one slice of the stream (a cumulative count of the
+    missing words gives each row's); a group spread thin over the stream is checked word by word.
+    """
+    group = 64
+    i = 0
+    while i < cand.size:
+        rows = cand[i : i + group]
+        i += group
+        group = min(4 * group, 4096)
+        lo_c = lo[rows]
         c = cnt[rows]
-        starts = np.repeat(lo[rows], c)
-        offs = np.arange(starts.size) - np.repeat(np.cumsum(c) - c, c)
-        ok = stamp[addrs[starts + offs]] == wid
-        row_of = np.repeat(np.arange(rows.size), c)
-        bad = np.zeros(rows.size, dtype=bool)
-        np.logical_or.at(bad, row_of[~ok], True)
-        hit = rows[bad]
-        if hit.size:
-            out.append(hit[:1])
-            break
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+        hi_c = lo_c + c
+        a, b = int(lo_c.min()), int(hi_c.max())
+        words = int(c.sum())
+        if b - a <= 4 * words + 1024:
+            missing = np.zeros(b - a + 1, dtype=np.int64)
+            np.cumsum(stamp[addrs[a:b].astype(np.intp)] != wid, out=missing[1:])
+            bad = missing[hi_c - a] > missing[lo_c - a]
+        else:
+            ends = np.cumsum(c)
+            starts = np.repeat(lo_c - (ends - c), c)
+            ok = stamp[addrs[starts + np.arange(starts.size)].astype(np.intp)] == wid
+            bad = np.zeros(rows.size, dtype=bool)
+            bad[np.searchsorted(ends, np.flatnonzero(~ok), side="right")] = True
+        k = int(bad.argmax())
+        if bad[k]:
+            return int(rows[k])
+    return -1
 
 
 # ---- write buffer ------------------------------------------------------------------------------------
@@ -708,9 +866,9 @@ def run_layer(
     if_reads, fl_reads, writes_total = sram_accesses(dm)
     bw = buffers.bw_words
     if bw is None:  # CALC: estimated bandwidth never stalls; each stream is fetched once
-        s_if, s_fl = streams(dm)
+        st_if, st_fl = streams(dm)
         return ScaleSimRun(
-            stall_free, 0, stall_free, s_if.length, s_fl.length, writes_total, if_reads, fl_reads, writes_total, 0, 0
+            stall_free, 0, stall_free, st_if.length, st_fl.length, writes_total, if_reads, fl_reads, writes_total, 0, 0
         )
     ws = WriteSchedule(dm)
     ifm, flt = read_operands(dm, g)
@@ -813,17 +971,29 @@ def _read_delay(done: list[int], fetches: int, fetch_cycles: int, cycle: int) ->
 
 
 def _write_row(wb: WriteBuffer, n: int, cycle: int) -> int:
-    """Store one row's ``n`` words word by word (only for rows where a write event can happen)."""
+    """Store one row's ``n`` words (only for rows where a write event can happen), as SCALE-Sim does
+    word by word: during a drain, the word that fills the buffer waits for the drain's end; otherwise
+    the word that leaves less than the active half free starts a drain. Stored in runs between those
+    words."""
     cur = cycle
     offset = 0
-    for _ in range(n):
-        wb.store(1)
+    while n > 0:
         if cur < wb.drain_end:
-            if not wb.free > 0:
-                offset += max(wb.drain_end - cur, 0)
-                cur = wb.drain_end
-        elif wb.free < wb.active:
+            m = max(wb.free, 1)  # the m-th word leaves no free space
+            if m > n:
+                wb.store(n)
+                break
+            wb.store(m)
+            offset += wb.drain_end - cur
+            cur = wb.drain_end
+        else:
+            m = max(wb.free - wb.active + 1, 1)  # the m-th word leaves less than the active half free
+            if m > n:
+                wb.store(n)
+                break
+            wb.store(m)
             wb.start_drain(cur)
+        n -= m
     return offset
 
 

@@ -149,3 +149,52 @@ def test_scalesim_trace_is_valid_csv(tmp_path: Path) -> None:
     rows = list(csv.reader(trace.open()))
     assert len(rows) > 10 and {len(r) for r in rows} == {5}
     assert all(int(r[4]) >= int(r[3]) for r in rows[1:])  # each stalled row: start cycle, end after its delay
+
+
+# ---- the size guard lives in the simulator ------------------------------------------------------------
+def _acc(template: str, bw: float | None = 4.0):
+    from coexplore.dataflows.io import get_template
+    from coexplore.dataflows.spec import Accelerator
+
+    return Accelerator(get_template(template), 8, 8, dram_bw_bytes_per_cycle=bw)
+
+
+@pytest.mark.parametrize(
+    ("template", "profile", "limit"),
+    [("systolic-os", "scalesim", "MAX_SCALESIM_STEPS"), ("eyeriss", "rtl", "MAX_FOLD_PASSES")],
+)
+def test_simulate_layer_refuses_a_layer_over_the_limit_in_one_line(
+    template: str, profile: str, limit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the limit lowered, a small layer is refused before any simulation, naming layer, folds, limit."""
+    from coexplore.models.ir import conv
+    from coexplore.sim.cycle import simulator
+
+    monkeypatch.setattr(simulator, limit, 4)
+    layer = conv("tiny", c=16, k=16, h=8, r=3, pad=1)
+    with pytest.raises(simulator.SimulationSizeError) as err:
+        simulator.simulate_layer(layer, _acc(template), profile)
+    msg = str(err.value)
+    assert "\n" not in msg and "layer 'tiny'" in msg and "folds" in msg and "holds at most 4" in msg, msg
+
+
+def test_simulate_layer_refuses_a_huge_layer_at_the_real_limit_and_runs_an_ordinary_one() -> None:
+    from coexplore.models.ir import conv
+    from coexplore.sim.cycle.simulator import MAX_SCALESIM_STEPS, SimulationSizeError, simulate_layer
+
+    huge = conv("huge", c=512, k=512, h=512, r=3, pad=1)
+    with pytest.raises(SimulationSizeError, match=f"holds at most {MAX_SCALESIM_STEPS:,}"):
+        simulate_layer(huge, _acc("systolic-os"), "scalesim")
+    assert simulate_layer(huge, _acc("systolic-os", None), "scalesim").compute_cycles > 0  # CALC: closed form
+    assert simulate_layer(conv("ok", c=8, k=8, h=8), _acc("systolic-os"), "scalesim").compute_cycles > 0
+
+
+def test_cli_simulate_refuses_a_huge_layer_in_one_line() -> None:
+    res = _invoke(
+        "simulate", "--layer", "conv:h=512,c=512,k=512,r=3,pad=1", "--template", "systolic-os",
+        "--rows", "8", "--cols", "8", "--profile", "scalesim", "--dram-bw", "4",
+    )  # fmt: skip
+    assert res.exit_code != 0
+    lines = [line for line in res.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert "layer 'conv'" in lines[0] and "folds" in lines[0] and "holds at most 67,108,864" in lines[0], lines[0]

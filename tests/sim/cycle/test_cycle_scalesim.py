@@ -107,3 +107,18 @@ def test_more_scratchpad_never_adds_reads_in_a_stall_free_run() -> None:
     acc = Accelerator(get_template("systolic-os"), 8, 8, dram_bw_bytes_per_cycle=None)
     got = simulate_layer(layer, acc, "scalesim")
     assert got.stall_cycles == 0 and got.dram_read_bytes["input"] >= layer.n * layer.c * layer.h * layer.w
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_stamp_table_cleared_when_window_ids_run_out_changes_nothing(
+    dataflow: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The duplicate-address check stamps each window with a uint8 id and clears the table when ids run
+    out (here after 2 windows instead of 255, over ~300-1200 windows): the same cycles either way."""
+    from coexplore.sim.cycle import scalesim_mem
+
+    g = ConvGeometry(n=1, hp=18, wp=18, c=8, r=3, s=3, p=16, q=16, k=8)
+    bufs = Buffers(64, 256, 256, 2.0)
+    want = run_layer(dataflow, g, 4, 4, bufs)
+    monkeypatch.setattr(scalesim_mem, "STAMP_IDS", 2)
+    assert run_layer(dataflow, g, 4, 4, bufs) == want
