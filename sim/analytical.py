@@ -963,9 +963,11 @@ def _vector_core(L: _Layers, D: _Designs, profile: TimingProfile, detail: bool) 
     with np.errstate(divide="ignore", invalid="ignore"):
         load = np.ceil(rd / chunks / D.dram_bw)
         drain = np.ceil(wr / chunks / D.dram_bw)
-    load, drain = np.where(D.shared, load + drain, load), np.where(D.shared, load + drain, drain)
+    # One port shared by both streams carries a chunk's drain and the next chunk's load in one steady
+    # state stage; the first load and the last drain are each exposed once, alone.
+    port = np.where(D.shared, load + drain, np.maximum(load, drain))
     work = np.ceil(compute / chunks)
-    pipelined = load + work + drain + (chunks - 1) * np.maximum(np.maximum(load, work), drain)
+    pipelined = load + work + drain + (chunks - 1) * np.maximum(port, work)
     latency = np.where(np.isinf(D.dram_bw), compute, np.maximum(compute, pipelined))
     latency = np.maximum(latency, noc_t)
     words = L.in_words + L.out_words

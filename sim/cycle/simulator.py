@@ -393,9 +393,10 @@ def _vector_layer(layer: Layer, acc: Accelerator, prof: TimingProfile) -> LayerS
             math.ceil(compute / chunks),
             math.ceil(out_bytes / chunks / bw),
         )
-        if acc.dram_ports == "shared":
-            load = drain = load + drain
-        total = max(compute, load + work + drain + (chunks - 1) * max(load, work, drain))
+        # a shared port carries one chunk's drain and the next one's load in each steady-state stage;
+        # the first load and the last drain are exposed once each (as the analytical model)
+        port = load + drain if acc.dram_ports == "shared" else max(load, drain)
+        total = max(compute, load + work + drain + (chunks - 1) * max(port, work))
     return LayerSim(
         name=layer.name,
         kind=layer.kind.value,
