@@ -20,6 +20,7 @@ from coexplore.dataflows.spec import (
     Dataflow,
     FoldTiming,
     Interconnect,
+    LogicArea,
     Mapping,
     Operand,
     Pack,
@@ -80,6 +81,15 @@ class TimingModel(_Strict):
         return text
 
 
+class LogicAreaModel(_Strict):
+    """Per-part logic area ratios to the weight-stationary fit (``dataflows.spec.LogicArea``)."""
+
+    pe: float = Field(1.0, gt=0, le=100)
+    row: float = Field(1.0, gt=0, le=100)
+    col: float = Field(1.0, gt=0, le=100)
+    fixed: float = Field(1.0, gt=0, le=100)
+
+
 class DataflowModel(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str
@@ -92,6 +102,7 @@ class DataflowModel(_Strict):
     im2col: bool = False
     sliding_input: bool = False
     logic_area_scale: float = Field(1.0, gt=0, le=100)
+    logic_area: LogicAreaModel = LogicAreaModel()
 
     def to_value(self) -> Dataflow:
         return Dataflow(
@@ -106,6 +117,7 @@ class DataflowModel(_Strict):
             im2col=self.im2col,
             sliding_input=self.sliding_input,
             logic_area_scale=self.logic_area_scale,
+            logic_area=LogicArea(**self.logic_area.model_dump()),
         )
 
 

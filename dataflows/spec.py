@@ -88,6 +88,17 @@ class FoldTiming:
 
 
 @dataclass(frozen=True, slots=True)
+class LogicArea:
+    """A template's logic area by part, relative to the weight-stationary array the area model is fitted
+    to (sim/tech.py [RTL]); a generated template's figures come from its own fit (rtl/calibrate.py)."""
+
+    pe: float = 1.0  # per PE: multiplier, accumulator, operand registers, NoC registers
+    row: float = 1.0  # per array row (address generation, input skew, read ports)
+    col: float = 1.0  # per array column (partial-sum injection, output ports, drain)
+    fixed: float = 1.0  # the controller, stream interfaces, cycle counter
+
+
+@dataclass(frozen=True, slots=True)
 class Dataflow:
     name: str
     description: str
@@ -102,6 +113,7 @@ class Dataflow:
     im2col: bool = False  # inputs stored/streamed as the im2col matrix: a word used by R*S taps moves R*S times
     sliding_input: bool = False  # inputs reused across neighbouring windows inside the array: enter once
     logic_area_scale: float = 1.0  # array logic relative to the weight-stationary array the area model is fitted to
+    logic_area: LogicArea = LogicArea()  # per-part ratios (applied on top of logic_area_scale)
 
     def mapping_for(self, kind: OpKind) -> Mapping:
         for k, m in self.overrides:

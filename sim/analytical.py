@@ -62,7 +62,16 @@ from coexplore.dataflows.mapping import (
     resolve_profile,
     scalesim_shape,
 )
-from coexplore.dataflows.spec import Accelerator, Dataflow, Mapping, Operand, Pack, SpecError, TimingProfile
+from coexplore.dataflows.spec import (
+    Accelerator,
+    Dataflow,
+    LogicArea,
+    Mapping,
+    Operand,
+    Pack,
+    SpecError,
+    TimingProfile,
+)
 from coexplore.models.ir import CoexploreError, Dim, Layer, Network, OpKind
 from coexplore.sim.metrics import AREA_KEYS, ENERGY_KEYS, BatchResult, LayerMetrics, NetworkMetrics
 from coexplore.sim.tech import DEFAULT_TECH, TechTable, tech_for
@@ -102,6 +111,9 @@ def _area_of(
     )
 
 
+_SAME_AS_WS = LogicArea()
+
+
 def area(acc: Accelerator, tech: TechTable = DEFAULT_TECH) -> tuple[float, dict[str, float]]:
     """Silicon area in um2 and its breakdown: PEs, buffers (SRAM), NoC (per PE), control (array edges + controller)."""
     pe, buf, noc, control = _area_of(
@@ -115,6 +127,12 @@ def area(acc: Accelerator, tech: TechTable = DEFAULT_TECH) -> tuple[float, dict[
         acc.acc_bits,
     )
     scale = acc.dataflow.logic_area_scale  # the template's logic relative to the fitted WS array
+    ratio = acc.dataflow.logic_area  # and by part: per PE, row, column and the fixed controller
+    if ratio != _SAME_AS_WS:
+        t = tech_for(acc.tech_node_nm, tech)
+        bits = (acc.input_bits + acc.weight_bits + acc.acc_bits) / 48.0  # as TechTable.control_logic_um2
+        edges = (t.array_row_um2 * acc.rows * ratio.row + t.array_col_um2 * acc.cols * ratio.col) * bits
+        pe, noc, control = pe * ratio.pe, noc * ratio.pe, edges + t.control_um2 * ratio.fixed
     parts = (pe * scale, buf, noc * scale, control * scale)
     return sum(parts), dict(zip(AREA_KEYS, parts))
 

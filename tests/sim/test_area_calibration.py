@@ -36,10 +36,21 @@ def test_weight_stationary_logic_area_within_two_percent() -> None:
     assert np.abs(errs).mean() < 0.01 and np.abs(errs).max() < 0.02, errs
 
 
-@pytest.mark.parametrize("name, bound", [("area_calibration_os.json", 0.03), ("area_calibration_eyeriss.json", 0.03)])
-def test_other_arrays_within_their_documented_error(name: str, bound: float) -> None:
-    # The coefficients are the WS fit; the OS array is close as it is, the row-stationary one needs its
-    # template's logic_area_scale (its PEs have their own input ports and filter-row registers).
+@pytest.mark.parametrize(
+    "name", ["area_calibration_os.json", "area_calibration_eyeriss.json", "area_calibration_is.json"]
+)
+def test_other_arrays_within_one_percent_on_average_and_three_at_most(name: str) -> None:
+    # The WS fit scaled per part by the template's logic_area ratios (each template's own fit over the
+    # WS one): per PE, per row, per column, fixed.
     errs = _errors(RTL_DIR / name)
-    assert len(errs) >= 3
-    assert np.abs(errs).mean() < bound, errs
+    assert len(errs) >= 5
+    assert np.abs(errs).mean() < 0.01 and np.abs(errs).max() < 0.03, errs
+
+
+def test_nvdla_logic_is_not_linear_in_the_array_size_and_the_model_says_so() -> None:
+    """nvdla's synthesized logic per PE falls from 1,920 um2 (6x6) to 1,655 (8x8) and the linear
+    per-part form misses it by up to 14 % at 4x4 (its flip-flop-mapped buffers change with the size):
+    the template keeps the WS coefficients, and this records the error so a refit shows up here."""
+    errs = _errors(RTL_DIR / "area_calibration_nvdla.json")
+    assert len(errs) >= 5
+    assert 0.05 < np.abs(errs).max() < 0.25, errs
