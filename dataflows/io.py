@@ -84,10 +84,10 @@ class TimingModel(_Strict):
 class LogicAreaModel(_Strict):
     """Per-part logic area ratios to the weight-stationary fit (``dataflows.spec.LogicArea``)."""
 
-    pe: float = Field(1.0, gt=0, le=100)
-    row: float = Field(1.0, gt=0, le=100)
-    col: float = Field(1.0, gt=0, le=100)
-    fixed: float = Field(1.0, gt=0, le=100)
+    pe: float = Field(default=1.0, gt=0, le=100)
+    row: float = Field(default=1.0, gt=0, le=100)
+    col: float = Field(default=1.0, gt=0, le=100)
+    fixed: float = Field(default=1.0, gt=0, le=100)
 
 
 class DataflowModel(_Strict):

@@ -352,28 +352,35 @@ def band_plans(layer: Layer, lim: LimitArrays) -> tuple[np.ndarray, np.ndarray, 
     the fold-count register and ``kt`` itself depend on it), then the same bisection over ``pb`` per
     design, on a per-layer table of the input rows a band reads; every band's top pad is the layer's."""
     stride, pad = _conv_view(layer)
+    p, k = layer.p, layer.k
+    whole = fits_one_call(layer, lim)
+    pb, kt, calls = np.where(whole, p, 0), np.where(whole, k, 0), whole.astype(np.int64)
+    rest = np.flatnonzero(~whole)
+    if len(rest):  # only the designs one call cannot hold are planned
+        pb[rest], kt[rest], calls[rest] = _split_plans(layer, lim.take(rest), stride, pad)
+    return pb, kt, calls
+
+
+def _split_plans(layer: Layer, lim: LimitArrays, stride: int, pad: int) -> tuple[np.ndarray, ...]:
+    """``band_plans`` for designs where the whole layer does not fit one call."""
     p, k, n = layer.p, layer.k, len(lim)
     ww = min(layer.w, (layer.q - 1) * stride - pad + layer.s)  # the one column tile's input columns
     rows_of = _band_rows(p, stride, pad, layer.h, layer.r)
     pad_w = np.full(n, pad * ww + pad, dtype=np.int64)
     ones, k_all = np.ones(n, dtype=np.int64), np.full(n, k, dtype=np.int64)
-    whole = fits_one_call(layer, lim)
     guard = _fits_arrays(lim, layer, rows_of[ones], ww, ones, np.minimum(k_all, lim.cols), pad_w)
     full_k = _fits_arrays(lim, layer, rows_of[ones], ww, ones, k_all, pad_w)
     fold1 = np.where(lim.ws, _cdiv_arr(layer.c * layer.r * layer.s, lim.rows), _cdiv_arr(layer.q, lim.rows))
     reg = lim.register_max
     m_alt = np.minimum(_cdiv_arr(k, lim.cols) - 1, np.minimum(reg // np.maximum(fold1, 1), reg // lim.cols))
     kt = np.where(full_k, k_all, np.maximum(m_alt, 1) * lim.cols)
-    plan = guard & ~whole
     lo, hi = ones.copy(), np.full(n, p, dtype=np.int64)
-    active = plan & (lo < hi)
+    active = guard & (lo < hi)
     while active.any():
         mid = (lo + hi + 1) // 2
         ok = _fits_arrays(lim, layer, rows_of[mid], ww, mid, kt, pad_w)
         lo = np.where(active & ok, mid, lo)
         hi = np.where(active & ~ok, mid - 1, hi)
         active &= lo < hi
-    pb = np.where(whole, p, np.where(plan, lo, 0))
-    kt = np.where(whole, k, np.where(plan, kt, 0))
-    calls = np.where(pb > 0, _cdiv_arr(p, np.maximum(pb, 1)) * _cdiv_arr(k, np.maximum(kt, 1)), 0)
-    return pb, kt, calls
+    pb, kt = np.where(guard, lo, 0), np.where(guard, kt, 0)
+    return pb, kt, np.where(guard, _cdiv_arr(p, np.maximum(pb, 1)) * _cdiv_arr(k, np.maximum(kt, 1)), 0)

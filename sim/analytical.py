@@ -1206,6 +1206,9 @@ def evaluate_batch(
             chosen[rows_sel] = np.take(pick_block, inverse, axis=1)
     if prof.memory_model == "scalesim":
         _scalesim_buffers(layers, accs, prof, res, tech)
+    from coexplore.sim.tiled import cost_calls  # layers the generated WS/OS arrays run as several calls
+
+    cost_calls(layers, accs, prof, res, tech)
     macs = all_layers.macs
     pes = np.array([a.pes for a in accs], dtype=np.float64)[:, None]
     latency = res["latency_cycles"]
