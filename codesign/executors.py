@@ -7,6 +7,10 @@ nothing: executors only decide how fast results come back. The search loop maps 
 ``map_unordered`` yields ``(index, result)`` as each finishes; the search loop logs in completion order
 and tells the optimizer in proposal order.
 
+The caller may append items to the (list) ``items`` while it iterates over ``map_unordered``: the
+executor picks them up after the result it just yielded (a candidate's trainings start as soon as its
+own hardware search ends). ``gpu`` is a bool, or a function of the item, saying whether it asks for a GPU.
+
 Worker loss: an item whose worker process dies is retried (at most ``retries`` times, so
 ``retries + 1`` attempts), then yielded as :class:`Failed` with the reason, and the run goes on. An
 exception raised by the function itself is not a worker loss: it propagates (a bug or bad input fails
@@ -34,6 +38,9 @@ RETRIES = 2  # a dead worker's candidate is tried at most 1 + RETRIES times
 CLUSTER_HINT = "pip install 'coexplore[cluster]'"
 
 
+GpuRule = bool | Callable[[Any], bool]  # does an item ask for a GPU share (a constant or per item)
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
     """An item whose every attempt lost its worker: ``reason`` says how, ``attempts`` how often."""
@@ -42,11 +49,23 @@ class Failed:
     attempts: int
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose search process died (killed: no pool shutdown) exits instead of lingering."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _init_worker() -> None:
-    """One torch thread per worker: two one-thread workers beat one two-thread process here (docs/design.md)."""
+    """One torch thread per worker: two one-thread workers beat one two-thread process here
+    (docs/design.md); and the worker ends with its parent."""
+    import threading
+
     from coexplore.models.threads import one_thread
 
     one_thread()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
 class SerialExecutor:
@@ -56,10 +75,12 @@ class SerialExecutor:
     workers = 1
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: GpuRule = True
     ) -> Iterator[tuple[int, Any]]:
-        for i, item in enumerate(items):
-            yield i, fn(item)
+        i = 0
+        while i < len(items):  # the caller may append items between results
+            yield i, fn(items[i])
+            i += 1
 
     def close(self) -> None:
         pass
@@ -100,13 +121,16 @@ class ProcessExecutor:
         self._pool = self._new_pool()
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: GpuRule = True
     ) -> Iterator[tuple[int, Any]]:
-        attempts = [0] * len(items)
-        queue: deque[int] = deque(range(len(items)))
+        attempts: list[int] = []
+        queue: deque[int] = deque()
         suspects: deque[int] = deque()  # rerun one at a time after the pool broke
         running: dict[Future, int] = {}
-        while queue or suspects or running:
+        while queue or suspects or running or len(attempts) < len(items):
+            while len(attempts) < len(items):  # items the caller appended since the last result
+                queue.append(len(attempts))
+                attempts.append(0)
             if suspects:
                 if not running:
                     i = suspects.popleft()
@@ -288,14 +312,24 @@ class RayExecutor:
         self._saved_env.clear()
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: bool = True
+        self, fn: Callable[[Any], Any], items: Sequence[Any], gpu: GpuRule = True
     ) -> Iterator[tuple[int, Any]]:
         ray = self._ray
         from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
-        task = self._task if gpu else self._cpu_task  # gpu=False: the item never asks for a GPU share
-        attempts = [1] * len(items)
-        pending = {task.remote(fn, item): i for i, item in enumerate(items)}
+        attempts: list[int] = []
+        pending: dict[Any, int] = {}
+
+        def submit(i: int) -> None:
+            wants_gpu = gpu(items[i]) if callable(gpu) else gpu  # False: never asks for a GPU share
+            pending[(self._task if wants_gpu else self._cpu_task).remote(fn, items[i])] = i
+
+        def admit() -> None:  # items the caller appended since the last result
+            while len(attempts) < len(items):
+                attempts.append(1)
+                submit(len(attempts) - 1)
+
+        admit()
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -311,12 +345,13 @@ class RayExecutor:
                     except RayError as exc:  # the worker (or its node) died: retry, then give up
                         if attempts[i] <= self.retries:
                             attempts[i] += 1
-                            pending[task.remote(fn, items[i])] = i
+                            submit(i)
                             continue
                         result = Failed(
                             f"Ray worker lost on each of {attempts[i]} attempts ({_first_line(exc)})", attempts[i]
                         )
                     yield i, result
+                    admit()
         finally:
             for ref in pending:  # an abandoned run (error, Ctrl-C) does not leave work behind
                 ray.cancel(ref, force=True)

@@ -303,28 +303,43 @@ def evaluate_candidate(job: tuple[SearchConfig, tuple[int, ...]]) -> dict[str, A
     return trained_record(config, record, [train_stage((config, vector, t)) for t in range(len(config.tasks))])
 
 
+def evaluate_stage(job: tuple[Any, ...]) -> dict[str, Any]:
+    """One executor item: ``("hw", config, vector)`` a candidate's hardware search, or
+    ``("train", config, vector, task_index, position)`` one task's training."""
+    if job[0] == "hw":
+        return hardware_stage((job[1], job[2]))
+    return train_stage((job[1], job[2], job[3]))
+
+
+def _is_training(job: tuple[Any, ...]) -> bool:
+    return bool(job[0] == "train")
+
+
 def _evaluate_batch(
     executor: Any, config: SearchConfig, vectors: Sequence[tuple[int, ...]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Evaluate ``vectors`` on ``executor`` in two parallel stages (every hardware search, then every
-    (candidate, task) training), yielding ``(position, record)`` as each candidate is complete. A stage
+    """Evaluate ``vectors`` on ``executor``: every hardware search at once, and a candidate's
+    trainings (one item per task) added as soon as its own hardware search ends, so workers never wait
+    for the batch's slowest search; yields ``(position, record)`` as each candidate is complete. An
     item whose worker died on every attempt makes its candidate ``failed``."""
     from coexplore.codesign.executors import Failed
 
-    first: dict[int, dict[str, Any]] = {}
-    for j, rec in executor.map_unordered(hardware_stage, [(config, v) for v in vectors], gpu=False):
-        if isinstance(rec, Failed):
-            yield j, failed_record(config, vectors[j], rec.reason, rec.attempts)
-        elif rec.get("status") == "pruned":
-            yield j, rec
-        else:
-            first[j] = rec
     n_tasks = len(config.tasks)
-    items = [(j, t) for j in sorted(first) for t in range(n_tasks)]
-    trainings: dict[int, dict[int, dict[str, Any]]] = {j: {} for j in first}
-    jobs = [(config, vectors[j], t) for j, t in items]
-    for i, res in executor.map_unordered(train_stage, jobs):
-        j, t = items[i]
+    items: list[tuple[Any, ...]] = [("hw", config, v) for v in vectors]
+    first: dict[int, dict[str, Any]] = {}
+    trainings: dict[int, dict[int, dict[str, Any]]] = {}
+    for i, res in executor.map_unordered(evaluate_stage, items, gpu=_is_training):
+        job = items[i]
+        if job[0] == "hw":
+            if isinstance(res, Failed):
+                yield i, failed_record(config, vectors[i], res.reason, res.attempts)
+            elif res.get("status") == "pruned":
+                yield i, res
+            else:
+                first[i], trainings[i] = res, {}
+                items.extend(("train", config, vectors[i], t, i) for t in range(n_tasks))
+            continue
+        t, j = job[3], job[4]
         if j not in trainings:
             continue  # this candidate already failed on another task
         if isinstance(res, Failed):

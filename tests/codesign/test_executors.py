@@ -210,6 +210,30 @@ def _kill_after_first_training(cmd: list[str], log: Path, env: dict[str, str]) -
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    _no_orphans(str(log.parent))
+
+
+def _no_orphans(marker: str, within_s: float = 15.0) -> None:
+    """No process whose command line names ``marker`` (the killed run's folder) outlives it: the
+    pool's workers end with their parent (Linux /proc; elsewhere nothing to check)."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return
+    deadline = time.time() + within_s
+    while True:
+        alive = []
+        for entry in proc_dir.iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                if marker in cmdline:
+                    alive.append(entry.name)
+        if not alive or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert not alive, f"worker processes {alive} outlived the killed run"
 
 
 def _killed_then_resumed(tmp_path: Path, reference: list[dict[str, Any]], device: str, *executor: str) -> None:
