@@ -134,6 +134,60 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int, upper: bool = 
 
 
 # ---- layer builders ------------------------------------------------------------------------------
+def _window_layer(
+    name: str,
+    kind: OpKind | None,
+    x_shape: Shape,
+    out_shape: Shape | None,
+    out_channels: int | None,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pads_begin: Sequence[int],
+    pads_end: Sequence[int],
+    dilation: Sequence[int],
+    groups: int | None,
+    bits: int,
+) -> Layer:
+    """A sliding-window layer over 1 or 2 spatial dims (1-D as H x 1). ``None`` for ``out_channels`` /
+    ``groups`` means the input's channels; ``None`` for ``kind``: CONV, or DEPTHWISE when groups ==
+    in == out channels > 1."""
+    spatial = len(kernel)
+    n, c, sizes = _split_batch(name, x_shape, spatial)
+    outs = tuple(out_shape[-spatial:]) if out_shape is not None else (None,) * spatial
+    geo = [
+        _fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
+        for i in range(spatial)
+    ]
+    if spatial == 1:
+        geo.append((1, 0))
+        kernel, stride, dilation = (*kernel, 1), (*stride, 1), (*dilation, 1)
+    k = c if out_channels is None else out_channels
+    g = c if groups is None else groups
+    if kind is None:
+        kind = OpKind.DEPTHWISE if g > 1 and g == c == k else OpKind.CONV
+    return Layer(
+        name,
+        kind,
+        k=k,
+        c=c,
+        h=geo[0][0],
+        w=geo[1][0],
+        r=kernel[0],
+        s=kernel[1],
+        n=n,
+        stride_h=stride[0],
+        stride_w=stride[1],
+        pad_h=geo[0][1],
+        pad_w=geo[1][1],
+        dilation_h=dilation[0],
+        dilation_w=dilation[1],
+        groups=g,
+        input_bits=bits,
+        weight_bits=bits,
+        output_bits=bits,
+    )
+
+
 def conv_layer(
     name: str,
     x_shape: Shape,
@@ -148,37 +202,8 @@ def conv_layer(
     bits: int = 8,
 ) -> Layer:
     """A 1-D or 2-D convolution (1-D as H x 1); DEPTHWISE when groups == in == out channels > 1."""
-    spatial = len(kernel)
-    n, c, sizes = _split_batch(name, x_shape, spatial)
-    outs = tuple(out_shape[-spatial:]) if out_shape is not None else (None,) * spatial
-    geo = [
-        _fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
-        for i in range(spatial)
-    ]
-    if spatial == 1:
-        geo.append((1, 0))
-        kernel, stride, dilation = (*kernel, 1), (*stride, 1), (*dilation, 1)
-    kind = OpKind.DEPTHWISE if groups > 1 and groups == c == out_channels else OpKind.CONV
-    return Layer(
-        name,
-        kind,
-        k=out_channels,
-        c=c,
-        h=geo[0][0],
-        w=geo[1][0],
-        r=kernel[0],
-        s=kernel[1],
-        n=n,
-        stride_h=stride[0],
-        stride_w=stride[1],
-        pad_h=geo[0][1],
-        pad_w=geo[1][1],
-        dilation_h=dilation[0],
-        dilation_w=dilation[1],
-        groups=groups,
-        input_bits=bits,
-        weight_bits=bits,
-        output_bits=bits,
+    return _window_layer(
+        name, None, x_shape, out_shape, out_channels, kernel, stride, pads_begin, pads_end, dilation, groups, bits
     )
 
 
@@ -194,36 +219,8 @@ def pool_layer(
     bits: int = 8,
 ) -> Layer:
     """Max/average pooling over 1 or 2 spatial dims: a POOL layer with one group per channel."""
-    spatial = len(kernel)
-    n, c, sizes = _split_batch(name, x_shape, spatial)
-    outs = tuple(out_shape[-spatial:]) if out_shape is not None else (None,) * spatial
-    geo = [
-        _fit_extent(name, sizes[i], outs[i], kernel[i], stride[i], pads_begin[i], pads_end[i], dilation[i])
-        for i in range(spatial)
-    ]
-    if spatial == 1:
-        geo.append((1, 0))
-        kernel, stride, dilation = (*kernel, 1), (*stride, 1), (*dilation, 1)
-    return Layer(
-        name,
-        OpKind.POOL,
-        k=c,
-        c=c,
-        h=geo[0][0],
-        w=geo[1][0],
-        r=kernel[0],
-        s=kernel[1],
-        n=n,
-        stride_h=stride[0],
-        stride_w=stride[1],
-        pad_h=geo[0][1],
-        pad_w=geo[1][1],
-        dilation_h=dilation[0],
-        dilation_w=dilation[1],
-        groups=c,
-        input_bits=bits,
-        weight_bits=bits,
-        output_bits=bits,
+    return _window_layer(
+        name, OpKind.POOL, x_shape, out_shape, None, kernel, stride, pads_begin, pads_end, dilation, None, bits
     )
 
 
