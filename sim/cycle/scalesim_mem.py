@@ -244,6 +244,8 @@ def stream_addresses(stream: Stream, bases: np.ndarray, taps: np.ndarray, pixel_
         flat[(w - 1) * w :], shape=(rows_ + w - 1, w), strides=(w * isz, -(w - 1) * isz), writeable=False
     )
     out = view.ravel()
+    if not out.flags.writeable:  # ravel keeps the read-only view when it is already contiguous
+        out = out.copy()
     head = (w - 1) * w
     tail = max(w - 1, min(rows_, ls + lw) if lw < w else rows_) * w
     if tail <= head:
