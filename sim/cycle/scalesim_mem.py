@@ -14,6 +14,10 @@ and serves each row from three double-buffered scratchpads:
   SCALE-Sim adds each positive wait *twice* to the row's delay (``offset += p`` then ``offset += p``
   again); a negative wait is added once. A word whose copies all lie just behind the window (fold
   boundaries of anti-diagonal streams) makes the window travel all the way around the stream.
+  SCALE-Sim counts each fetch (and the initial fill) as ``ceil(half / bw)`` lines, while the window
+  moves by whole sets; so its reported DRAM reads can fall short of the words the window covered,
+  by less than one set per fetch (e.g. 1,024 reads for a 1,029-word stream in a 1,024-word buffer).
+  The emulation keeps SCALE-Sim's accounting.
 * **Write buffer** (ofmap). Outputs fill lines of ``bw`` words. When more than half the buffer is
   used and no drain runs, a drain of up to ``ceil(half / bw)`` lines starts (one line per cycle); its
   space is credited at once. While a drain runs, a full buffer stalls the array until it ends.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coexplore.dataflows.io import get_profile, get_template
@@ -45,8 +46,14 @@ def _check(layer: Layer, acc: Accelerator, profile: str) -> None:
     assert got.stall_cycles >= 0
     assert got.total_cycles == got.busy_cycles + got.stall_cycles
     assert got.compute_cycles == (got.total_cycles if got.model == "scalesim" else got.busy_cycles)
-    for op in ("input", "weight"):
-        assert got.dram_read_bytes[op] >= got.compulsory_bytes[op] - 1e-6, (op, got)
+    for op, kb in (("input", acc.ifmap_sram_kb), ("weight", acc.filter_sram_kb)):
+        slack = 1e-6
+        if got.model == "scalesim":  # SCALE-Sim's fetches count half a buffer, the window moves whole sets
+            words = int(kb * 1024 * 8 / acc.input_bits)
+            half, set_words = words - math.ceil(words * 0.5), math.ceil(words / 100)
+            fetches = got.dram_read_bytes[op] / max(half, 1) + layer.groups  # the initial fill once per group
+            slack += fetches * (set_words - 1)
+        assert got.dram_read_bytes[op] >= got.compulsory_bytes[op] - slack, (op, got)
     assert got.dram_write_bytes["output"] >= got.compulsory_bytes["output"] - 1e-6
     if acc.dram_bw_bytes_per_cycle is None:
         assert got.stall_cycles == 0
@@ -105,6 +112,9 @@ def test_network_totals_are_layer_sums() -> None:
     bw=st.sampled_from([None, 1.0, 3.0, 32.0]),
     size=st.integers(2, 9),
     kb=st.sampled_from([1.0, 2.0, 16.0]),
+)
+@example(  # found by hypothesis: SCALE-Sim's fetch accounting (1,024 reads of a 1,029-word stream)
+    c=21, k=1, h=13, r=1, stride=2, template="systolic-os", profile="scalesim", bw=1.0, size=2, kb=1.0
 )
 def test_invariants_hold_on_random_layers(c, k, h, r, stride, template, profile, bw, size, kb) -> None:
     _check(conv("x", c=c, k=k, h=h, r=r, stride=stride), _acc(template, bw, size, kb), profile)
