@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_OUT ?= demo_out
 
-.PHONY: setup demo test unit lint smoke test-slow bench clean
+.PHONY: setup demo test unit quick lint smoke test-slow bench clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,12 @@ test: setup
 
 # pytest exits 5 when it collects nothing: treat that as a failure, never as success.
 unit: setup
-	@$(PY) -m pytest -q -n 2 -m "not slow"; rc=$$?; \
+	@$(PY) -m pytest -q -n 2 --full -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The edit loop: no RTL, heavy or slow test (tests/conftest.py); every core.
+quick: setup
+	@$(PY) -m pytest -q -n auto -m "not rtl"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: setup

@@ -7,16 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import Finished, run_cli
 
 from coexplore.cli_common import parse_layer_spec
 from coexplore.models.ir import IRError, OpKind
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "coexplore.cli", *args], capture_output=True, text=True)
+def _run(*args: str) -> Finished:
+    return run_cli(*args)
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+def _assert_one_line_error(proc: Finished | subprocess.CompletedProcess, fragment: str) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
@@ -80,3 +81,12 @@ def test_cli_rejects_malformed_template_yaml(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmapping: [unclosed\n")
     _assert_one_line_error(_run("evaluate", "--layer", "conv:h=8,c=4,k=4", "--template", str(bad)), "malformed YAML")
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    """The in-process runs above stand for processes; this one is a real process (exit code, stderr)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmapping: [unclosed\n")
+    args = ["evaluate", "--layer", "conv:h=8,c=4,k=4", "--template", str(bad)]
+    proc = subprocess.run([sys.executable, "-m", "coexplore.cli", *args], capture_output=True, text=True)
+    _assert_one_line_error(proc, "malformed YAML")

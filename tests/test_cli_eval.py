@@ -67,6 +67,7 @@ def test_evaluate_model_table_and_json_agree() -> None:
     assert "total" in table and "layer1" in table
 
 
+@pytest.mark.heavy
 def test_sweep_writes_csv_json_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "sw"
     text = _invoke(
@@ -100,6 +101,7 @@ def test_sweep_writes_csv_json_and_plots(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0
 
 
+@pytest.mark.heavy
 def test_tour_writes_a_report(tmp_path: Path) -> None:
     _invoke("tour", "--out", str(tmp_path), "--models", "vit")
     report = (tmp_path / "report.md").read_text()

@@ -38,6 +38,7 @@ def _bound(problem, assign) -> float:
     return float(max(max(loads), max(finish)))
 
 
+@pytest.mark.heavy
 def test_allocation_is_optimal_by_enumeration() -> None:
     nets = tiny_networks()
     budget_pes, budget_bw = 1024, 24.0
@@ -84,6 +85,7 @@ def test_pe_budget_too_small_names_the_limit() -> None:
         )
 
 
+@pytest.mark.heavy
 def test_energy_cap_that_no_allocation_meets_is_proved_infeasible() -> None:
     with pytest.raises(SpecError, match="no allocation meets .*energy cap 1 pJ together"):
         allocate(
@@ -106,6 +108,7 @@ def test_array_shapes_are_options() -> None:
         SlotOption(1024, 8.0, rows=48)
 
 
+@pytest.mark.heavy
 def test_the_milp_chooses_the_array_shape_with_the_smaller_bound() -> None:
     nets = tiny_networks()
     tall, wide = SlotOption(256, 8.0, rows=32), SlotOption(256, 8.0, rows=8)
@@ -140,6 +143,7 @@ def test_the_milp_chooses_the_array_shape_with_the_smaller_bound() -> None:
     assert bounds[(acc.rows, acc.cols)] == min(bounds.values())
 
 
+@pytest.mark.heavy
 def test_a_better_given_design_wins_the_scheduled_check() -> None:
     nets = tiny_networks()
     poor = [SlotOption(256, 8.0)]  # the MILP may only take small arrays

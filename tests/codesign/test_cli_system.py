@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import Finished, run_cli
 
 GOOD = """
 name: cli-pair
@@ -19,11 +20,11 @@ sub_accelerators:
 """
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "coexplore.cli", "system", *args], capture_output=True, text=True)
+def _run(*args: str) -> Finished:
+    return run_cli("system", *args)
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+def _assert_one_line_error(proc: Finished, fragment: str) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
@@ -56,6 +57,7 @@ def test_bad_system_yaml_through_the_cli(tmp_path: Path, edit, fragment: str) ->
     _assert_one_line_error(_run("--models", "resnet9", "--system", str(path)), fragment)
 
 
+@pytest.mark.heavy
 def test_other_bad_input_through_the_cli() -> None:
     _assert_one_line_error(_run("--models", "resnet9", "--system", "no-such-system"), "unknown system 'no-such-system'")
     _assert_one_line_error(_run("--models", "resnet9"), "give either --system SYSTEM.yaml or --allocate TEMPLATES")
@@ -65,6 +67,7 @@ def test_other_bad_input_through_the_cli() -> None:
     )
 
 
+@pytest.mark.heavy
 def test_json_schedule_and_gantt(tmp_path: Path) -> None:
     gantt = tmp_path / "g.png"
     proc = _run(
@@ -96,6 +99,7 @@ def test_json_schedule_and_gantt(tmp_path: Path) -> None:
     assert gantt.stat().st_size > 1000
 
 
+@pytest.mark.heavy
 def test_exact_solver_reports_its_status_and_gap() -> None:
     proc = _run("--models", "resnet9,resnet18", "--system", "nasaic-pair", "--time-limit", "20", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -104,6 +108,7 @@ def test_exact_solver_reports_its_status_and_gap() -> None:
     assert 0.0 <= solver["gap"] <= 1.0 and (solver["status"] != "optimal" or solver["gap"] == 0.0)
 
 
+@pytest.mark.heavy
 def test_sweep_tasks_writes_the_system_study(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
@@ -127,6 +132,7 @@ def test_sweep_tasks_writes_the_system_study(tmp_path: Path) -> None:
     assert any(d["pareto"] for d in data["designs"]) and (tmp_path / "system_pareto.png").exists()
 
 
+@pytest.mark.heavy
 def test_seeded_exact_runs_repeat_and_each_task_reports_its_own_finish() -> None:
     from click.testing import CliRunner
 

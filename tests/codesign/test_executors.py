@@ -115,6 +115,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return records
 
 
+@pytest.mark.heavy
 def test_process_pool_logs_what_the_serial_run_logs(tmp_path: Path, reference: list[dict[str, Any]]) -> None:
     records = _search(ProcessExecutor(2), tmp_path / "run", tmp_path / "cache")  # cold cache: trains again
     assert _signature(records) == _signature(reference)
@@ -123,6 +124,7 @@ def test_process_pool_logs_what_the_serial_run_logs(tmp_path: Path, reference: l
     assert not any(r.get("cached") for r in records if r["status"] == "trained")
 
 
+@pytest.mark.heavy
 def test_dead_workers_are_retried_and_change_nothing(
     tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,6 +136,7 @@ def test_dead_workers_are_retried_and_change_nothing(
     assert _signature(records) == _signature(reference)
 
 
+@pytest.mark.heavy
 def test_a_candidate_that_always_kills_its_worker_is_logged_failed_and_the_run_goes_on(
     tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,6 +265,7 @@ def _local_device() -> str:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
+@pytest.mark.heavy
 def test_process_run_killed_as_a_whole_resumes_to_the_same_result(
     tmp_path: Path, reference: list[dict[str, Any]]
 ) -> None:
@@ -279,6 +283,7 @@ def _ray() -> Any:
     return pytest.importorskip("ray", reason="Ray is not installed: pip install 'coexplore[cluster]' to run Ray tests")
 
 
+@pytest.mark.heavy
 def test_ray_run_logs_what_the_serial_run_logs_even_when_a_worker_dies(
     tmp_path: Path, reference: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,6 +111,7 @@ def test_bad_spaces_are_refused(kwargs: dict, fragment: str) -> None:
 
 
 # ---- bounds are sound -------------------------------------------------------------------------------
+@pytest.mark.heavy
 @pytest.mark.parametrize("seed", range(3))
 def test_bounds_never_exceed_the_scheduled_figures_of_any_system(seed: int) -> None:
     nets = _pair(seed)
@@ -144,6 +145,7 @@ def _least_energy(problem) -> float:
     return float(best)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("seed", range(2))
 def test_bounds_hold_against_optimal_schedules(seed: int) -> None:
     nets = _pair(10 + seed)
@@ -195,6 +197,7 @@ def zoo_pair() -> list[Network]:
     return [get_network("resnet9"), get_network("unet")]
 
 
+@pytest.mark.heavy
 def test_loose_spec_gives_a_feasible_design_whose_figures_replay(zoo_pair: list[Network]) -> None:
     spec = Spec.parse("latency=1e9,energy=1e9uJ,area=1000mm2")
     res = best_hardware(zoo_pair, spec, HardwareSpace(), task_names=["cls", "seg"])

@@ -174,6 +174,7 @@ def test_the_configuration_bound_sees_draws_that_cannot_run_side_by_side() -> No
 
 
 # ---- exact never worse than greedy, reproducible, lexicographic, per-task finish times ----------------
+@pytest.mark.heavy
 def test_exact_improves_where_greedy_is_suboptimal() -> None:
     problem = _tiny(3, n_units=6)
     greedy = solve_greedy(problem, seed=0)
@@ -195,6 +196,7 @@ def test_exact_under_a_short_limit_is_never_worse_than_its_hint() -> None:
     assert replay(problem, res.schedule).makespan_cycles == res.objective_value
 
 
+@pytest.mark.heavy
 def test_seeded_exact_is_never_worse_than_seeded_greedy() -> None:
     problem = random_problem(3, n_tasks=3, units_per_task=16, n_accs=3, link=Link(32, 16, 2.5))
     greedy = solve(problem, "greedy", time_limit_s=30, seed=2, deterministic=True)

@@ -282,6 +282,7 @@ def _tiny_csv(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.heavy
 def test_bench_search_runs_on_a_tiny_table(tmp_path: Path) -> None:
     csv_path = tmp_path / "tiny.csv"
     _tiny_csv(csv_path)

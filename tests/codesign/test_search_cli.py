@@ -26,6 +26,7 @@ def _search(args: list[str], cache: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.heavy
 def test_search_writes_log_summary_best_yaml_and_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code, text = _search(
@@ -61,6 +62,7 @@ def test_search_writes_log_summary_best_yaml_and_report(tmp_path: Path) -> None:
     assert "<table>" in (out / "report.html").read_text()
 
 
+@pytest.mark.heavy
 def test_impossible_spec_ends_non_zero_with_a_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code, text = _search(
@@ -112,6 +114,7 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], part: 
     assert part in text
 
 
+@pytest.mark.heavy
 def test_existing_log_needs_resume_and_resume_checks_the_configuration(tmp_path: Path) -> None:
     out = tmp_path / "run"
     base = ["--spec", LOOSE, "--optimizer", "random", "--budget", "2", "--out", str(out)]
@@ -149,6 +152,7 @@ def _cmd(out: Path, cache: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.heavy
 def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path: Path) -> None:
     env = dict(os.environ, COEXPLORE_CACHE=str(tmp_path / "unused"))
     whole = tmp_path / "whole"
@@ -182,6 +186,7 @@ def test_resume_after_killing_the_process_ends_at_the_same_best_design(tmp_path:
     assert sorted(va) == sorted(vb)
 
 
+@pytest.mark.heavy
 def test_best_yaml_goes_to_the_rtl_generator(tmp_path: Path) -> None:
     pytest.importorskip("amaranth")
     out = tmp_path / "run"

@@ -248,6 +248,7 @@ def test_batch_results_equal_single_results_exactly(profile: str) -> None:
                 assert batch.detail[f"energy_{k}_pj"][i, j] == m.energy_breakdown_pj[k]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("profile", ["rtl", "ideal"])
 def test_batch_on_a_product_grid_of_designs_equals_single_results_exactly(profile: str) -> None:
     """Designs that form a product (array shapes x scratchpads x DRAM bandwidths x ports x NoC, as a

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli
 from click.testing import CliRunner
 
 from coexplore.cli import cli
@@ -115,7 +114,7 @@ def test_validate_runs_a_small_suite_and_reports_a_summary(tmp_path: Path) -> No
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], fragment: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "coexplore.cli", *args], capture_output=True, text=True)
+    proc = run_cli(*args)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]

@@ -11,6 +11,7 @@ from coexplore.dataflows.io import get_profile
 from coexplore.sim.cycle import validate as v
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("profile", ["rtl", "scalesim"])
 def test_agreement_on_resnet9_and_vit_layers_on_every_template(profile: str) -> None:
     cases = v.build_suite(networks=("resnet9", "vit"))
