@@ -38,6 +38,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m "not rtl"`` (alone or first in an ``and``) tests/rtl is not even imported: every test
+    there is marked rtl, so nothing it holds could run, and importing its benches costs seconds."""
+    expr = " ".join((config.getoption("-m") or "").split())
+    if (expr == "not rtl" or expr.startswith("not rtl and ")) and collection_path == REPO / "tests" / "rtl":
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test under tests/rtl with ``rtl``; deselect the opt-in tiers nobody asked for."""
     rtl_dir = REPO / "tests" / "rtl"
