@@ -8,7 +8,11 @@ on: designs are chunked by array shape (a chunk of one shape computes plans and 
 (1, layers) rows; a chunk of several computes them once per distinct shape), and the fold-level
 memory model runs on the grid of distinct array shapes x scratchpad/width configurations x DRAM
 bandwidths of a chunk, so NoC bandwidth, node and DRAM port arrangement cost it nothing
-(``benchmarks/bench_analytical.py``).
+(``benchmarks/bench_analytical.py``). Layers equal but for their name (a network's repeated blocks)
+are evaluated once. ``evaluate_pairs`` is the same core on a scattered list of (layer, design) pairs
+instead of the grid (the tiled post-pass's sub-layers on just the designs that run them), each
+entry equal to the grid's, with the fold-level memory model once per distinct (layer, memory-relevant
+design).
 
 The mapper: every candidate of ``dataflows.mapping.candidate_mappings`` (the template's own mapping
 and its YAML ``alternatives``, each with the input resident when it fits or streamed) is evaluated
@@ -46,9 +50,10 @@ the accelerator's ``acc_bits``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from itertools import product
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -85,7 +90,16 @@ from coexplore.sim.traffic import (
     traits_for,
 )
 
-__all__ = ["BatchResult", "area", "choose_mapping", "evaluate_batch", "evaluate_layer", "evaluate_network"]
+__all__ = [
+    "BatchResult",
+    "PairResult",
+    "area",
+    "choose_mapping",
+    "evaluate_batch",
+    "evaluate_layer",
+    "evaluate_network",
+    "evaluate_pairs",
+]
 
 CHUNK_ELEMENTS = 1 << 17  # (designs x layers) elements per pass: keeps temporaries cache-resident
 _DETAIL_KEYS = tuple(f"energy_{k}_pj" for k in ENERGY_KEYS) + (
@@ -253,37 +267,60 @@ def _shape_chunks(D: _Designs, step: int) -> list[tuple[int, int]]:
     return out
 
 
-def _designs(accs: Sequence[Accelerator], tech: TechTable) -> _Designs:
-    inf = float("inf")
-    rows_ = []
-    energies: dict[tuple, tuple[float, ...]] = {}  # per call: hashing the TechTable per design is slow
-    for a in accs:
-        kbs = (a.ifmap_sram_kb, a.filter_sram_kb, a.ofmap_sram_kb)
-        key = (a.tech_node_nm, kbs, a.input_bits, a.weight_bits, a.acc_bits)
-        if key not in energies:
-            energies[key] = _energies_of(tech, *key)
-        rows_.append(
-            (
-                a.rows,
-                a.cols,
-                kbs[0] * 512.0,
-                kbs[1] * 512.0,
-                kbs[2] * 512.0,
-                inf if a.noc_bw_bytes_per_cycle is None else a.noc_bw_bytes_per_cycle,
-                inf if a.dram_bw_bytes_per_cycle is None else a.dram_bw_bytes_per_cycle,
-                1.0 if a.dram_ports == "shared" else 0.0,
-                a.input_bits,
-                a.weight_bits,
-                a.acc_bits,
-            )
-            + energies[key]
-        )
-    table = np.array(rows_, dtype=np.float64).reshape(len(accs), len(_DESIGN_FIELDS))
-    cols: dict[str, Any] = {f: table[:, i : i + 1] for i, f in enumerate(_DESIGN_FIELDS)}
-    cols["rows"] = cols["rows"].astype(np.int64)
-    cols["cols"] = cols["cols"].astype(np.int64)
-    cols["shared"] = cols["shared"] > 0
-    return _Designs(**cols)
+_NUMERIC_ATTRS = attrgetter(
+    "rows",
+    "cols",
+    "ifmap_sram_kb",
+    "filter_sram_kb",
+    "ofmap_sram_kb",
+    "input_bits",
+    "weight_bits",
+    "acc_bits",
+    "tech_node_nm",
+)
+_NOC_BW = attrgetter("noc_bw_bytes_per_cycle")
+_DRAM_BW = attrgetter("dram_bw_bytes_per_cycle")
+_PORTS = attrgetter("dram_ports")
+
+
+def _numeric(accs: Sequence[Accelerator]) -> np.ndarray:
+    """(designs, 9) table of ``_NUMERIC_ATTRS``."""
+    return np.array(list(map(_NUMERIC_ATTRS, accs)), dtype=np.float64).reshape(len(accs), 9)
+
+
+def _designs(accs: Sequence[Accelerator], tech: TechTable, num: np.ndarray | None = None) -> _Designs:
+    """The designs' parameters, read as one table (no per-design Python arithmetic; ``num``: their
+    ``_numeric`` table when the caller has it), and their energies once per distinct (node,
+    scratchpads, widths)."""
+    num = _numeric(accs) if num is None else num
+    first, which = _unique_rows(num[:, 2:])  # (energies depend on the scratchpads, widths and node)
+    keys = [
+        (a.tech_node_nm, (a.ifmap_sram_kb, a.filter_sram_kb, a.ofmap_sram_kb), a.input_bits, a.weight_bits, a.acc_bits)
+        for a in (accs[i] for i in first.tolist())
+    ]
+    e_table = np.array([_energies_of(tech, *k) for k in keys], dtype=np.float64)[which]
+
+    def bandwidth(get: attrgetter) -> np.ndarray:  # None (unlimited) reads as NaN, stored as inf
+        a = np.array(list(map(get, accs)), dtype=np.float64).reshape(-1, 1)
+        a[np.isnan(a)] = np.inf
+        return a
+
+    col = {f: num[:, i : i + 1] for i, f in enumerate(("rows", "cols", "kb_in", "kb_w", "kb_out", "ib", "wb", "accb"))}
+    energy = {f: e_table[:, i : i + 1] for i, f in enumerate(_DESIGN_FIELDS[11:])}
+    return _Designs(
+        rows=col["rows"].astype(np.int64),
+        cols=col["cols"].astype(np.int64),
+        cap_in=col["kb_in"] * 512.0,
+        cap_w=col["kb_w"] * 512.0,
+        cap_out=col["kb_out"] * 512.0,
+        noc_bw=bandwidth(_NOC_BW),
+        dram_bw=bandwidth(_DRAM_BW),
+        shared=(np.array(list(map(_PORTS, accs))) == "shared").reshape(-1, 1),
+        ib=col["ib"].copy(),
+        wb=col["wb"].copy(),
+        accb=col["accb"].copy(),
+        **energy,
+    )
 
 
 # ---- layer arrays --------------------------------------------------------------------------------
@@ -492,18 +529,23 @@ def _fold_dram(
             w = w * e[d]
         return w
 
+    whole_lines: dict[tuple[Operand, int], Any] = {}  # beats that do not depend on the tile, per width array
+
     def beats(op: Operand, w, ext: dict, nbits):
-        nbytes = w * nbits / 8
-        if op is Operand.WEIGHT and prof.weight_line_words > 0:
-            b = rows * np.ceil(prof.weight_line_words * nbits / 8 / bw - 1e-9)
-        elif prof.array_padded_tiles and op is not Operand.INPUT and col_dims & op_dims[op]:
-            lines = rows if row_dims & op_dims[op] else 1.0
-            for d in op_dims[op] - row_dims - col_dims - {Dim.G}:
-                lines = lines * temporal.get(d, 1.0)
-            b = lines * np.ceil(cols * nbits / 8 / bw - 1e-9)
-        else:
-            b = np.ceil(nbytes / bw - 1e-9)
-        return np.where(inf_bw, 0.0, b)
+        line_weights = op is Operand.WEIGHT and prof.weight_line_words > 0
+        if not line_weights and not (prof.array_padded_tiles and op is not Operand.INPUT and col_dims & op_dims[op]):
+            return np.where(inf_bw, 0.0, np.ceil(w * nbits / 8 / bw - 1e-9))
+        key = (op, id(nbits))
+        if key not in whole_lines:  # whole weight lines, or whole array-wide lines
+            if line_weights:
+                b = rows * np.ceil(prof.weight_line_words * nbits / 8 / bw - 1e-9)
+            else:
+                lines = rows if row_dims & op_dims[op] else 1.0
+                for d in op_dims[op] - row_dims - col_dims - {Dim.G}:
+                    lines = lines * temporal.get(d, 1.0)
+                b = lines * np.ceil(cols * nbits / 8 / bw - 1e-9)
+            whole_lines[key] = (nbits, np.where(inf_bw, 0.0, b))  # (holds nbits: its id stays its own)
+        return whole_lines[key][1]
 
     in_total = L.in_words * ib / 8
     resident = np.full_like(in_total + rows, bool(resident_input), dtype=bool) & (in_total <= half[Operand.INPUT])
@@ -561,6 +603,8 @@ def _fold_dram(
             last = rlast and clast  # the edge shape on both axes is the last fold's
             w, n, n_out = shapes[ri]
             spill = (n_out > 1) & (rf > 1) & (not rows_out)
+            spills = bool(np.any(spill))  # else every spill term below is skipped (np.where would drop it)
+            ftn = fold_time / n  # one pass of a fold
             for op in loaded:
                 b_op = beats(op, w[op], ext, bits[op])
                 # the innermost loop with more than one trip that indexes the operand sets its loads
@@ -575,7 +619,7 @@ def _fold_dram(
                         c_frac = np.where(split_full, 1.0, np.where(split_edge, 1.0 / np.maximum(rf - 1, 1), c_frac))
                     else:
                         c_frac = np.where(split_full | split_edge, 1.0, c_frac)
-                    c_tail = np.where(split_full | split_edge, fold_time / n, c_tail)
+                    c_tail = np.where(split_full | split_edge, ftn, c_tail)
                 # else an outer loop (or none): one tile per run of the outer loops down to it
                 runs = (
                     outer_runs[op]
@@ -585,17 +629,15 @@ def _fold_dram(
                 o_frac, o_tail = runs / F, F / runs * fold_time
                 if op is not stationary:
                     o_frac = np.where(n > 1, 1.0, o_frac)
-                    o_tail = np.where(n > 1, fold_time / n, o_tail)
+                    o_tail = np.where(n > 1, ftn, o_tail)
                 frac = np.where(by_row, 1.0, np.where(by_col, c_frac, o_frac))
-                tail = np.where(by_row, fold_time / n, np.where(by_col, c_tail, o_tail))
+                tail = np.where(by_row, ftn, np.where(by_col, c_tail, o_tail))
                 if last:
                     tails[op] = tails[op] + tail
                 # a load is released after its last fold's preload (stationary) or stream
-                per_load = np.maximum(tail, fold_time / n) / (fold_time / n)
+                per_load = np.maximum(tail, ftn) / ftn
                 held = np.where(n > 1, 0.0, (per_load - 1) * fold_time)
-                uses[op] = uses[op] + np.where(
-                    first, held + (head if op is stationary else fold_time / n - drain_part), 0.0
-                )
+                uses[op] = uses[op] + np.where(first, held + (head if op is stationary else ftn - drain_part), 0.0)
                 if ri == len(row_shapes) - 1 and op is not stationary:
                     # Only two loads run ahead: after the short load of an edge fold, the next fold's
                     # load waits for the release of the tile two back (the last full fold's). Edge
@@ -625,32 +667,39 @@ def _fold_dram(
             g = 1.0 if rows_out else 1.0 / rf
             chunked = n_out > 1  # an output tile that does not fit moves one chunk per pass
             first_group = first_group + np.where(
-                first, np.where(chunked, fold_time / n, fold_time * (1.0 if rows_out else rf)), 0.0
+                first, np.where(chunked, ftn, fold_time * (1.0 if rows_out else rf)), 0.0
             )
             wo = w[Operand.OUTPUT]
             setup_d = prof.drain_setup_cycles
             fin = beats(Operand.OUTPUT, wo, ext, out_bits) + setup_d
-            psum = beats(Operand.OUTPUT, wo, ext, ab)
             keep = count * g
-            wr_out = wr_out + np.where(
-                spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8
-            )
-            rd_out = rd_out + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
-            b_out = b_out + np.where(
-                spill,
-                count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum),
-                keep * np.where(chunked, fin + (n - 1) * setup_d, fin),
-            )
-            seg["out"] = seg["out"] + np.where(spill, 0.0, rc * g * fin)
+            drained = keep * np.where(chunked, fin + (n - 1) * setup_d, fin)
+            if spills:
+                psum = beats(Operand.OUTPUT, wo, ext, ab)
+                wr_out = wr_out + np.where(
+                    spill, count * wo * ((rf - 1) / rf * ab + out_bits / rf) / 8, keep * wo * out_bits / 8
+                )
+                rd_out = rd_out + np.where(spill, count * wo * (rf - 1) / rf * ab / 8, 0.0)
+                b_out = b_out + np.where(
+                    spill, count * ((rf - 1) / rf * (psum + setup_d) + fin / rf + (rf - 1) / rf * psum), drained
+                )
+                seg["out"] = seg["out"] + np.where(spill, 0.0, rc * g * fin)
+            else:
+                wr_out = wr_out + keep * wo * out_bits / 8
+                b_out = b_out + drained
+                seg["out"] = seg["out"] + rc * g * fin
             if rlast and not rows_out:  # one accumulation group per column fold: C_g + D_g
                 group_cd.append(_GroupDrain(cc, clast, rf * fold_time + prof.drain_latency_cycles + fin))
             if rlast:  # once per column shape: its column folds, when some column shape spills
                 one = np.maximum(np.maximum(rf * fold_time, seg["in"]), np.maximum(seg["w"], seg["out"]))
-                spill_chain = spill_chain + cc * outer * np.where(
-                    spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one
-                )
-                spill_first = spill_first + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
-                any_spill = any_spill | spill
+                if spills:
+                    spill_chain = spill_chain + cc * outer * np.where(
+                        spill, _spill_group(fold_time, n, rf, psum, fin, setup_d), one
+                    )
+                    spill_first = spill_first + np.where(spill & cfirst, (fin + setup_d) / n, 0.0)
+                    any_spill = any_spill | spill
+                else:
+                    spill_chain = spill_chain + cc * outer * one
             if last:
                 last_out = last_out + np.where(chunked, fin / n, fin)
     b_in = b_in + idle[Operand.INPUT]
@@ -805,15 +854,69 @@ def _fold_dram_unique(
         once = once + profile.end_offset_cycles
     ft = _fold_dram(L, Du, df, mapping, profile, plan, weight_by_n, fold_time, once, resident_input)
 
-    def spread(a: Any) -> Any:  # the distinct designs' values back to every design
-        return np.broadcast_to(np.asarray(a, dtype=np.float64), shape)[index]
+    def spread(a: Any) -> Any:  # the distinct designs' values back to every design (a scalar stays one)
+        return a if np.ndim(a) == 0 else np.broadcast_to(np.asarray(a, dtype=np.float64), shape)[index]
 
     double = profile.double_buffered_dram
     if shared.all() or not shared.any():
         latency = spread(_fold_latency(ft, double, bool(shared[0])))
-    else:
-        by_port = [spread(_fold_latency(ft, double, s)) for s in (False, True)]
-        latency = np.where(D.shared, by_port[1], by_port[0])
+    else:  # both arrangements on the distinct designs, then one gather picks each design's
+        both = np.stack([np.broadcast_to(_fold_latency(ft, double, s), shape) for s in (False, True)])
+        latency = both[(shared.astype(np.intp), *index)]
+    memory = (
+        ft.dram_read_input_bytes,
+        ft.dram_read_weight_bytes,
+        ft.dram_read_output_bytes,
+        ft.dram_write_output_bytes,
+    )
+    return FoldMemory(latency, *(spread(m) for m in memory))
+
+
+def _pick_layers(lay: _Layers, idx: np.ndarray) -> _Layers:
+    """(len(idx), 1) columns of the layers at ``idx`` (of (1, layers) or (layers, 1) arrays)."""
+    pick = lambda a: a.reshape(-1)[idx].reshape(-1, 1)  # noqa: E731
+    return _Layers(
+        {d: pick(v) for d, v in lay.dims.items()},
+        tuple(pick(v) for v in lay.strides),
+        pick(lay.macs),
+        pick(lay.out_words),
+        pick(lay.in_words),
+        pick(lay.vector_ops),
+        (pick(lay.hw[0]), pick(lay.hw[1])),
+    )
+
+
+def _fold_dram_pairs(
+    L: _Layers,
+    D: _Designs,
+    df: Dataflow,
+    mapping: Mapping,
+    profile: TimingProfile,
+    weight_by_n: bool,
+    resident_input: bool,
+    pair_keys: np.ndarray,
+) -> FoldMemory:
+    """``_fold_dram_unique`` for (pairs, 1) columns of layers and designs: ``_fold_dram`` once per
+    distinct ``pair_keys`` (int64; pairs of one key have equal layers and equal memory-relevant
+    design fields, see ``evaluate_pairs``), then per DRAM port arrangement."""
+    _, first, inverse = np.unique(pair_keys, return_index=True, return_inverse=True)
+    Lu, Du = _pick_layers(L, first), D.take(first)
+    plan = plan_folds(mapping, Lu.dims, Du.rows, Du.cols)
+    fold_time, once = fold_timing(df.timing, profile, Du.rows, Du.cols, plan.temporal_steps)
+    ft = _fold_dram(
+        Lu, Du, df, mapping, profile, plan, weight_by_n, fold_time, once + profile.end_offset_cycles, resident_input
+    )
+
+    def spread(a: Any) -> Any:  # the distinct pairs' values back to every pair (a scalar stays one)
+        return a if np.ndim(a) == 0 else np.broadcast_to(np.asarray(a, dtype=np.float64), (len(first), 1))[inverse]
+
+    shared = np.asarray(D.shared).reshape(-1)
+    double = profile.double_buffered_dram
+    if shared.all() or not shared.any():
+        latency = spread(_fold_latency(ft, double, bool(shared[0])))
+    else:  # both arrangements on the distinct pairs, then one gather picks each pair's
+        both = np.stack([np.broadcast_to(_fold_latency(ft, double, s), (len(first), 1)) for s in (False, True)])
+        latency = both[shared.astype(np.intp), inverse]
     memory = (
         ft.dram_read_input_bytes,
         ft.dram_read_weight_bytes,
@@ -848,14 +951,24 @@ def _spill_group(fold_time, n, rf, psum, fin, setup):
 
 
 def _mac_core(
-    L: _Layers, D: _Designs, df: Dataflow, lm: LayerMapping, profile: TimingProfile, weight_by_n: bool, detail: bool
+    L: _Layers,
+    D: _Designs,
+    df: Dataflow,
+    lm: LayerMapping,
+    profile: TimingProfile,
+    weight_by_n: bool,
+    detail: bool,
+    pair_keys: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
+    """One candidate mapping's results: (designs, layers) arrays from (designs, 1) designs and
+    (1, layers) layers, or, with ``pair_keys`` (see ``_fold_dram_pairs``), (pairs, 1) arrays from
+    (pairs, 1) columns of both (``evaluate_pairs``)."""
     traits = traits_for(df)
     mapping = lm.loops
     dims = L.dims
     use_fold = profile.memory_model == "fold" or scalesim_shape(df, mapping) is None
     rows, cols, s_inv = D.rows, D.cols, None
-    if use_fold and D.rows.size > 1:
+    if use_fold and D.rows.size > 1 and pair_keys is None:
         # what depends on the layer and the array shape only, once per distinct shape
         s_first, s_inv = _unique_rows(np.hstack([D.rows, D.cols]))
         rows, cols = D.rows[s_first], D.cols[s_first]
@@ -893,7 +1006,11 @@ def _mac_core(
     noc_excess = folds * np.maximum(noc_per_fold - fold_time, 0.0)
     if use_fold:
         # The generated hardware's memory (see _fold_dram); a NoC slower than the fold adds its excess.
-        fd = _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input, (plan, fold_time, once))
+        fd = (
+            _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input, (plan, fold_time, once))
+            if pair_keys is None
+            else _fold_dram_pairs(L, D, df, mapping, profile, weight_by_n, lm.resident_input, pair_keys)
+        )
         latency = fd.latency_cycles + noc_excess
         rd_in, rd_w = fd.dram_read_input_bytes, fd.dram_read_weight_bytes
         out_rd, out_wr = fd.dram_read_output_bytes, fd.dram_write_output_bytes
@@ -1019,13 +1136,17 @@ def _vector_core(L: _Layers, D: _Designs, profile: TimingProfile, detail: bool) 
 # ---- grouping and the public API ------------------------------------------------------------------
 def _group_designs(accs: Sequence[Accelerator]) -> list[tuple[Dataflow, list[int]]]:
     """Design indices by template (equal Dataflow values share a group)."""
-    by_id: dict[int, tuple[Dataflow, list[int]]] = {}
-    for i, a in enumerate(accs):
-        by_id.setdefault(id(a.dataflow), (a.dataflow, []))[1].append(i)
+    dfs = list(map(_DATAFLOW, accs))
+    by_id: dict[int, int] = {}  # the first design of each distinct object (hashing a Dataflow is slow)
+    ids = np.fromiter((by_id.setdefault(k, i) for i, k in enumerate(map(id, dfs))), dtype=np.intp, count=len(dfs))
     merged: dict[Dataflow, list[int]] = {}
-    for df, idx in by_id.values():
-        merged.setdefault(df, []).extend(idx)
-    return [(df, sorted(idx)) for df, idx in merged.items()]
+    for first in by_id.values():
+        merged.setdefault(dfs[first], []).append(first)
+    out = []
+    for df, firsts in merged.items():
+        idx = np.flatnonzero(np.isin(ids, firsts)) if len(firsts) > 1 else np.flatnonzero(ids == firsts[0])
+        out.append((df, idx.tolist()))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -1040,26 +1161,34 @@ class _LayerGroup:
 
 
 def _group_layers(layers: Sequence[Layer], df: Dataflow, prof: TimingProfile) -> list[_LayerGroup]:
-    """Layer indices by the mappings the mapper may choose on ``df``, matmul-ness and operand widths."""
+    """Layer indices by the mappings the mapper may choose on ``df``, matmul-ness and operand widths
+    (groups in order of first appearance, indices ascending)."""
     hardware = prof.for_template(df.name).generated_hardware
-    groups: dict[tuple, list[int]] = {}
+    keyed: dict[tuple, list[int]] = {}  # by (kind, widths) first: hashing candidate tuples per layer is slow
     for j, layer in enumerate(layers):
-        cands = candidate_mappings(df, layer.kind, prof) if layer.kind.has_macs else ()
-        wb = layer.weight_bits if layer.kind.has_weights else layer.input_bits
-        widths = None if hardware else (layer.input_bits, wb)
-        groups.setdefault((cands, layer.kind is OpKind.MATMUL, widths), []).append(j)
+        kind = layer.kind
+        wb = layer.weight_bits if kind.has_weights else layer.input_bits
+        keyed.setdefault((kind, None if hardware else (layer.input_bits, wb)), []).append(j)
+    groups: dict[tuple, list[int]] = {}
+    for (kind, widths), idx in keyed.items():
+        cands = candidate_mappings(df, kind, prof) if kind.has_macs else ()
+        groups.setdefault((cands, kind is OpKind.MATMUL, widths), []).extend(idx)
     return [
-        _LayerGroup(c, mm, w, idx, tuple(next(i for i, o in enumerate(c) if o.loops == lm.loops) for lm in c))
+        _LayerGroup(c, mm, w, sorted(idx), tuple(next(i for i, o in enumerate(c) if o.loops == lm.loops) for lm in c))
         for (c, mm, w), idx in groups.items()
     ]
 
 
-def _check_widths(layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Accelerator]) -> None:
-    """A layer wider than an accelerator's operand widths is refused (one line naming both)."""
+def _check_widths(
+    layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Accelerator], D: _Designs, idx: Sequence[int]
+) -> None:
+    """A layer wider than an accelerator's operand widths is refused (one line naming both); ``D``
+    holds the widths of ``accs[idx]``, in that order."""
     if group.widths is None:
         return
     ib, wb = group.widths
-    for a in accs:
+    for k in np.flatnonzero((D.ib[:, 0] < ib) | (D.wb[:, 0] < wb))[:1].tolist():
+        a = accs[idx[k]]
         if a.input_bits < ib or a.weight_bits < wb:
             name = layers[group.indices[0]].name
             raise SpecError(
@@ -1069,17 +1198,26 @@ def _check_widths(layers: Sequence[Layer], group: _LayerGroup, accs: Sequence[Ac
 
 
 def _candidate_parts(
-    lay: _Layers, D: _Designs, df: Dataflow, group: _LayerGroup, prof: TimingProfile, detail: bool
+    lay: _Layers,
+    D: _Designs,
+    df: Dataflow,
+    group: _LayerGroup,
+    prof: TimingProfile,
+    detail: bool,
+    pair_keys: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Every candidate's results; a streamed twin of a resident candidate is the same evaluation
-    when no input of the block fits half its scratchpad, so it is reused, not recomputed."""
-    fits = bool(np.any(lay.in_words * D.ib / 8 <= D.cap_in))
+    when no input of the block fits half its scratchpad, so it is reused, not recomputed.
+    ``pair_keys``: ``lay`` and ``D`` are (pairs, 1) columns of pairs with these keys (``_mac_core``)."""
+    fits: bool | None = None  # whether some input fits half its scratchpad: asked only where a twin is
     parts: list[dict[str, Any]] = []
     for lm, twin in zip(group.candidates, group.same_loops_as):
+        if twin < len(parts) and fits is None:
+            fits = bool(np.any(lay.in_words * D.ib / 8 <= D.cap_in))
         parts.append(
             parts[twin]
             if twin < len(parts) and not fits
-            else _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail)
+            else _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail, pair_keys)
         )
     return parts
 
@@ -1111,6 +1249,34 @@ def _select(lay: _Layers, idx: np.ndarray) -> _Layers:
     )
 
 
+_DATAFLOW = attrgetter("dataflow")
+_LAYER_KEY = attrgetter(*(f.name for f in fields(Layer) if f.name != "name"))
+
+
+def _distinct_layers(layers: tuple[Layer, ...]) -> tuple[tuple[Layer, ...], np.ndarray | None]:
+    """The distinct layers (equal in every field but the name; first occurrences, in order) and each
+    layer's index among them (None: all distinct). Networks repeat layers (the blocks of a ResNet or
+    a transformer): each distinct one is evaluated once and its results copied."""
+    first: dict[tuple, int] = {}
+    which = [first.setdefault(key, len(first)) for key in map(_LAYER_KEY, layers)]
+    if len(first) == len(layers):
+        return layers, None
+    distinct: list[Layer] = []
+    for layer, w in zip(layers, which):
+        if w == len(distinct):  # a first occurrence
+            distinct.append(layer)
+    return tuple(distinct), np.asarray(which, dtype=np.intp)
+
+
+def _areas(accs: Sequence[Accelerator], tech: TechTable, num: np.ndarray | None = None) -> np.ndarray:
+    """``area`` of designs, once per distinct template object, array, scratchpads, widths and node
+    (``num``: their ``_numeric`` table when the caller has it)."""
+    ids = np.fromiter(map(id, map(_DATAFLOW, accs)), dtype=np.float64, count=len(accs))  # ids < 2^53
+    table = np.hstack([ids.reshape(-1, 1), _numeric(accs) if num is None else num])
+    first, which = _unique_rows(table)
+    return np.array([area(accs[i], tech)[0] for i in first.tolist()], dtype=np.float64)[which]
+
+
 def evaluate_batch(
     layers: Sequence[Layer],
     accs: Sequence[Accelerator],
@@ -1123,7 +1289,8 @@ def evaluate_batch(
     Designs are grouped by template and layers by the candidate mappings they take; each candidate is
     evaluated as arrays in cache-sized chunks of designs and the mapper keeps, per (design, layer),
     the one with the least latency, then energy (``BatchResult.mapping_index``, see
-    ``choose_mapping``). No Python loop runs over (layer, design) pairs.
+    ``choose_mapping``). No Python loop runs over (layer, design) pairs. Layers equal but for their
+    name are evaluated once.
     """
     layers, accs = tuple(layers), tuple(accs)
     if not layers:
@@ -1131,48 +1298,35 @@ def evaluate_batch(
     if not accs:
         raise CoexploreError("evaluate_batch: no accelerators given (expected at least one Accelerator)")
     prof = resolve_profile(profile)
+    all_named = layers
+    from coexplore.sim import tiled  # that module calls this one; imported here, not at the top
+
+    # (inside ``tiled.without_calls`` the NoC excess handed back must be per layer given: no merging)
+    inside = getattr(tiled, "_INSIDE", None)
+    layers, layer_of = _distinct_layers(layers) if inside is None or inside.get() is None else (layers, None)
     n_d, n_l = len(accs), len(layers)
     keys = ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj", "noc_excess_cycles") + (
         _DETAIL_KEYS if detail else ()
     )
     res = {k: np.empty((n_d, n_l)) for k in keys}
     chosen = np.zeros((n_d, n_l), dtype=np.int8)
-    area_um2 = np.empty(n_d)
     all_layers = _layers(layers)
-    for df, d_idx in _group_designs(accs):
-        designs = _designs([accs[i] for i in d_idx], tech)
+    num = _numeric(accs)
+    all_designs = _designs(accs, tech, num)
+    area_um2 = _areas(accs, tech, num)
+    for df, d_list in _group_designs(accs):
         # designs of one array shape next to each other (shapes in order of first appearance, a
         # stable sort): chunks of one shape share what depends on the layer and the shape only
-        shape_first, shape_id = _unique_rows(np.hstack([designs.rows, designs.cols]))
+        at = np.asarray(d_list, dtype=np.intp)
+        shape_first, shape_id = _unique_rows(np.hstack([all_designs.rows[at], all_designs.cols[at]]))
         appearance = np.argsort(np.argsort(shape_first))  # rank of each distinct shape's first design
-        order_d = np.argsort(appearance[shape_id], kind="stable")
-        designs = designs.take(order_d)
-        d_idx = [d_idx[k] for k in order_d]
-        group_accs = [accs[i] for i in d_idx]
+        at = at[np.argsort(appearance[shape_id], kind="stable")]
+        designs = all_designs.take(at)
+        d_idx = at.tolist()
         n_g = len(d_idx)
-        rows_sel: Any = np.asarray(d_idx)
-        if n_g == rows_sel[-1] - rows_sel[0] + 1 and np.all(np.diff(rows_sel) == 1):
-            rows_sel = slice(int(rows_sel[0]), int(rows_sel[-1]) + 1)  # a run of accs: no scatter
-        areas: dict[tuple, float] = {}  # per call: hashing the TechTable per design is slow
-        for a in group_accs:
-            kb = a.ifmap_sram_kb + a.filter_sram_kb + a.ofmap_sram_kb
-            key = (a.tech_node_nm, a.rows, a.cols, kb, a.input_bits, a.weight_bits, a.acc_bits)
-            if key not in areas:
-                areas[key] = area(a, tech)[0]
-        area_um2[rows_sel] = [
-            areas[
-                (
-                    a.tech_node_nm,
-                    a.rows,
-                    a.cols,
-                    a.ifmap_sram_kb + a.filter_sram_kb + a.ofmap_sram_kb,
-                    a.input_bits,
-                    a.weight_bits,
-                    a.acc_bits,
-                )
-            ]
-            for a in group_accs
-        ]
+        rows_sel: Any = at
+        if n_g == d_idx[-1] - d_idx[0] + 1 and np.all(np.diff(at) == 1):
+            rows_sel = slice(d_idx[0], d_idx[-1] + 1)  # a run of accs: no scatter
         l_groups = _group_layers(layers, df, prof)
         order = np.concatenate([np.asarray(g.indices, dtype=np.intp) for g in l_groups])
         # results go straight to their place when the group's designs are a run of accs, else to a
@@ -1182,7 +1336,7 @@ def evaluate_batch(
         pick_block = chosen[rows_sel] if direct else np.zeros((n_g, n_l), dtype=np.int8)
         lo = 0
         for group in l_groups:
-            _check_widths(layers, group, group_accs)
+            _check_widths(layers, group, accs, designs, d_idx)
             hi = lo + len(group.indices)
             lay = _select(all_layers, order[lo:hi])
             at_widths = designs if group.widths is None else designs.at_widths(*group.widths)
@@ -1206,25 +1360,154 @@ def evaluate_batch(
             chosen[rows_sel] = np.take(pick_block, inverse, axis=1)
     if prof.memory_model == "scalesim":
         _scalesim_buffers(layers, accs, prof, res, tech)
-    from coexplore.sim.tiled import cost_calls  # layers the generated WS/OS arrays run as several calls
-
-    cost_calls(layers, accs, prof, res, tech)
+    tiled.cost_calls(layers, accs, prof, res, tech)  # layers the generated WS/OS arrays run as several calls
     macs = all_layers.macs
-    pes = np.array([a.pes for a in accs], dtype=np.float64)[:, None]
+    pes = (all_designs.rows * all_designs.cols).astype(np.float64)  # Accelerator.pes
     latency = res["latency_cycles"]
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(latency > 0, macs / (pes * latency), 0.0)
+    out = {
+        "latency_cycles": latency,
+        "compute_cycles": res["compute_cycles"],
+        "stall_cycles": latency - res["compute_cycles"],
+        "energy_pj": res["energy_pj"],
+        "utilization": util,
+        "dram_bytes": res["dram_bytes"],
+        **{k: res[k] for k in _DETAIL_KEYS if k in res},
+    }
+    if layer_of is not None:  # the distinct layers' columns back to every layer
+        out = {k: np.take(v, layer_of, axis=1) for k, v in out.items()}
+        chosen, macs = np.take(chosen, layer_of, axis=1), np.take(macs, layer_of, axis=1)
+    assert macs.shape[1] == len(all_named)
     return BatchResult(
+        latency_cycles=out["latency_cycles"],
+        compute_cycles=out["compute_cycles"],
+        stall_cycles=out["stall_cycles"],
+        energy_pj=out["energy_pj"],
+        utilization=out["utilization"],
+        dram_bytes=out["dram_bytes"],
+        area_um2=area_um2,
+        macs=macs[0].copy(),
+        detail={k: out[k] for k in _DETAIL_KEYS if k in out},
+        mapping_index=chosen,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PairResult:
+    """``evaluate_pairs``' results: arrays of shape (pairs,), entry p for the p-th (layer, design) pair."""
+
+    latency_cycles: np.ndarray
+    compute_cycles: np.ndarray
+    stall_cycles: np.ndarray
+    energy_pj: np.ndarray
+    utilization: np.ndarray
+    dram_bytes: np.ndarray
+    noc_excess_cycles: np.ndarray  # cycles a NoC slower than the folds adds (included in latency_cycles)
+    mapping_index: np.ndarray  # int8: the candidate the mapper kept (0 for vector layers)
+    detail: dict[str, np.ndarray]  # with ``detail=True``: the energy breakdown, DRAM and buffer traffic
+
+
+def evaluate_pairs(
+    layers: Sequence[Layer],
+    accs: Sequence[Accelerator],
+    layer_idx: Sequence[int] | np.ndarray,
+    design_idx: Sequence[int] | np.ndarray,
+    profile: TimingProfile | str = "rtl",
+    tech: TechTable = DEFAULT_TECH,
+    detail: bool = False,
+) -> PairResult:
+    """Only the pairs (``layers[layer_idx[p]]``, ``accs[design_idx[p]]``), each as one call of the
+    hardware: entry p equals ``evaluate_batch``'s [design_idx[p], layer_idx[p]] inside
+    ``sim.tiled.without_calls`` (the post-pass that costs a layer as several calls does not run; the
+    profile ``scalesim`` buffer emulation does).
+
+    The grid of ``evaluate_batch`` evaluates every layer on every design; a caller that needs a
+    scattered few of those pairs (the tiled post-pass: each sub-layer on the designs that run it)
+    evaluates just those here, vectorized over pairs, with the fold-level memory model once per
+    distinct (layer, memory-relevant design)."""
+    layers, accs = tuple(layers), tuple(accs)
+    li = np.asarray(layer_idx, dtype=np.int64).reshape(-1)
+    di = np.asarray(design_idx, dtype=np.int64).reshape(-1)
+    if len(li) != len(di):
+        raise CoexploreError(
+            f"evaluate_pairs: {len(li)} layer indices and {len(di)} design indices (expected one of each per pair)"
+        )
+    for name, idx, bound in (("layer", li, len(layers)), ("design", di, len(accs))):
+        bad = idx[(idx < 0) | (idx >= bound)]
+        if len(bad):
+            raise CoexploreError(f"evaluate_pairs: {name} index {int(bad[0])} out of range (expected 0..{bound - 1})")
+    prof = resolve_profile(profile)
+    keys = ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj", "noc_excess_cycles") + (
+        _DETAIL_KEYS if detail else ()
+    )
+    n = len(li)
+    res = {k: np.empty(n) for k in keys}
+    chosen = np.zeros(n, dtype=np.int8)
+    if n == 0:
+        empty = np.empty(0)
+        return PairResult(
+            empty, empty, empty, empty, empty, empty, empty, chosen, {k: res[k] for k in _DETAIL_KEYS if k in res}
+        )
+    distinct, layer_of = _distinct_layers(layers)
+    lu = (li if layer_of is None else layer_of[li]).astype(np.intp)
+    mask = np.zeros(len(accs), dtype=bool)
+    mask[di] = True
+    used = np.flatnonzero(mask)
+    d_pos = (np.cumsum(mask) - 1)[di]  # each pair's design among the used ones
+    used_accs = [accs[i] for i in used.tolist()]
+    all_layers, all_designs = _layers(distinct), _designs(used_accs, tech)
+    # pairs of one key share the fold-level memory model: the distinct layer x the distinct memory-relevant design
+    memory = np.hstack([np.asarray(getattr(all_designs, f), dtype=np.float64) for f in _MEMORY_FIELDS if f != "shared"])
+    _, config = _unique_rows(memory)
+    pair_keys = lu.astype(np.int64) * (int(config.max()) + 1) + config[d_pos]
+    for df, d_list in _group_designs(used_accs):
+        in_group = np.zeros(len(used), dtype=bool)
+        in_group[d_list] = True
+        on = np.flatnonzero(in_group[d_pos])
+        if not len(on):
+            continue
+        l_groups = _group_layers(distinct, df, prof)
+        group_of = np.empty(len(distinct), dtype=np.intp)
+        for g, group in enumerate(l_groups):
+            group_of[group.indices] = g
+        pair_group = group_of[lu[on]]
+        for g, group in enumerate(l_groups):
+            sel = on[pair_group == g]
+            if not len(sel):
+                continue
+            if group.widths is not None:
+                pos = np.flatnonzero(np.bincount(d_pos[sel], minlength=len(used)))
+                _check_widths(distinct, group, used_accs, all_designs.take(pos), pos.tolist())
+            for start in range(0, len(sel), CHUNK_ELEMENTS):
+                at = sel[start : start + CHUNK_ELEMENTS]
+                lay = _pick_layers(all_layers, lu[at])
+                D = all_designs.take(d_pos[at])
+                D = D if group.widths is None else D.at_widths(*group.widths)
+                if not group.candidates:
+                    part = _vector_core(lay, D, prof, detail)
+                else:
+                    part, pick = _choose(_candidate_parts(lay, D, df, group, prof, detail, pair_keys[at]), keys)
+                    chosen[at] = np.broadcast_to(pick, (len(at), 1))[:, 0]
+                for k in keys:
+                    res[k][at] = np.broadcast_to(part[k], (len(at), 1))[:, 0]
+    if prof.memory_model == "scalesim":
+        _scalesim_buffers(distinct, accs, prof, res, tech, (lu, di))
+    pes = (all_designs.rows * all_designs.cols).astype(np.float64)[d_pos, 0]
+    macs = all_layers.macs[0, lu]
+    latency = res["latency_cycles"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = np.where(latency > 0, macs / (pes * latency), 0.0)
+    return PairResult(
         latency_cycles=latency,
         compute_cycles=res["compute_cycles"],
         stall_cycles=latency - res["compute_cycles"],
         energy_pj=res["energy_pj"],
         utilization=util,
         dram_bytes=res["dram_bytes"],
-        area_um2=area_um2,
-        macs=macs[0].copy(),
-        detail={k: res[k] for k in _DETAIL_KEYS if k in res},
+        noc_excess_cycles=res["noc_excess_cycles"],
         mapping_index=chosen,
+        detail={k: res[k] for k in _DETAIL_KEYS if k in res},
     )
 
 
@@ -1249,8 +1532,10 @@ def _scalesim_buffers(
     prof: TimingProfile,
     res: dict[str, np.ndarray],
     tech: TechTable,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Profile scalesim, a DRAM limit, SCALE-Sim's own arrays: SCALE-Sim's buffers set the cycles.
+    ``res``: (designs, layers) arrays, or with ``pairs`` (layer, design indices) one entry per pair.
 
     SCALE-Sim v3 serves demand from sliding windows over each operand's prefetch stream; which rows
     miss, the window walks around the stream on some fold boundaries, and each positive wait is
@@ -1261,24 +1546,27 @@ def _scalesim_buffers(
     """
     from coexplore.sim.cycle.simulator import scalesim_dataflow, simulate_layer
 
-    for i, acc in enumerate(accs):
-        if acc.dram_bw_bytes_per_cycle is None:
+    where: Any
+    if pairs is None:
+        where = (((i, j), i, j) for i in range(len(accs)) for j in range(len(layers)))
+    else:
+        where = ((p, int(i), int(j)) for p, (j, i) in enumerate(zip(*pairs)))
+    for at, i, j in where:
+        acc, layer = accs[i], layers[j]
+        if acc.dram_bw_bytes_per_cycle is None or not layer.kind.has_macs or scalesim_dataflow(acc, layer) is None:
             continue
         e_bit = tech_for(acc.tech_node_nm, tech).dram_pj_per_bit
-        for j, layer in enumerate(layers):
-            if not layer.kind.has_macs or scalesim_dataflow(acc, layer) is None:
-                continue
-            sim = simulate_layer(layer, acc, prof)
-            new_bytes = sim.dram_reads + sim.dram_writes
-            delta_pj = (new_bytes - res["dram_bytes"][i, j]) * 8 * e_bit
-            res["latency_cycles"][i, j] = sim.total_cycles + res["noc_excess_cycles"][i, j]  # NoC: as above
-            res["compute_cycles"][i, j] = sim.busy_cycles
-            res["dram_bytes"][i, j] = new_bytes
-            res["energy_pj"][i, j] += delta_pj
-            if "dram_read_bytes" in res:
-                res["dram_read_bytes"][i, j] = sim.dram_reads
-                res["dram_write_bytes"][i, j] = sim.dram_writes
-                res["energy_dram_pj"][i, j] += delta_pj
+        sim = simulate_layer(layer, acc, prof)
+        new_bytes = sim.dram_reads + sim.dram_writes
+        delta_pj = (new_bytes - res["dram_bytes"][at]) * 8 * e_bit
+        res["latency_cycles"][at] = sim.total_cycles + res["noc_excess_cycles"][at]  # NoC: as above
+        res["compute_cycles"][at] = sim.busy_cycles
+        res["dram_bytes"][at] = new_bytes
+        res["energy_pj"][at] += delta_pj
+        if "dram_read_bytes" in res:
+            res["dram_read_bytes"][at] = sim.dram_reads
+            res["dram_write_bytes"][at] = sim.dram_writes
+            res["energy_dram_pj"][at] += delta_pj
 
 
 def _layer_metrics(

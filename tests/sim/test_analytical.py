@@ -13,9 +13,10 @@ from coexplore.dataflows.io import builtin_templates, get_profile, get_template
 from coexplore.dataflows.mapping import fold_timing, plan_folds
 from coexplore.dataflows.spec import Accelerator
 from coexplore.models.ir import CoexploreError, Layer, Network, OpKind, conv, gemm, matmul
-from coexplore.sim.analytical import area, evaluate_batch, evaluate_layer, evaluate_network
+from coexplore.sim.analytical import area, evaluate_batch, evaluate_layer, evaluate_network, evaluate_pairs
 from coexplore.sim.metrics import AREA_KEYS, ENERGY_KEYS
 from coexplore.sim.tech import DEFAULT_TECH
+from coexplore.sim.tiled import without_calls
 
 TEMPLATES = sorted(builtin_templates())
 
@@ -293,6 +294,35 @@ def test_small_chunks_give_the_same_arrays(monkeypatch: pytest.MonkeyPatch) -> N
     chunked = evaluate_batch(layers, accs, "rtl")
     assert np.array_equal(whole.latency_cycles, chunked.latency_cycles)
     assert np.array_equal(whole.energy_pj, chunked.energy_pj)
+
+
+@pytest.mark.parametrize("profile", ["rtl", "ideal", "scalesim"])
+def test_pairs_equal_the_grid_exactly(profile: str) -> None:
+    """``evaluate_pairs`` on random (layer, design) pairs, repeats and a layer equal to another but
+    for its name included, gives the grid's entries bit for bit (the grid as the tiled post-pass's
+    sub-layers see it: inside ``without_calls``, which hands back the grid's NoC excess too)."""
+    layers = [*_layers_of_every_kind(), conv("stem-again", c=3, k=32, h=32, r=3, pad=1)]
+    accs = _designs()
+    with without_calls() as noc:
+        grid = evaluate_batch(layers, accs, profile, detail=True)
+    rng = np.random.default_rng(11)
+    li, di = rng.integers(0, len(layers), 150), rng.integers(0, len(accs), 150)
+    pairs = evaluate_pairs(layers, accs, li, di, profile, detail=True)
+    for f in ("latency_cycles", "compute_cycles", "stall_cycles", "energy_pj", "utilization", "dram_bytes"):
+        assert np.array_equal(getattr(pairs, f), getattr(grid, f)[di, li]), f
+    assert np.array_equal(pairs.mapping_index, grid.mapping_index[di, li])
+    assert np.array_equal(pairs.noc_excess_cycles, noc[0][di, li])
+    assert pairs.detail.keys() == grid.detail.keys()
+    for k, v in grid.detail.items():
+        assert np.array_equal(pairs.detail[k], v[di, li]), k
+
+
+def test_pairs_refuse_bad_indices_in_one_line() -> None:
+    layer, acc = gemm("g", 4, 4, 4), Accelerator(dataflow=get_template("systolic-ws"), rows=4, cols=4)
+    with pytest.raises(CoexploreError, match=r"^evaluate_pairs: layer index 3 out of range \(expected 0\.\.0\)$"):
+        evaluate_pairs([layer], [acc], [3], [0])
+    with pytest.raises(CoexploreError, match="2 layer indices and 1 design indices"):
+        evaluate_pairs([layer], [acc], [0, 0], [0])
 
 
 # ---- networks, area, errors ------------------------------------------------------------------------
