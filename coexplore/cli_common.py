@@ -252,6 +252,13 @@ def accelerator_options(default_profile: str = "rtl") -> Callable[[Callable[...,
                 help="One DRAM port per operand, or one shared port.",
             ),
             click.option("--bits", type=int, default=8, show_default=True, help="Operand bit width."),
+            click.option(
+                "--pe-stages",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Pipeline registers in each PE (0: multiply-accumulate in one cycle; 1: between them).",
+            ),
             click.option("--node-nm", type=float, default=45.0, show_default=True, help="Technology node (nm)."),
             click.option("--clock-mhz", type=float, default=1000.0, show_default=True, help="Clock (MHz)."),
             click.option(
@@ -282,6 +289,7 @@ def build_accelerator(
     node_nm: float,
     clock_mhz: float,
     profile: str | None = None,
+    pe_stages: int = 0,
     **_: Any,
 ):
     """The ``Accelerator`` the accelerator flags describe.
@@ -309,6 +317,7 @@ def build_accelerator(
         tech_node_nm=node_nm,
         clock_mhz=clock_mhz,
         acc_bits=bits if profile == "scalesim" else max(32, 2 * bits),
+        pe_stages=pe_stages,
     )
 
 

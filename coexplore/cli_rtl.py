@@ -41,6 +41,7 @@ ACCELERATOR_FLAGS = {
     "dram_bw": "--dram-bw",
     "dram_ports": "--dram-ports",
     "bits": "--bits",
+    "pe_stages": "--pe-stages",
     **NOT_HARDWARE,
 }
 

@@ -17,7 +17,10 @@ import numpy as np
 
 from coexplore.models.ir import CoexploreError
 
-ALLOWED_NAMES = ("rows", "cols", "T")
+ALLOWED_NAMES = ("rows", "cols", "T", "stages")
+# ``stages``: the register stages a pipelined PE adds to the data path (``Accelerator.pe_stages``); an
+# accelerator binds its own value into its template's formulas (``Expr.bind``), unbound it is 0.
+DEFAULTS: dict[str, Any] = {"stages": 0}
 _FUNCS: dict[str, Callable[..., Any]] = {
     "ceil": np.ceil,
     "floor": np.floor,
@@ -40,15 +43,28 @@ class ExprError(CoexploreError):
 
 @dataclass(frozen=True, slots=True)
 class Expr:
-    """A parsed formula; call it with keyword values for ``rows``, ``cols`` and ``T``."""
+    """A parsed formula; call it with keyword values for ``rows``, ``cols`` and ``T`` (``stages``: bound or 0)."""
 
     text: str
+    bound: tuple[tuple[str, int], ...] = ()  # names fixed by ``bind`` (an accelerator's ``stages``)
 
     def __post_init__(self) -> None:
         _compile(self.text)  # raises ExprError with the offending token
 
     def __call__(self, **values: Any) -> Any:
-        return _evaluate(_compile(self.text), values)
+        return _evaluate(_compile(self.text), {**DEFAULTS, **dict(self.bound), **values})
+
+    def bind(self, **values: int) -> Expr:
+        """This formula with ``values`` fixed (names it does not use are dropped, as are defaults:
+        a formula bound to its defaults equals the unbound one)."""
+        keep = {**dict(self.bound), **values}
+        used = self.names
+        return Expr(self.text, tuple(sorted((k, v) for k, v in keep.items() if k in used and DEFAULTS.get(k) != v)))
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The variable names the formula uses."""
+        return frozenset(n.id for n in ast.walk(_compile(self.text)) if isinstance(n, ast.Name) and n.id not in _FUNCS)
 
 
 _cache: dict[str, ast.AST] = {}

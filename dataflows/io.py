@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coexplore.dataflows.expr import Expr, ExprError, check_range
 from coexplore.dataflows.spec import (
+    MAX_PE_STAGES,
     Accelerator,
     Dataflow,
     FoldTiming,
@@ -88,6 +89,8 @@ class LogicAreaModel(_Strict):
     row: float = Field(default=1.0, gt=0, le=100)
     col: float = Field(default=1.0, gt=0, le=100)
     fixed: float = Field(default=1.0, gt=0, le=100)
+    pe_stage: float = Field(default=0.0, gt=-1, le=100)  # added to pe once the PEs are pipelined
+    col_stage: float = Field(default=0.0, gt=-1, le=100)  # added to col once the PEs are pipelined
 
 
 class DataflowModel(_Strict):
@@ -192,6 +195,7 @@ class AcceleratorModel(_Strict):
     acc_bits: int = Field(32, ge=1, le=64)
     clock_mhz: float = Field(1000.0, gt=0)
     tech_node_nm: float = Field(45.0, ge=3, le=180)
+    pe_stages: int = Field(0, ge=0, le=MAX_PE_STAGES)  # PE pipeline registers (dataflows.spec.Accelerator)
 
     def to_value(self, templates: dict[str, Dataflow]) -> Accelerator:
         dataflow = templates.get(self.template)
@@ -359,4 +363,5 @@ def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
         "acc_bits": acc.acc_bits,
         "clock_mhz": acc.clock_mhz,
         "tech_node_nm": acc.tech_node_nm,
+        **({"pe_stages": acc.pe_stages} if acc.pe_stages else {}),  # written only when used: older files stay equal
     }

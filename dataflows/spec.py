@@ -96,6 +96,11 @@ class LogicArea:
     row: float = 1.0  # per array row (address generation, input skew, read ports)
     col: float = 1.0  # per array column (partial-sum injection, output ports, drain)
     fixed: float = 1.0  # the controller, stream interfaces, cycle counter
+    # added to ``pe`` and ``col`` once the PEs are pipelined (``Accelerator.pe_stages`` >= 1: the product
+    # register, the registered weight load and partial-sum injection; further stages register operands
+    # at the array edges only, not charged); may be negative (a registered product maps smaller)
+    pe_stage: float = 0.0
+    col_stage: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,29 @@ class Dataflow:
     sliding_input: bool = False  # inputs reused across neighbouring windows inside the array: enter once
     logic_area_scale: float = 1.0  # array logic relative to the weight-stationary array the area model is fitted to
     logic_area: LogicArea = LogicArea()  # per-part ratios (applied on top of logic_area_scale)
+    pe_stages: int = 0  # PE pipeline stages bound into ``timing`` and ``logic_area`` (``with_stages``)
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether the timing formulas charge the PEs' pipeline stages (use the name ``stages``)."""
+        t = self.timing
+        return any("stages" in e.names for e in (t.preload, t.fill, t.drain, t.pipeline))
+
+    def with_stages(self, stages: int) -> Dataflow:
+        """This dataflow for PEs with ``stages`` pipeline registers: ``stages`` bound in the timing
+        formulas and ``logic_area.pe_stage``/``col_stage`` added when pipelined (0: the template itself)."""
+        if stages == self.pe_stages:
+            return self
+        t, la = self.timing, self.logic_area
+        step = min(stages, 1) - min(self.pe_stages, 1)  # becomes pipelined (1), unpipelined (-1) or neither
+        return replace(
+            self,
+            timing=FoldTiming(*(e.bind(stages=stages) for e in (t.preload, t.fill, t.drain, t.pipeline))),
+            logic_area=replace(
+                la, pe=round(la.pe + la.pe_stage * step, 12), col=round(la.col + la.col_stage * step, 12)
+            ),
+            pe_stages=stages,
+        )
 
     def mapping_for(self, kind: OpKind) -> Mapping:
         for k, m in self.overrides:
@@ -170,6 +198,9 @@ class TimingProfile:
         return Expr(self.first_fold_setup)
 
 
+MAX_PE_STAGES = 2  # register stages a PE may have (Accelerator.pe_stages)
+
+
 @dataclass(frozen=True, slots=True)
 class Accelerator:
     """One sub-accelerator: a dataflow instantiated with an array, buffers and bandwidths.
@@ -194,6 +225,10 @@ class Accelerator:
     clock_mhz: float = 1000.0
     tech_node_nm: float = 45.0
     name: str = field(default="")
+    # Register stages inside each PE (0: multiply and accumulate in one cycle; 1: a register between
+    # them). The template's timing formulas charge them (``stages``); __post_init__ binds the value
+    # into ``dataflow`` (``Dataflow.with_stages``), so every back end reads it from the formulas.
+    pe_stages: int = 0
 
     def __post_init__(self) -> None:
         for key in ("rows", "cols"):
@@ -216,6 +251,15 @@ class Accelerator:
                 raise SpecError(f"accelerator {key}={value!r}: expected an integer in 1..64")
         if not 3 <= self.tech_node_nm <= 180:
             raise SpecError(f"accelerator tech_node_nm={self.tech_node_nm!r}: expected 3..180 nm")
+        stages = self.pe_stages
+        if not isinstance(stages, int) or isinstance(stages, bool) or not 0 <= stages <= MAX_PE_STAGES:
+            raise SpecError(f"accelerator pe_stages={stages!r}: expected an integer in 0..{MAX_PE_STAGES}")
+        if stages and not self.dataflow.pipelined:
+            raise SpecError(
+                f"accelerator pe_stages={stages}: template {self.dataflow.name!r} has no pipelined PEs"
+                " (its timing formulas do not use 'stages'; expected 0)"
+            )
+        object.__setattr__(self, "dataflow", self.dataflow.with_stages(stages))
 
     @property
     def pes(self) -> int:

@@ -12,6 +12,11 @@ injection, output bank ports, drain) and the controller. The analytical model (s
 for bit against the accelerator's kB.
 
 Run: ``python -m coexplore.rtl.calibrate [--sizes 2,3,4,6,8] [--out rtl/area_calibration.json]``.
+
+Pipelined PEs (``--pe-stages 1,2``): the same sizes unpipelined and with those PE pipeline stages,
+fitted as the unpipelined fit plus ``pe_stage_um2`` per PE and ``col_stage_um2`` per column once
+pipelined, the figures the template's ``logic_area.pe_stage`` / ``col_stage`` carry (over the WS
+per-PE / per-column coefficients); written as ``pipelined`` in --out.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ MODEL_PE_UM2_45NM = 282.0 + 137.0 + 4.522 * 48 + 4.522 * 48
 
 
 def calibrate(
-    sizes: list[tuple[int, int]], work: Path, template: str = "systolic-ws", kb: float = 1.0, stream_bytes: int = 4
+    sizes: list[tuple[int, int]],
+    work: Path,
+    template: str = "systolic-ws",
+    kb: float = 1.0,
+    stream_bytes: int = 4,
+    pe_stages: int = 0,
 ) -> dict:
     samples = []
     for rows, cols in sizes:
@@ -47,10 +57,11 @@ def calibrate(
             filter_sram_kb=kb,
             ofmap_sram_kb=kb,
             dram_bw_bytes_per_cycle=stream_bytes,
+            pe_stages=pe_stages,
         )
         params = params_from_accelerator(acc)
         emitted = emit_accelerator(acc, work / "cache")
-        folder = work / f"{template}_{rows}x{cols}"
+        folder = work / f"{template}_{rows}x{cols}_s{pe_stages}"
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         g = generic(emitted.verilog_path, params.module_name, folder)
@@ -59,6 +70,7 @@ def calibrate(
                 "rows": rows,
                 "cols": cols,
                 "pes": rows * cols,
+                **({"pe_stages": pe_stages} if pe_stages else {}),
                 "cells": g["cells"],
                 "flops": g["flops"],
                 "logic_um2_45nm": round(g["logic_um2_45nm"], 1),
@@ -112,6 +124,43 @@ def fit(samples: list[dict]) -> dict:
         "accelerator's kB budget). The analytical model charges PEs only (sim/tech.py pe_um2 + "
         "noc_um2_per_pe), so its error is against the whole logic; pe_only_fit is the best single "
         "per-PE coefficient.",
+    }
+
+
+# the WS fit's per-PE and per-column coefficients (rtl/area_calibration.json): logic_area ratios are over them
+WS_PE_UM2_FIT, WS_COL_UM2_FIT = 1304.56, 317.58
+
+
+def fit_stages(samples: list[dict]) -> dict:
+    """The area the pipelined PEs change: the least-squares ``k_pe, k_col`` in ``logic(s) - logic(0) =
+    k_pe * PEs + k_col * cols`` (s >= 1: the product register, the registered weight load and injection;
+    stage 2 only adds registers at the array edges) over the sizes sampled unpipelined and pipelined,
+    and the errors of the whole model (the unpipelined fit of these samples plus that change) on them."""
+    flat = [s for s in samples if not s.get("pe_stages")]
+    zero = {(s["rows"], s["cols"]): s["logic_um2_45nm"] for s in flat}
+    staged = [s for s in samples if s.get("pe_stages") and (s["rows"], s["cols"]) in zero]
+    if len(flat) < 4 or not staged:
+        raise ValueError("fit_stages: needs >= 4 unpipelined sizes and the same sizes pipelined")
+    x = np.array([[s["pes"], s["cols"]] for s in staged], float)
+    delta = np.array([s["logic_um2_45nm"] - zero[(s["rows"], s["cols"])] for s in staged], float)
+    (k_pe, k_col), *_ = np.linalg.lstsq(x, delta, rcond=None)
+    b = fit(flat)["fit"]
+    pes, rows, cols, y = (np.array([s[f] for s in samples], float) for f in ("pes", "rows", "cols", "logic_um2_45nm"))
+    piped = np.array([min(s.get("pe_stages", 0), 1) for s in samples], float)
+    model = b["pe_um2"] * pes + b["row_um2"] * rows + b["col_um2"] * cols + b["fixed_um2"]
+    model = model + piped * (k_pe * pes + k_col * cols)
+    rel = (model - y) / y
+    return {
+        "unpipelined_fit": b,
+        "pe_stage_um2": round(float(k_pe), 2),
+        "col_stage_um2": round(float(k_col), 2),
+        # the template's logic_area.pe_stage / col_stage: over the WS fit's per-PE / per-column figures
+        "pe_stage_ratio": round(float(k_pe) / WS_PE_UM2_FIT, 4),
+        "col_stage_ratio": round(float(k_col) / WS_COL_UM2_FIT, 4),
+        "fit_error": {
+            "mean_abs_pct": round(float(np.mean(np.abs(rel)) * 100), 2),
+            "max_abs_pct": round(float(np.max(np.abs(rel)) * 100), 2),
+        },
     }
 
 
@@ -170,7 +219,21 @@ def main() -> None:
     ap.add_argument("--work", default=".coexplore_cache/calibrate")
     ap.add_argument("--refit", default=None, help="refit the samples of an earlier output file, no synthesis")
     ap.add_argument("--buffers", action="store_true", help="only add the flip-flop buffer calibration to --out")
+    ap.add_argument("--pe-stages", default=None, help="pipelined PEs: stages to sample, e.g. 0,1,2 (0 included)")
     args = ap.parse_args()
+    if args.pe_stages:  # adds a "pipelined" entry to --out (kept: the unpipelined fit already there)
+        out = Path(args.out)
+        sizes = [(int(r), int(c or r)) for r, _, c in (item.partition("x") for item in args.sizes.split(","))]
+        samples = [
+            sample
+            for st in sorted({0, *(int(x) for x in args.pe_stages.split(","))})
+            for sample in calibrate(sizes, Path(args.work), template=args.template, kb=args.kb, pe_stages=st)["samples"]
+        ]
+        result = json.loads(out.read_text()) if out.exists() else {"template": args.template}
+        result["pipelined"] = {"samples": samples, **fit_stages(samples)}
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in result["pipelined"].items() if k != "samples"}))
+        return
     if args.buffers:
         out = Path(args.out)
         result = json.loads(out.read_text()) if out.exists() else {}
@@ -180,7 +243,7 @@ def main() -> None:
         return
     if args.refit:
         old = json.loads(Path(args.refit).read_text())
-        result = {k: old[k] for k in ("template", "stream_bytes", "samples", "buffers") if k in old} | fit(
+        result = {k: old[k] for k in ("template", "stream_bytes", "samples", "buffers", "pipelined") if k in old} | fit(
             old["samples"]
         )
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -21,6 +21,7 @@ from coexplore.rtl.array import OsArray
 from coexplore.rtl.buffers import bits_for, drain_engine, finish, ifmap_replicas, run_control, weight_scratchpad
 from coexplore.rtl.component import StreamAccelerator
 from coexplore.rtl.im2col import SB, pixel_walker, read_tap, reduction_walker, skew
+from coexplore.rtl.os_program import pipeline_extra
 from coexplore.rtl.params import CFG_BITS
 
 SETUP, COMPUTE, DRAIN = 0, 1, 2  # sequencer phases: SETUP (first fold only) -> COMPUTE -> DRAIN -> COMPUTE ...
@@ -52,7 +53,7 @@ class OsAccelerator(StreamAccelerator):
     def elaborate(self, platform: Any) -> Module:
         p = self.params
         m = Module()
-        m.submodules.array = arr = OsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits)
+        m.submodules.array = arr = OsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits, p.pe_stages)
         start = run_control(m, self)
         ifm = ifmap_replicas(
             m,
@@ -104,13 +105,13 @@ class OsAccelerator(StreamAccelerator):
         )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> None:
-        """SETUP (first fold) -> [wait] COMPUTE (``C*R*S + rows + cols - 2``) -> DRAIN (``rows``) -> ...
+        """SETUP (first fold) -> [wait] COMPUTE (``C*R*S + rows + cols - 2 + pipeline_extra``) -> DRAIN (``rows``)
         A fold computes once the input is loaded, its weight bank is full and its output half is free."""
         p, cfg, busy = self.params, self.cfg(), self.busy
         ra, ca = p.rows, p.cols
         m.d.comb += f.wbank.eq(f.cf_i[0])
         comp_len = Signal(CFG_BITS + 2)
-        m.d.comb += comp_len.eq(cfg["red"] + (ra + ca - 2))
+        m.d.comb += comp_len.eq(cfg["red"] + (ra + ca - 2 + pipeline_extra(p)))  # pipelined PEs: mostly hidden
         go = Signal()
         m.d.comb += go.eq(
             busy

@@ -48,17 +48,25 @@ def out_beats(params: RtlParams, geo: LayerGeometry) -> int:
     return fr_n * fc_n * params.rows * params.out_row_beats
 
 
+def pipeline_extra(params: RtlParams) -> int:
+    """Compute cycles the PEs' pipeline stages add to a fold: none while ``pe_stages <= rows - 2``. The
+    drain moves array row i in its i-th cycle; row i's last sum lands ``rows - 1 - i`` cycles before
+    the bottom row's, which unpipelined lands one cycle into the drain (hence rows >= 2). Template
+    fill: ``rows + cols - 2 + max(stages - rows + 2, 0)``."""
+    return max(params.pe_stages - (params.rows - 2), 0)
+
+
 def cycles(params: RtlParams, geo: LayerGeometry) -> int:
     """Start->done cycles of the OS accelerator (memory always ready); see docs/rtl.md.
 
-    Per fold: compute ``L = T + rows + cols - 2`` cycles (T = C*R*S steps) then ``rows`` drain
+    Per fold: compute ``L = T + rows + cols - 2 + pipeline_extra`` cycles (T = C*R*S steps) then ``rows`` drain
     cycles moving one array row per cycle into the output buffer (which also set up the next
     fold's pixels). Cycles numbered from 1.
     """
     ra, ca = params.rows, params.cols
     li = cdiv(geo.input_bytes, params.stream_bytes)
     lw = geo.red * params.weight_row_beats
-    length = geo.red + ra + ca - 2
+    length = geo.red + ra + ca - 2 + pipeline_extra(params)  # template fill
     dl = ra * params.out_row_beats
     fr_n, fc_n = folds(params, geo)
     a: list[int] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -87,11 +87,13 @@ class RtlParams:
     weight_line_bytes: int  # one weight-scratchpad line: cols (WS, OS) or RS_MAX_S (RS) bytes
     ofmap_depth: int  # WS: pixels per column bank half (the largest T); OS: rows; RS: the largest Q
     weight_depth: int  # lines of one weight bank: WS/RS: array rows; OS: reduction steps (largest C*R*S)
+    pe_stages: int = 0  # pipeline registers inside each PE (Accelerator.pe_stages; the template's ``stages``)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RtlParams:
-        """The parameters of ``to_dict`` (extra keys, such as a test fault, are ignored)."""
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        """The parameters of ``to_dict`` (extra keys, such as a test fault, are ignored; a missing
+        field with a default, such as ``pe_stages`` in an older manifest, takes its default)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d or f.default is MISSING})
 
     # ---- derived sizes -------------------------------------------------------------------------
     @property
@@ -130,7 +132,11 @@ class RtlParams:
         return ifmap + weights + outputs
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; ``pe_stages`` only when pipelined (unpipelined designs keep their names and digests)."""
+        d = asdict(self)
+        if not self.pe_stages:
+            del d["pe_stages"]
+        return d
 
     def params_digest(self) -> str:
         """Hash of the parameters alone: names the module (unique per full parameter set)."""
@@ -209,6 +215,7 @@ def params_from_accelerator(acc: Accelerator) -> RtlParams:
         weight_line_bytes=pads.weight_line_bytes,
         ofmap_depth=ofmap_depth,
         weight_depth=weight_depth,
+        pe_stages=acc.pe_stages,  # only a kind whose timing charges ``stages`` gets here with stages > 0
     )
 
 

@@ -133,12 +133,41 @@ def generic(verilog: Path, top: str, work: Path, timeout_s: float = 1800, map_me
 
 
 _FMAX = re.compile(r"Max frequency for clock\s+'?([^':]+)'?:\s+([0-9.]+) MHz")
+_PATH_START = re.compile(r"Critical path report for clock")
+_PATH_STEP = re.compile(r"Info:\s+(clk-to-q|routing|logic|setup)\s+([0-9.]+)\s+([0-9.]+)\s+(?:Source|Net)\s+(\S+)")
+_PATH_SPLIT = re.compile(r"Info: ([0-9.]+) ns logic, ([0-9.]+) ns routing")
+
+
+def critical_path(log: str, min_step_ns: float = 0.3) -> list[str]:
+    """The last clock-to-clock critical path of a nextpnr log: ``"<type> <ns> <cell or net>"`` per step
+    of at least ``min_step_ns`` (a carry chain's many tiny steps left out), then the logic / routing
+    split. Where the clock period goes, to find what stands in the way of a higher fmax."""
+    starts = [m.start() for m in _PATH_START.finditer(log)]
+    if not starts:
+        return []
+    steps = []
+    for line in log[starts[-1] :].splitlines()[1:]:
+        step = _PATH_STEP.search(line)
+        if step and (float(step.group(2)) >= min_step_ns or step.group(1) in ("clk-to-q", "setup")):
+            steps.append(f"{step.group(1)} {float(step.group(2)):.2f} {step.group(4)}")
+        split = _PATH_SPLIT.search(line)
+        if split:
+            steps.append(f"total {float(split.group(1)):.2f} ns logic + {float(split.group(2)):.2f} ns routing")
+            break
+    return steps
 
 
 def ecp5(
-    verilog: Path, top: str, work: Path, timeout_s: float = 1800, device: str = "--85k", package: str = "CABGA381"
+    verilog: Path,
+    top: str,
+    work: Path,
+    timeout_s: float = 1800,
+    device: str = "--85k",
+    package: str = "CABGA381",
+    speed: int = 6,
 ) -> dict:
-    """synth_ecp5 + nextpnr-ecp5: LUT4s, DSP multipliers, block RAMs and fmax (MHz)."""
+    """synth_ecp5 + nextpnr-ecp5: LUT4s, DSP multipliers, block RAMs, fmax (MHz) and its critical path.
+    ``speed``: the speed grade timed (6, nextpnr's default and the slowest, unless asked)."""
     source = _local_copy(verilog, work)  # its name inside the tools' working folder
     netlist = work / "ecp5.json"
     stat_path = work / "stat_ecp5.json"
@@ -165,12 +194,15 @@ def ecp5(
             "100",
             "--seed",
             "1",
+            "--speed",
+            str(speed),
             "--out-of-context",
             "--timing-allow-fail",
         ],
         work,
         timeout_s,
     )
+    (work / "nextpnr.log").write_text(log)  # kept with a caller's work_dir: the whole timing report
     fmax = [float(m.group(2)) for m in _FMAX.finditer(log)]
     return {
         "luts": int(cells.get("LUT4", 0)),
@@ -180,6 +212,7 @@ def ecp5(
         "ffs": int(sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))),
         "carries": int(cells.get("CCU2C", 0)),
         "fmax_mhz": fmax[-1] if fmax else None,
+        "critical_path": critical_path(log),
     }
 
 

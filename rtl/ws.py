@@ -71,7 +71,7 @@ class WsAccelerator(StreamAccelerator):
     def elaborate(self, platform: Any) -> Module:
         p = self.params
         m = Module()
-        m.submodules.array = arr = WsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits)
+        m.submodules.array = arr = WsArray(p.rows, p.cols, p.input_bits, p.weight_bits, p.acc_bits, p.pe_stages)
         start = run_control(m, self)
         ifm = ifmap_replicas(
             m,
@@ -120,14 +120,14 @@ class WsAccelerator(StreamAccelerator):
         )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> _Phases:
-        """Preload ``rows`` cycles, stream ``T + rows + cols - 2``; row folds inner, column folds outer.
+        """Preload ``rows`` cycles, stream ``T + rows + cols - 2 + pe_stages``; row folds inner, column folds outer.
         A fold starts once the input is loaded, its weight bank is full and (first row fold) its
         output half is free."""
         p, cfg, busy = self.params, self.cfg(), self.busy
         ra, ca = p.rows, p.cols
         m.d.comb += f.ohalf.eq(f.cf_i[0])
         stream_len = Signal(CFG_BITS + 2)
-        m.d.comb += stream_len.eq(cfg["t"] + (ra + ca - 2))
+        m.d.comb += stream_len.eq(cfg["t"] + (ra + ca - 2 + p.pe_stages))
         half_free = Signal()
         m.d.comb += half_free.eq(Mux(f.ohalf, ~f.obusy[1], ~f.obusy[0]))
         go = Signal()
@@ -175,8 +175,11 @@ class WsAccelerator(StreamAccelerator):
         ra = p.rows
         walk = reduction_walker(m, cfg, reset=start | (ph.last_stream & ph.last_rf), step=ph.preloading, name="rc")
         m.d.comb += wrp.addr.eq(Mux(f.cbank, ra, 0) + f.pc)
+        # pipelined PEs: the weight row and its write enables pass a register (they fan out to a whole
+        # array row); the row's first product is at least one cycle after its preload, so none is late
+        load = m.d.sync if p.pe_stages else m.d.comb
         for j in range(p.cols):
-            m.d.comb += arr.w_row[j].eq(wrp.data.word_select(j, 8)[: p.weight_bits].as_signed())
+            load += arr.w_row[j].eq(wrp.data.word_select(j, 8)[: p.weight_bits].as_signed())
         taps = [
             _RowTap(
                 Signal(CFG_BITS + 1, name=f"row_off_{i}"),
@@ -187,8 +190,8 @@ class WsAccelerator(StreamAccelerator):
             for i in range(ra)
         ]
         for i, tap in enumerate(taps):
+            load += arr.w_we[i].eq(ph.preloading & (f.pc == i))
             with m.If(ph.preloading & (f.pc == i)):
-                m.d.comb += arr.w_we[i].eq(1)
                 m.d.sync += [
                     tap.offset.eq(walk.offset),
                     tap.r.eq(walk.r),
@@ -228,16 +231,28 @@ class WsAccelerator(StreamAccelerator):
     def _outputs(self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray) -> None:
         """Output banks (cols x 2 halves of ``ofmap_depth`` accumulators): column j injects the previous
         row fold's partial sum at the top and writes its result ``rows + 1 + j`` cycles after its
-        read; a finished column tile drains to the ofmap stream while the next one computes."""
+        read (both ``pe_stages`` later: the array's pipeline); a finished column tile drains to the
+        ofmap stream while the next one computes."""
         p, cfg, busy = self.params, self.cfg(), self.busy
         ra, ca, ob = p.rows, p.cols, p.out_bytes
         mb = bits_for(p.ofmap_depth)
-        # column read control: (valid, pixel m, inject previous partial sum, half, last row fold)
-        c_v = skew(m, ph.pix_v, ca, 1, "cv")
-        c_m = skew(m, f.tcnt[:mb], ca, mb, "cm")
-        c_inj = skew(m, f.rf_i != 0, ca, 1, "cinj")
-        c_half = skew(m, f.ohalf, ca, 1, "chalf")
-        c_last = skew(m, ph.last_rf, ca, 1, "clast")
+        # column read control: (valid, pixel m, inject previous partial sum, half, last row fold),
+        # pe_stages cycles late (the array's pipeline), then one more cycle per column
+        # (pipelined: the injection is read one cycle earlier and passes a register into the array)
+        depth, s = ca + p.pe_stages, p.pe_stages
+        full = [
+            skew(m, x, depth, shape, name)
+            for x, shape, name in (
+                (ph.pix_v, 1, "cv"),
+                (f.tcnt[:mb], mb, "cm"),
+                (f.rf_i != 0, 1, "cinj"),
+                (f.ohalf, 1, "chalf"),
+                (ph.last_rf, 1, "clast"),
+            )
+        ]
+        c_v, c_m, c_inj, c_half, c_last = (x[s:] for x in full)
+        r = max(s - 1, 0)
+        r_v, r_m, r_inj, r_half = (x[r : r + ca] for x in full[:4])
         # column write control: column 0's read control delayed by rows + 1, then one cycle per column
         w0 = [
             skew(m, x, ra + 2, shape, f"wd_{n}")[-1]
@@ -270,13 +285,14 @@ class WsAccelerator(StreamAccelerator):
                 with m.If(d_owns & (dr.half == h)):
                     m.d.comb += [rp.addr.eq(dr.read_line), rp.en.eq(dr.read_en)]
                 with m.Else():
-                    m.d.comb += [rp.addr.eq(c_m[j]), rp.en.eq(1)]
+                    m.d.comb += [rp.addr.eq(r_m[j]), rp.en.eq(1)]
                 halves.append(rp.data)
             # injection into the top of column j, one cycle after its read
             inj_q = Signal(name=f"inj_q_{j}")
             half_q = Signal(name=f"inj_half_{j}")
-            m.d.sync += [inj_q.eq(c_v[j] & c_inj[j]), half_q.eq(c_half[j])]
-            m.d.comb += arr.psum_in[j].eq(Mux(inj_q, Mux(half_q, halves[1], halves[0]).as_signed(), 0))
+            m.d.sync += [inj_q.eq(r_v[j] & r_inj[j]), half_q.eq(r_half[j])]
+            inject = m.d.sync if s else m.d.comb  # pipelined: the injected partial sum is registered
+            inject += arr.psum_in[j].eq(Mux(inj_q, Mux(half_q, halves[1], halves[0]).as_signed(), 0))
             ext = Signal(signed(ob * 8), name=f"dext_{j}")  # sign-extend to whole output bytes
             m.d.comb += ext.eq(Mux(dr.half, halves[1], halves[0]).as_signed())
             rows_data.append(ext.as_unsigned())

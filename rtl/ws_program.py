@@ -84,7 +84,7 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
     li = cdiv(geo.input_bytes, params.stream_bytes)
     lw = params.weight_tile_beats
     t = geo.t
-    length = t + ra + ca - 2  # streamed steps + systolic fill (template fill = rows + cols - 2)
+    length = t + ra + ca - 2 + params.pe_stages  # streamed steps + fill (template fill = rows + cols - 2 + stages)
     dl = t * params.out_row_beats
     fr_n, fc_n = folds(params, geo)
     a: list[int] = []
