@@ -6,7 +6,8 @@ filters stream in from the left (row i sees filter k at step ``k + i``), partial
 columns and leave one line (filter k, every column) per step. Engines (timing in
 ``rtl.is_program.cycles``):
 - ifmap loader: the whole layer input into one scratchpad replica per array column;
-- pixel chain: the output pixels of the next column fold shift into per-column coordinate
+- pixel chain (padded by the call's own ``pad_top``/``pad_left`` registers, so a tiled call's band
+  or 2-D tile runs with its halo): the output pixels of the next column fold shift into per-column coordinate
   registers, one per cycle (the first ``cols`` busy cycles, then during each column fold's last
   stream phase);
 - weight loader: one dense tile (K lines of the row fold's reduction indices) per fold into a
@@ -63,7 +64,7 @@ class _Phases:
 
 @dataclass(frozen=True)
 class _Pixel:
-    """Coordinates of one output pixel: ``hb = p*stride - pad``, ``wb = q*stride - pad``,
+    """Coordinates of one output pixel: ``hb = p*stride - pad_top``, ``wb = q*stride - pad_left``,
     ``base = n*C*H*W + hb*W + wb``; ``valid`` when the pixel exists (m < N*P*Q)."""
 
     hb: Signal
@@ -96,9 +97,15 @@ def batch_pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, na
     p = Signal(CFG_BITS, name=f"{name}_p")
     row = Signal(signed(SB + 1), name=f"{name}_row")  # base of the output row's first pixel
     img = Signal(signed(SB + 1), name=f"{name}_img")  # n*C*H*W
-    neg_pad = Signal(signed(SB), name=f"{name}_neg_pad")
-    neg_padw = Signal(signed(SB + 1), name=f"{name}_neg_padw")
-    m.d.comb += [neg_pad.eq(-cfg["pad"]), neg_padw.eq(-cfg["pad_w"]), px.valid.eq(index < cfg["npq"])]
+    neg_pad = Signal(signed(SB), name=f"{name}_neg_pad")  # -pad_top: a tiled call pads its own top
+    neg_left = Signal(signed(SB), name=f"{name}_neg_left")  # -pad_left
+    neg_padw = Signal(signed(SB + 1), name=f"{name}_neg_padw")  # -(pad_top*W + pad_left)
+    m.d.comb += [
+        neg_pad.eq(-cfg["pad_top"]),
+        neg_left.eq(-cfg["pad_left"]),
+        neg_padw.eq(-cfg["pad_w"]),
+        px.valid.eq(index < cfg["npq"]),
+    ]
     with m.If(reset):
         m.d.sync += [
             index.eq(0),
@@ -106,14 +113,14 @@ def batch_pixel_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, na
             p.eq(0),
             img.eq(0),
             px.hb.eq(neg_pad),
-            px.wb.eq(neg_pad),
+            px.wb.eq(neg_left),
             px.base.eq(neg_padw),
             row.eq(neg_padw),
         ]
     with m.Elif(step):
         m.d.sync += index.eq(index + 1)
         with m.If(q == cfg["q"] - 1):
-            m.d.sync += [q.eq(0), px.wb.eq(neg_pad)]
+            m.d.sync += [q.eq(0), px.wb.eq(neg_left)]
             with m.If(p == cfg["p"] - 1):
                 nxt = img + cfg["chw"] + neg_padw
                 m.d.sync += [p.eq(0), px.hb.eq(neg_pad), img.eq(img + cfg["chw"]), row.eq(nxt), px.base.eq(nxt)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RtlError, RtlParams, Scratchpads
 from coexplore.rtl.program import (
@@ -97,13 +98,12 @@ def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
         )
 
 
-def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
-    """(configuration registers, weight-stream beats)."""
-    ra = params.rows
+def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
+    """The layer registers (``CFG``); RtlError when one does not fit its 16 bits."""
     fr_n, fc_n = folds(params, geo)
     e_last, lw, lw_last = _tile_beats(params, geo)
     w_tiles = 1 if fr_n == 1 else fr_n * fc_n
-    cfg = conv_cfg(
+    return conv_cfg(
         geo,
         params.stream_bytes,
         fr_n,
@@ -118,6 +118,14 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
         w_tiles=w_tiles,
         if_beats=cdiv(batch(geo) * image_bytes(geo), params.stream_bytes),
     )
+
+
+def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
+    """(configuration registers, weight-stream beats)."""
+    ra = params.rows
+    fr_n = folds(params, geo)[0]
+    cfg = config(params, geo)
+    w_tiles = cfg["w_tiles"]
     wmat = np.asarray(weights, dtype=np.int64).reshape(geo.k, geo.red)
     beats: list[int] = []
     for f in range(w_tiles):
@@ -181,3 +189,18 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
         x = s[-1] + fold_len + 2
         d_end.append(max(x, d_end[-1] + 1 if d_end else 0) + dl)
     return d_end[-1]
+
+
+def call_limits(params: RtlParams) -> CallLimits:
+    """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
+    input in one replica (one per array column) and half the budget, the K output lines in an output
+    bank half, the K x rows weight tile in a weight bank (bytes)."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=params.ofmap_depth,
+        reduction=params.weight_depth * params.stream_bytes,
+        stream_bytes=params.stream_bytes,
+    )

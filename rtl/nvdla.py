@@ -7,7 +7,8 @@ Engines that run concurrently (timing in ``rtl.nvdla_program.cycles``):
   bytes) into a double-buffered scratchpad whose line holds every tap of one array row;
 - fold sequencer: per fold, ``rows`` preload cycles (array row i copies its line into the PEs'
   tap register files and takes its input channel) then ``T + fill`` streaming cycles: step t walks
-  (n, p, q, r, s), S fastest; every row reads its channel's input at that tap (zero in the padding)
+  (n, p, q, r, s), S fastest; every row reads its channel's input at that tap (zero in the padding,
+  whose top and left edges are the call's own ``pad_top``/``pad_left`` registers: a tiled call's band)
   and broadcasts it along its row; PE (i, j) multiplies it by its weight of that tap; column j adds
   its rows in a pipelined adder tree (``ceil(log2 rows)`` levels after the product register);
 - output stage: each column sums a pixel's ``R*S`` tree outputs, adds the previous row fold's partial

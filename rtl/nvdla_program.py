@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams, Scratchpads
 from coexplore.rtl.program import LayerGeometry, Program, cdiv, pack_beats, pack_lines, unpack_lines, wrap
@@ -52,6 +53,8 @@ CFG = (
     "n_ot",
     "n_folds",
     "if_beats",
+    "pad_top",
+    "pad_left",
 )
 
 
@@ -204,7 +207,7 @@ def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
         pad=geo.pad,
         stride_w=geo.stride * geo.w,
         q=geo.q,
-        pad_w=geo.pad * geo.w + geo.pad,
+        pad_w=geo.top * geo.w + geo.left,
         pq=geo.p * geo.q,
         t=steps(geo),
         taps=geo.r * geo.s,
@@ -217,6 +220,8 @@ def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
         n_ot=g * fc_n,
         n_folds=g * fc_n * fr_n,
         if_beats=cdiv(input_bytes(geo), params.stream_bytes),
+        pad_top=geo.top,  # a tiled call's own padding (``dataflows.tiling``); the pixel walker's start
+        pad_left=geo.left,
     )
     for key, value in cfg.items():
         if not 0 <= value < (1 << CFG_BITS):
@@ -347,3 +352,18 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
             out_free = max(out_free, prev_end + 2) + 1 + dl
             drains.append(out_free)
     return max(prev_end, drains[-1])
+
+
+def call_limits(params: RtlParams) -> CallLimits:
+    """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
+    input in one replica and half the budget, the P*Q output lines in the output bank, R*S taps in a
+    PE's register file."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=params.ofmap_depth,
+        reduction=max_taps(params),
+        stream_bytes=params.stream_bytes,
+    )

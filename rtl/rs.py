@@ -1,7 +1,8 @@
 """Row-stationary (Eyeriss-like) sub-accelerator (kind ``rs``, the eyeriss template).
 
 Array row i keeps one filter row (``RS_MAX_S`` weight registers, broadcast along the row); PE
-(i, j) convolves it with input row ``h = p_j*stride + r_i - pad`` of channel ``c_i``: Q x S steps,
+(i, j) convolves it with input row ``h = p_j*stride + r_i - pad`` of channel ``c_i`` (``pad``: the
+call's own ``pad_top`` for rows, ``pad_left`` for columns, so a tiled call's band runs exactly): Q x S steps,
 one MAC per cycle, accumulating locally over S. Rows run one cycle apart so that each finished
 1-D sum joins the column's partial sum as it passes (vertical accumulation: ``rows`` fill cycles);
 the top of each column injects the previous channel/filter-row tile's partial sum.
@@ -257,7 +258,7 @@ class RsAccelerator(StreamAccelerator):
                 ]
                 m.d.sync += [
                     rows.ok[i].eq((cl < cfg["ec"]) & (r_cur < cfg["r"]) & (c_cur < cfg["red"])),
-                    rows.h[i].eq(r_cur - cfg["pad"]),
+                    rows.h[i].eq(r_cur - cfg["pad_top"]),  # a tiled call pads its own top and left
                     rows.off[i].eq(c_off + r_off - cfg["pad_w"]),
                 ]
         return rows
@@ -298,7 +299,7 @@ class RsAccelerator(StreamAccelerator):
         tv0 = Signal()
         m.d.comb += tv0.eq(ph.streaming & (f.tcnt < cfg["t"]))
         with m.If(~ph.streaming):
-            m.d.sync += [g_s.eq(0), g_q.eq(0), g_wq.eq(-cfg["pad"])]
+            m.d.sync += [g_s.eq(0), g_q.eq(0), g_wq.eq(-cfg["pad_left"])]
         with m.Elif(tv0):
             with m.If(g_s == cfg["s"] - 1):
                 m.d.sync += [g_s.eq(0), g_q.eq(g_q + 1), g_wq.eq(g_wq + cfg["stride"])]

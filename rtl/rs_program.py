@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RS_MAX_S, RtlError, RtlParams, Scratchpads
 from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
@@ -100,12 +101,17 @@ def check_layer(params: RtlParams, layer: Layer, geo: LayerGeometry) -> None:
         raise RtlError(f"layer {layer.name!r}: Q={geo.q} exceeds the ofmap bank depth {params.ofmap_depth}")
 
 
-def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
-    """(configuration registers, weight-stream beats)."""
-    ra, ca = params.rows, params.cols
+def folds(params: RtlParams, geo: LayerGeometry) -> tuple[int, int, int, int]:
+    """The folds of a layer (their product is the fold-count register): ``fold_counts``."""
+    return fold_counts(params, geo)
+
+
+def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
+    """The layer registers (``CFG``); RtlError when one does not fit its 16 bits."""
+    ca = params.cols
     er, ec = split(params, geo)
     k, n_fp, n_ct, n_rt = fold_counts(params, geo)
-    cfg = conv_cfg(
+    return conv_cfg(
         geo,
         params.stream_bytes,
         n_rt,
@@ -122,8 +128,16 @@ def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[
         n_tiles=k * n_fp,
         t=geo.q * geo.s,
         red=geo.c,
-        pad_w=geo.pad * geo.w,
-    )  # the RS meaning of t, red, pad_w
+        pad_w=geo.top * geo.w,
+    )  # the RS meaning of t, red, pad_w (the top padding's offset; the left one is pad_left)
+
+
+def layout(params: RtlParams, geo: LayerGeometry, weights: np.ndarray) -> tuple[dict[str, int], list[int]]:
+    """(configuration registers, weight-stream beats)."""
+    ra = params.rows
+    er, ec = split(params, geo)
+    k, n_fp, n_ct, n_rt = fold_counts(params, geo)
+    cfg = config(params, geo)
     row_bytes = params.weight_row_beats * params.stream_bytes
     tiles = []
     for kk in range(k):
@@ -145,3 +159,18 @@ def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np
     vals = unpack_lines(params, beats, k * n_fp * geo.q).reshape(k, n_fp, geo.q, ca)
     full = vals.transpose(0, 1, 3, 2).reshape(k, n_fp * ca, geo.q)[:, : geo.p, :]
     return wrap(full, params.acc_bits)
+
+
+def call_limits(params: RtlParams) -> CallLimits:
+    """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
+    input in one replica (one per PE) and half the budget, Q output lines in the output bank, a
+    filter row of ``RS_MAX_S`` taps."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=params.ofmap_depth,
+        reduction=RS_MAX_S,
+        stream_bytes=params.stream_bytes,
+    )

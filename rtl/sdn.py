@@ -5,7 +5,9 @@ Conv: PE (i, j) holds output (k, p = fr*rows + i, q = fc*cols + j); at step t (`
 reduction, S fastest) every PE adds ``w[k][c][r][s] * in[c][p*stride - pad + r][q*stride - pad + s]``.
 Array row i reads one input line per cycle from its own ifmap replica: the ``(cols - 1)*stride + 1``
 bytes from ``in[c][p*stride - pad + r][q0*stride - pad + s]`` on, PE j taking byte ``j*stride``
-(ShiDianNao's neighbour FIFOs would save those reads, not cycles: not built). GEMM: row i reads the
+(ShiDianNao's neighbour FIFOs would save those reads, not cycles: not built). ``pad`` above is the
+call's own ``pad_top`` (rows) and ``pad_left`` (columns) registers, so one output-row band or 2-D tile
+of a layer (host-side tiling, ``dataflows.tiling``) runs with its halo exactly. GEMM: row i reads the
 input of token m, shared by its columns (column stride 0), and column j gets its own weight.
 
 Per fold (host side and timing: ``rtl.sdn_program``): ``T`` issue cycles (input lines and the
@@ -202,9 +204,9 @@ class SdnAccelerator(StreamAccelerator):
                 f.ohalf.eq(0),
                 f.p0.eq(0),
                 f.q0.eq(0),
-                f.hb0.eq(-cfg["pad"]),
+                f.hb0.eq(-cfg["pad_top"]),
                 f.rbase.eq(-cfg["pad_rw"]),
-                f.wb0.eq(-cfg["pad"]),
+                f.wb0.eq(-cfg["pad_left"]),
             ]
         with m.Elif(last):
             m.d.sync += [f.active.eq(0), f.tc.eq(0), f.count.eq(f.count + 1), f.ohalf.eq(~f.ohalf)]
@@ -215,9 +217,9 @@ class SdnAccelerator(StreamAccelerator):
             with m.Else():
                 m.d.sync += f.fit.eq(f.fit + 1)
             with m.If(f.fr == cfg["n_rf"] - 1):
-                m.d.sync += [f.fr.eq(0), f.p0.eq(0), f.hb0.eq(-cfg["pad"]), f.rbase.eq(-cfg["pad_rw"])]
+                m.d.sync += [f.fr.eq(0), f.p0.eq(0), f.hb0.eq(-cfg["pad_top"]), f.rbase.eq(-cfg["pad_rw"])]
                 with m.If(f.fc == cfg["n_cf"] - 1):
-                    m.d.sync += [f.fc.eq(0), f.q0.eq(0), f.wb0.eq(-cfg["pad"])]
+                    m.d.sync += [f.fc.eq(0), f.q0.eq(0), f.wb0.eq(-cfg["pad_left"])]
                 with m.Else():
                     m.d.sync += [f.fc.eq(f.fc + 1), f.q0.eq(f.q0 + p.cols), f.wb0.eq(f.wb0 + cfg["q_step"])]
             with m.Else():

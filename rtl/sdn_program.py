@@ -9,8 +9,9 @@ column j = output feature ``k = fc*cols + j``, ``T = C``; the input of row i is 
 and column j gets its own weight; folds: column fold (K tile) outer, row fold (M tile) inner.
 
 The shared ``rtl.program.geometry`` gives a GEMM as a 1x1 conv over an ``M x 1`` image, so a
-geometry of that shape runs the GEMM mapping; a conv layer of that shape is refused (its
-simulator mapping is the conv one).
+geometry of that shape runs the GEMM mapping; a conv layer of that shape is refused when run whole
+(its simulator mapping is the conv one), and a tiled conv's call of that shape keeps the conv
+mapping (``call_view``). A tiled call pads by its own ``pad_top``/``pad_left`` registers.
 
 Layouts (each stream ``stream_bytes`` wide, byte 0 in the low bits):
 - ifmap: the whole unpadded input ``in[c][h][w]``, loaded once, one replica per array row.
@@ -22,9 +23,12 @@ Layouts (each stream ``stream_bytes`` wide, byte 0 in the low bits):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator
+from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams, Scratchpads
 from coexplore.rtl.program import LayerGeometry, cdiv, pack_beats, pack_lines, unpack_lines, wrap
@@ -58,12 +62,25 @@ CFG = (
     "w_tiles",
     "fpt",
     "lw",
+    "pad_top",
+    "pad_left",
 )
 
 
 def is_gemm(geo: LayerGeometry) -> bool:
-    """The geometry of a GEMM (a 1x1 conv over an ``M x 1`` image): runs the GEMM mapping."""
+    """The geometry of a GEMM (an unpadded 1x1 conv over an ``M x 1`` image): runs the GEMM mapping."""
     return geo.w == 1 and geo.q == 1 and geo.r == 1 and geo.s == 1 and geo.stride == 1 and geo.pad == 0
+
+
+def call_view(layer: Layer, geo: LayerGeometry) -> LayerGeometry:
+    """The geometry one call of ``layer`` runs as (host-side tiling, ``rtl.program``): a conv layer's
+    call of the GEMM's shape (a one-column tile of a 1x1 conv) keeps the conv mapping, as the
+    simulator costs a conv sub-layer. Its view carries ``pad = 1`` (not the GEMM's 0) beside its own
+    ``pad_top``/``pad_left`` (the registers the hardware pads by; sdn has no use for ``pad``), a mark
+    that survives the bench's JSON of the geometry."""
+    if layer.kind is not OpKind.CONV or not is_gemm(geo):
+        return geo
+    return replace(geo, pad=1, pad_top=geo.top, pad_left=geo.left)
 
 
 def scratchpads(acc: Accelerator, stream_bytes: int) -> Scratchpads:
@@ -152,7 +169,9 @@ def config(params: RtlParams, geo: LayerGeometry) -> dict[str, int]:
         gemm=int(gemm),
         cst=cst,
         pad=geo.pad,
-        pad_rw=geo.pad * geo.w,
+        pad_rw=geo.top * geo.w,  # row 0's first input row offset; a tiled call pads its own top and left
+        pad_top=geo.top,
+        pad_left=geo.left,
         stride_w=geo.stride * geo.w,
         p_step=ra,
         hb_step=ra * geo.stride,
@@ -229,3 +248,17 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
             released.append(start + t + 1)
         drained.append(max(end, drained[-1] if drained else 0) + 1 + dl)
     return drained[-1]
+
+
+def call_limits(params: RtlParams) -> CallLimits:
+    """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
+    input in one replica and half the budget, a weight tile in a weight bank (beats)."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=0,
+        reduction=params.weight_depth,
+        stream_bytes=params.stream_bytes,
+    )
