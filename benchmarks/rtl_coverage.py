@@ -8,11 +8,13 @@ compute layer (conv, depthwise, linear, matmul) of every ``models.zoo`` network 
 the generator builds and runs it as one call (``rtl.program.check_layer``: the whole input resident
 in half the ifmap scratchpad, one output tile per bank, groups = batch = 1, ...). Prints
 ``accepted_share_<kind>: X`` (by layer count), the share of MACs, and why the rest are refused;
-then ``accepted_tiled_share_<kind>: X``: the share run as one or several calls (host-side tiling,
-``dataflows.tiling``: output-row bands and K tiles, ``rtl.program.check_tiled``; what the
-simulator's rtl profile costs), with the calls per tiled layer and why the rest are still refused,
-and ``accepted_2d_share_<kind>: X`` adding 2-D output tiles (``columns=True``: the RTL runs them,
-the analytical model does not cost them yet).
+then the share run as one or several calls (host-side tiling, ``dataflows.tiling``,
+``rtl.program.check_tiled``: every call through the hardware's checks), growing with the plan's
+options: ``accepted_bands_share_<kind>`` (output-row bands and K tiles, whole C),
+``accepted_2d_share_<kind>`` (and 2-D output tiles), and ``accepted_tiled_share_<kind>`` (and
+channel groups whose partial sums the host adds: the default plan, which the simulator's rtl
+profile and the analytical model cost), with the calls per tiled layer, the share of the dense
+conv/linear layers (``dense_share``), and why the rest are still refused.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ REASONS = (
     ("output tile exceeds the ofmap bank (WS: P*Q, RS: Q)", r"ofmap bank depth"),
     ("reduction exceeds the weight bank (OS: C*R*S)", r"weight bank depth"),
     ("filter wider than the RS PE (S > 8)", r"filter width"),
+    ("one output pixel of one channel exceeds a call's input", r"one output \w+ of one channel reads"),
     ("one output row (2-D: pixel) of all channels exceeds a call's input (channel groups)", r"one output \w+ reads"),
+    ("the reduction of one channel exceeds the weight bank", r"of one channel = \d+ exceeds the weight"),
     ("C*R*S exceeds the weight bank (needs channel groups)", r"no call fits \(C\*R\*S"),
+    ("one output row (2-D: pixel) exceeds the output bank", r"output lines exceed the output bank"),
     ("a configuration register overflows (16 bits)", r"does not fit the"),
     ("unequal stride/padding or dilation", r"stride and padding|dilation"),
 )
@@ -80,6 +85,38 @@ def what_if(kind, params, layers) -> dict[str, float]:
     }
 
 
+def dense(layer) -> bool:
+    """A conv or linear layer with groups = batch = 1 (what ``dataflows.tiling`` plans directly)."""
+    return layer.kind.value in ("conv", "linear") and layer.groups == 1 and layer.n == 1
+
+
+def tiled_share(params, layers, total_macs: int, columns: bool, groups: bool) -> dict:
+    """The layers run as one or several calls with the plan's options, and the calls per tiled layer."""
+    accepted, macs, n_dense, calls, why = 0, 0, 0, [], Counter()
+    for _, layer in layers:
+        try:
+            plan = check_tiled(params, layer, columns=columns, groups=groups)
+        except RtlError as exc:
+            why[reason(str(exc))] += 1
+            continue
+        accepted += 1
+        n_dense += dense(layer)
+        macs += layer.macs
+        calls += [len(plan.calls)] if plan.tiled else []
+    return {
+        "accepted": accepted,
+        "share": accepted / len(layers),
+        "mac_share": macs / total_macs,
+        "dense_share": n_dense / max(1, sum(dense(la) for _, la in layers)),
+        "tiled_layers": len(calls),
+        "calls_per_tiled_layer": {"mean": sum(calls) / len(calls), "max": max(calls)} if calls else None,
+        "refused": dict(why.most_common()),
+    }
+
+
+PLANS = {"bands": (False, False), "2d": (True, False), "tiled": (True, True)}  # (columns, groups)
+
+
 def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
     layers = [(net, layer) for net in ZOO_NAMES for layer in get_network(net).layers if layer.kind.has_macs]
     out = {"layers": len(layers), "macs": int(sum(layer.macs for _, layer in layers)), "kinds": {}}
@@ -108,40 +145,10 @@ def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
             accepted += 1
             macs += layer.macs
             per_net[net] += 1
-        tiled, tiled_macs, calls, why_tiled = 0, 0, [], Counter()
-        for _, layer in layers:
-            try:
-                plan = check_tiled(params, layer)
-            except RtlError as exc:
-                why_tiled[reason(str(exc))] += 1
-                continue
-            tiled += 1
-            tiled_macs += layer.macs
-            if plan.tiled:
-                calls.append(len(plan.calls))
-        two_d, macs_2d, calls_2d = 0, 0, []
-        for _, layer in layers:
-            try:
-                plan = check_tiled(params, layer, columns=True)
-            except RtlError:
-                continue
-            two_d += 1
-            macs_2d += layer.macs
-            calls_2d += [len(plan.calls)] if plan.tiled else []
+        plans = {name: tiled_share(params, layers, out["macs"], *opts) for name, opts in PLANS.items()}
         out["kinds"][kind.name] = {
             "template": kind.template,
-            "accepted_2d": two_d,
-            "accepted_2d_share": two_d / len(layers),
-            "accepted_2d_mac_share": macs_2d / out["macs"],
-            "calls_per_2d_tiled_layer": {"mean": sum(calls_2d) / len(calls_2d), "max": max(calls_2d)}
-            if calls_2d
-            else None,
-            "accepted_tiled": tiled,
-            "accepted_tiled_share": tiled / len(layers),
-            "accepted_tiled_mac_share": tiled_macs / out["macs"],
-            "tiled_layers": len(calls),
-            "calls_per_tiled_layer": {"mean": sum(calls) / len(calls), "max": max(calls)} if calls else None,
-            "refused_tiled": dict(why_tiled.most_common()),
+            "plans": plans,
             "accepted": accepted,
             "accepted_share": accepted / len(layers),
             "accepted_mac_share": macs / out["macs"],
@@ -178,22 +185,15 @@ def main() -> None:
         )
         for why, n in r["refused"].items():
             print(f"    refused {n:4d}: {why}")
-        c = r["calls_per_tiled_layer"]
-        calls = (
-            f", {r['tiled_layers']} of them tiled, {c['mean']:.1f} calls on average, {c['max']} at most" if c else ""
-        )
-        print(
-            f"accepted_tiled_share_{name}: {r['accepted_tiled_share']:.3f}  ({r['accepted_tiled']} layers, "
-            f"{r['accepted_tiled_mac_share']:.2e} of the MACs{calls})"
-        )
-        for why, n in r["refused_tiled"].items():
-            print(f"    still refused {n:4d}: {why}")
-        c2 = r["calls_per_2d_tiled_layer"]
-        extra = f", {c2['mean']:.1f} calls on average, {c2['max']} at most" if c2 else ""
-        print(
-            f"accepted_2d_share_{name}: {r['accepted_2d_share']:.3f}  ({r['accepted_2d']} layers, "
-            f"{r['accepted_2d_mac_share']:.2e} of the MACs{extra})"
-        )
+        for plan, t in r["plans"].items():
+            c = t["calls_per_tiled_layer"]
+            calls = f", {t['tiled_layers']} tiled, {c['mean']:.1f} calls on average, {c['max']} at most" if c else ""
+            print(
+                f"accepted_{plan}_share_{name}: {t['share']:.3f}  ({t['accepted']} layers, dense conv/linear "
+                f"{t['dense_share']:.3f}, {t['mac_share']:.2e} of the MACs{calls})"
+            )
+            for why, n in t["refused"].items() if plan == "tiled" else ():
+                print(f"    still refused {n:4d}: {why}")
         w = r["what_if"]
         print(
             f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "

@@ -1,27 +1,47 @@
 """Host-side tiling of a layer into several calls of a generated array (docs/rtl.md, "Whole networks").
 
 A layer that one call of the generated hardware cannot run (its input does not fit one scratchpad
-replica, its output tile does not fit the output bank, a 16-bit configuration register overflows)
-runs as several calls, each a sub-layer that meets today's checks:
+replica, its output tile does not fit the output bank, its reduction the weight bank, a 16-bit
+configuration register overflows) runs as several calls, each a sub-layer that meets today's checks:
 
-* output-row bands (P tiles): call ``[p0, p1)`` holds the input rows ``[h0, h1)`` it reads, i.e. the
-  band plus the ``R - stride`` halo; its top edge is padded only when the band starts in the
-  padding (``pad_top``), its bottom and right padding follow from the hardware's bounds check
-  against the call's ``h``, ``w``; bands keep the full width (``pad_left`` = the layer's pad);
-* K tiles (output channels ``[k0, k1)``, whole column folds), innermost;
-* with ``columns=True`` also output-column tiles (input columns ``[w0, w1)``, ``pad_left`` only on
-  the first column of tiles): the RTL runs them, but the analytical model does not cost them yet,
-  so the simulator's rtl profile plans bands only (docs/rtl.md).
+* output tiles of ``pb`` rows x ``qb`` columns (bands when ``qb = Q``): call ``[p0, p1) x [q0, q1)``
+  holds the input rows ``[h0, h1)`` and columns ``[w0, w1)`` it reads (the tile plus its
+  ``R - stride`` halo); its top (left) edge is padded only when the tile starts in the padding
+  (``pad_top``, ``pad_left``), its bottom and right padding follow from the hardware's bounds check
+  against the call's ``h``, ``w``;
+* K tiles (output channels ``[k0, k1)``, whole column folds) when the fold-count register needs them;
+* channel groups (input channels ``[c0, c1)``, innermost): the call computes the partial sum of its
+  channels only, written out at accumulator width like any output (the arrays emit raw ``acc_bits``
+  sums, so its DRAM write traffic is the call's own); the HOST adds the partial outputs of one
+  output tile modulo ``2**acc_bits``, which is the wrapped full sum, so the result stays bit-exact.
+  The hardware has no partial-sum input port yet (docs/rtl.md, "left").
 
-``band_plans`` is ``plan_calls`` (bands only) over many designs at once, as numpy arrays: the
-analytical model (``sim.tiled``) costs a tiled layer as its calls without a Python loop over designs.
+Plan (``plan_calls``): the whole layer when it fits one call; else the fewest channel groups
+``cg`` (``_tile_sizes(C)``, largest first) that fit at all, and within them the fewest calls over
+tile widths ``qb`` (``_tile_sizes(Q)``) x the tallest ``pb`` that fits, with the largest K tile
+(``k``, then whole column folds) that the smallest tile of the group allows; ties go to wider tiles
+(bands). Channel groups come first because every group writes its whole output tile at accumulator
+width and the host reads it back: fewest calls alone chose groups that cost 5.6x the cycles of a
+band plan (OS 32x32, a 16->16 conv on 112x112) and brought back issue 11's partial-sum spill cliff
+(1.09 M cycles against 88.9 k). Within a grouping, calls are the unit the plan minimises (each
+reloads its input and weights and pays the array's fill and drain), not cycles. ``columns=False`` /
+``groups=False`` restrict the plan to bands / whole C.
+
+``band_plans`` is ``plan_calls`` over many designs at once, as numpy arrays (memoized per layer
+geometry and limits): the analytical model (``sim.tiled``) costs a tiled layer as its calls without
+a Python loop over designs.
 
 This plan is the one definition both sides use: the RTL host (``rtl.program.prepare_calls``) runs the
-calls one after another and concatenates their outputs; the simulator's ``rtl`` profile
+calls one after another and sums / places their outputs; the simulator's ``rtl`` profile
 (``sim.cycle.simulator``) charges the sum of the calls' cycles plus ``CALL_GAP_CYCLES`` per
 boundary (the host raises ``start`` the cycle after it sees ``done``). The limits are the generated
 hardware's (``call_limits``); ``rtl.program.limits_of`` derives the same numbers from the RTL
 parameters, and tests/rtl/test_tiling.py holds them equal.
+
+Per-kind parts (the bank limits, what the fold-count register counts, a kind's own registers) are one
+entry each in ``RULES``: ``SYSTOLIC_RULES`` (ws, os) here and ``dataflows.tiling_kinds.RULES``
+(the others); the checks every kind shares are ``_fits``; ``TILE_CAPS`` (optional per kind) lets
+the vectorized planner find a tile's height in closed form.
 """
 
 from __future__ import annotations
@@ -29,39 +49,45 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator, Interconnect, Operand
+from coexplore.dataflows.tiling_kinds import RULES as KIND_RULES
+from coexplore.dataflows.tiling_kinds import TILE_CAPS as KIND_CAPS
+from coexplore.dataflows.tiling_kinds import CallShape, KindRule, Sizes, kind_fits, limit_fields
 from coexplore.models.ir import CoexploreError, Dim, Layer, OpKind
 
 CALL_GAP_CYCLES = 1  # idle cycles between two calls: done seen, start sampled on the next edge
 REGISTER_MAX = (1 << 16) - 1  # the generated arrays' configuration registers are 16 bits wide
 DEFAULT_STREAM_BYTES = 8  # the RTL's stream width when the DRAM bandwidth is unlimited
+_NO_PLAN = np.iinfo(np.int64).max
 
 
 class TilingError(CoexploreError):
-    """A layer that no plan of calls fits (it needs channel groups, plan step 2, or another kind)."""
+    """A layer that no plan of calls fits (another kind, grouping, or a larger design needed)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CallLimits:
-    """What one call of a generated array holds (sizes in bytes, pixels and reduction steps)."""
+    """What one call holds (sizes in bytes, pixels and reduction steps)."""
 
-    kind: str  # "ws" or "os" (the generator, ``rtl.kinds``)
+    kind: str  # the generator (``rtl.kinds``), a key of ``RULES``
     rows: int
     cols: int
     input_bytes: int  # the largest call input C*h*W kept resident (one replica, half the budget)
-    out_pixels: int  # the largest P*Q per call (WS output bank depth); 0: no such limit
-    reduction: int  # the largest C*R*S (OS weight bank depth); 0: no such limit
+    out_pixels: int  # the output bank depth (the kind's ``out_lines``); 0: no such limit
+    reduction: int  # the weight bank depth (the kind's ``weight_need``); 0: no such limit
     stream_bytes: int
     register_max: int = REGISTER_MAX
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call: output rows ``[p0, p1)``, columns ``[q0, q1)`` and channels ``[k0, k1)``, reading
-    input rows ``[h0, h1)`` and columns ``[w0, w1)`` (``pad_top``/``pad_left``: its own padding)."""
+    """One call: output rows ``[p0, p1)``, columns ``[q0, q1)``, channels ``[k0, k1)`` over input
+    channels ``[c0, c1)``, reading input rows ``[h0, h1)`` and columns ``[w0, w1)``
+    (``pad_top``/``pad_left``: its own padding)."""
 
     p0: int
     p1: int
@@ -75,6 +101,8 @@ class Call:
     q1: int
     w0: int
     w1: int
+    c0: int
+    c1: int
 
     @property
     def q(self) -> int:
@@ -96,10 +124,15 @@ class Call:
     def h(self) -> int:
         return self.h1 - self.h0
 
+    @property
+    def c(self) -> int:
+        return self.c1 - self.c0
+
 
 @dataclass(frozen=True, slots=True)
 class TilingPlan:
-    """The calls of one layer (bands outer, K tiles inner) and the layer's conv view."""
+    """The calls of one layer (output tiles outer, then K tiles, channel groups innermost) and the
+    layer's conv view."""
 
     c: int
     k: int
@@ -117,10 +150,15 @@ class TilingPlan:
     def tiled(self) -> bool:
         return len(self.calls) > 1
 
+    @property
+    def grouped(self) -> bool:
+        """The calls split the input channels (the host sums their partial outputs)."""
+        return any(call.c < self.c for call in self.calls)
+
     @classmethod
     def whole(cls, c: int, k: int, h: int, w: int, r: int, s: int, stride: int, pad: int, p: int, q: int) -> TilingPlan:
         """The plan of one call: the whole layer."""
-        one = Call(0, p, 0, k, 0, h, pad, pad, 0, q, 0, w)
+        one = Call(0, p, 0, k, 0, h, pad, pad, 0, q, 0, w, 0, c)
         return cls(c, k, h, w, r, s, stride, pad, p, q, (one,))
 
     def gap_cycles(self) -> int:
@@ -128,18 +166,75 @@ class TilingPlan:
         return CALL_GAP_CYCLES * (len(self.calls) - 1)
 
 
+def _cdiv(a: Any, b: Any) -> Any:
+    return -(-a // b)
+
+
+# ---- the per-kind table: ws and os here, nvdla / sdn / is in dataflows.tiling_kinds ----------------
+def _ws_sizes(acc: Accelerator, stream: int) -> Sizes:
+    """One replica per array row; output banks of half the ofmap budget over ``cols`` accumulators."""
+    out_bytes = -(-acc.acc_bits // 8)
+    return Sizes(acc.rows, min(int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes), REGISTER_MAX), 0)
+
+
+def _os_sizes(acc: Accelerator, stream: int) -> Sizes:
+    """One replica per array row; weight banks of half the filter budget over ``cols``-byte lines."""
+    line = _cdiv(acc.cols, stream) * stream
+    return Sizes(acc.rows, 0, min(int(acc.filter_sram_kb * 1024) // (2 * line), REGISTER_MAX))
+
+
+SYSTOLIC_RULES: dict[str, KindRule] = {
+    # WS: C*R*S on rows (row folds over the reduction), K on columns; P*Q accumulator lines per bank
+    "ws": KindRule(
+        name="ws",
+        structure=(Operand.WEIGHT, Interconnect.SYSTOLIC, (Dim.C, Dim.R, Dim.S), (Dim.K,)),
+        sizes=_ws_sizes,
+        out_lines=lambda s: s.p * s.q,
+        weight_need=lambda s: 0,
+        folds=lambda s: _cdiv(s.red, s.rows) * _cdiv(s.k, s.cols),
+        registers=lambda s: (),
+        weight_unit="C*R*S",
+    ),
+    # OS: output pixels on rows (row folds over the call's P*Q), K on columns; C*R*S weight lines
+    "os": KindRule(
+        name="os",
+        structure=(Operand.OUTPUT, Interconnect.SYSTOLIC, (Dim.N, Dim.P, Dim.Q), (Dim.K,)),
+        sizes=_os_sizes,
+        out_lines=lambda s: 0,
+        weight_need=lambda s: s.red,
+        folds=lambda s: _cdiv(s.p * s.q, s.rows) * _cdiv(s.k, s.cols),
+        registers=lambda s: (),
+        weight_unit="C*R*S",
+    ),
+}
+RULES: dict[str, KindRule] = {**SYSTOLIC_RULES, **KIND_RULES}  # every tiled kind, one entry each
+
+
+# Per kind, the most output rows (and input rows held) one call of a tile's other sizes allows, from
+# the kind's checks that grow with the tile's height (``dataflows.tiling_kinds.TILE_CAPS`` has the
+# others'): the vectorized planner then sizes every tile in closed form. Optional per kind
+# (``band_plans`` bisects for a kind without one); the property tests tests/sim/test_tiled*.py hold
+# ``band_plans`` equal to ``plan_calls`` (which uses the rules alone) either way.
+def _ws_caps(lim: Any, s: CallShape) -> tuple[Any, Any]:
+    """out_lines P*Q <= the output bank."""
+    return np.where(lim.out_pixels > 0, lim.out_pixels, lim.register_max) // s.q, lim.register_max
+
+
+def _os_caps(lim: Any, s: CallShape) -> tuple[Any, Any]:
+    """folds = ceil(P*Q/rows) * ceil(K/cols) <= reg."""
+    return lim.rows * (lim.register_max // _cdiv(s.k, lim.cols)) // s.q, lim.register_max
+
+
+TILE_CAPS: dict[str, Any] = {"ws": _ws_caps, "os": _os_caps, **KIND_CAPS}
+
+
 def kind_of(acc: Accelerator) -> str | None:
-    """The kind ("ws", "os") of the systolic weight-/output-stationary arrays this module tiles, from
-    the structure of rtl.kinds' rows (stationary operand, interconnect, dims on rows and columns)."""
+    """The kind (a key of ``RULES``) whose structure ``acc``'s dataflow has (stationary operand,
+    interconnect, conv dims on rows and columns, as ``rtl.kinds``' rows); None: not tiled here."""
     df = acc.dataflow
-    if df.interconnect is not Interconnect.SYSTOLIC:
-        return None
     mapping = df.mapping_for(OpKind.CONV)
-    kinds: dict[tuple[Operand, tuple[Dim, ...], tuple[Dim, ...]], str] = {
-        (Operand.WEIGHT, (Dim.C, Dim.R, Dim.S), (Dim.K,)): "ws",
-        (Operand.OUTPUT, (Dim.N, Dim.P, Dim.Q), (Dim.K,)): "os",
-    }
-    return kinds.get((df.stationary, mapping.rows.dims, mapping.cols.dims))
+    key = (df.stationary, df.interconnect, mapping.rows.dims, mapping.cols.dims)
+    return next((name for name, rule in RULES.items() if rule.structure == key), None)
 
 
 def call_limits(acc: Accelerator) -> CallLimits | None:
@@ -150,27 +245,7 @@ def call_limits(acc: Accelerator) -> CallLimits | None:
         return None
     bw = acc.dram_bw_bytes_per_cycle
     stream = DEFAULT_STREAM_BYTES if bw is None else int(bw)
-    replica = (int(acc.ifmap_sram_kb * 1024) // acc.rows) // stream * stream
-    replica = min(replica, REGISTER_MAX // stream * stream)
-    out_bytes = -(-acc.acc_bits // 8)
-    if kind == "ws":
-        out_pixels, reduction = min(int(acc.ofmap_sram_kb * 1024) // (2 * acc.cols * out_bytes), REGISTER_MAX), 0
-    else:
-        line = -(-acc.cols // stream) * stream
-        out_pixels, reduction = 0, min(int(acc.filter_sram_kb * 1024) // (2 * line), REGISTER_MAX)
-    return CallLimits(
-        kind=kind,
-        rows=acc.rows,
-        cols=acc.cols,
-        input_bytes=min(replica, replica * acc.rows // 2),
-        out_pixels=out_pixels,
-        reduction=reduction,
-        stream_bytes=stream,
-    )
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+    return CallLimits(kind, acc.rows, acc.cols, stream_bytes=stream, **limit_fields(RULES[kind], acc, stream))
 
 
 def _conv_view(layer: Layer) -> tuple[int, int]:
@@ -184,18 +259,22 @@ def _conv_view(layer: Layer) -> tuple[int, int]:
     return layer.stride_h, layer.pad_h
 
 
-def _call_fits(lim: CallLimits, layer: Layer, h: int, w: int, p: int, q: int, k: int, pad_w: int) -> bool:
-    """One call of ``h x w`` input pixels, ``p x q`` output pixels and ``k`` channels meets the
-    hardware's checks (``pad_w = pad_top*w + pad_left``)."""
-    t, red, reg = p * q, layer.c * layer.r * layer.s, lim.register_max
-    if layer.c * h * w > lim.input_bytes or (lim.out_pixels and t > lim.out_pixels):
-        return False
-    if lim.reduction and red > lim.reduction:
-        return False
-    folds = _cdiv(red, lim.rows) if lim.kind == "ws" else _cdiv(t, lim.rows)
-    beats = _cdiv(layer.c * h * w, lim.stream_bytes)
-    regs = (h * w, t, red, layer.stride_h * w, pad_w, folds * _cdiv(k, lim.cols), beats)
-    return max(regs) <= reg and max(h, w, p, q, k) <= reg
+def _fits(lim: Any, rule: KindRule, layer: Layer, c: Any, h: Any, w: Any, p: Any, q: Any, k: Any, pad_w: Any) -> Any:
+    """A call of ``c`` channels of ``h x w`` input pixels, ``p x q`` output pixels and ``k`` filters
+    (``pad_w = pad_top*w + pad_left``) meets the hardware's checks: ints with a ``CallLimits``, or
+    broadcasting int64 arrays with a ``LimitArrays`` (a bool array). The kind's part is its rule."""
+    shape = CallShape(layer, c, h, w, p, q, k, lim.rows, lim.cols, lim.stream_bytes)
+    words, reg = c * h * w, lim.register_max
+    ok = (words <= lim.input_bytes) & kind_fits(rule, shape, lim)
+    common = (h * w, p * q, shape.red, layer.stride_h * w, pad_w, rule.folds(shape), _cdiv(words, lim.stream_bytes))
+    for value in (*common, h, w, p, q, k):
+        ok = ok & (value <= reg)
+    return ok
+
+
+def _call_fits(lim: CallLimits, layer: Layer, c: int, h: int, w: int, p: int, q: int, k: int, pad_w: int) -> bool:
+    """``_fits`` for one call on one design."""
+    return bool(_fits(lim, RULES[lim.kind], layer, c, h, w, p, q, k, pad_w))
 
 
 def _spans(
@@ -210,72 +289,159 @@ def _spans(
     return out
 
 
+@lru_cache(maxsize=4096)
+def _extent_table(n_out: int, stride: int, pad: int, size: int, kernel: int) -> np.ndarray:
+    """Index ``t`` (1..n_out): the input rows (columns) a call of tiles of ``t`` outputs must hold,
+    the most any tile of ``_spans`` reads, as a running maximum over ``t`` (with a padding above
+    ``kernel // 2`` a smaller tile can read more; the bound keeps the checks monotone in ``t``, so
+    the largest tile is a bisection and the planners agree). At least 1: where every window of the
+    layer lies in the padding (a 1x1 kernel, pad 1, one input column) the checks still count one
+    row held, and no bound divides by zero."""
+    out = np.zeros(n_out + 1, dtype=np.int64)
+    for t in range(1, n_out + 1):
+        o0 = np.arange(0, n_out, t)
+        o1 = np.minimum(n_out, o0 + t)
+        held = np.minimum(size, (o1 - 1) * stride - pad + kernel) - np.maximum(0, o0 * stride - pad)
+        out[t] = max(1, int(np.max(held)))
+    out = np.maximum.accumulate(out)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _tile_sizes(n: int) -> tuple[int, ...]:
+    """Candidate tile sizes along an axis of ``n`` (channels or output columns), largest first:
+    ``ceil(n/m)`` for the tile counts ``m`` = 1..8, then about 25 % apart, and ``n`` (tiles of one)."""
+    counts, m = set(range(1, min(n, 8) + 1)), 8
+    while m < n:
+        m = min(n, _cdiv(m * 5, 4))
+        counts.add(m)
+    return tuple(sorted({_cdiv(n, m) for m in counts}, reverse=True))
+
+
+@lru_cache(maxsize=1024)
+def _tile_array(n: int) -> np.ndarray:
+    """``_tile_sizes(n)`` as a read-only int64 array."""
+    out = np.array(_tile_sizes(n), dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def _k_sizes(k: int, first: int, cols: int) -> list[int]:
+    """K tiles to try, largest first: ``first`` (``k`` or a forced tile), then whole column folds."""
+    return [first, *range((first - 1) // cols * cols, 0, -cols)]
+
+
 @lru_cache(maxsize=4096)  # the simulator asks once per layer and design point
-def plan_calls(layer: Layer, limits: CallLimits, k_tile: int | None = None, columns: bool = False) -> TilingPlan:
-    """The calls that run ``layer`` within ``limits``: one call when it fits; else the fewest
-    output-row bands and, when the fold-count register needs it, K tiles of whole column folds.
-    ``k_tile`` (a multiple of ``cols``) forces smaller K tiles; ``columns`` also splits the output
-    columns (2-D tiles of ``pb`` rows x ``qb`` columns, the fewest calls): the RTL runs them, but
-    the analytical model does not cost them yet, so the simulator's rtl profile plans bands only."""
+def plan_calls(
+    layer: Layer, limits: CallLimits, k_tile: int | None = None, columns: bool = True, groups: bool = True
+) -> TilingPlan:
+    """The calls that run ``layer`` within ``limits`` (the module docstring's plan): one call when
+    it fits, else the fewest channel groups, then the fewest calls over output tiles x K tiles. ``k_tile`` (a
+    multiple of ``cols``) forces smaller K tiles; ``columns=False`` keeps full-width bands,
+    ``groups=False`` whole C. TilingError, in one line naming the limit, when no call fits."""
     stride, pad = _conv_view(layer)
     c, k, h, w, r, s, p, q = layer.c, layer.k, layer.h, layer.w, layer.r, layer.s, layer.p, layer.q
-    if k_tile is not None and (k_tile < 1 or k_tile % limits.cols and k_tile < k):
-        raise TilingError(f"k_tile={k_tile}: expected a positive multiple of the {limits.cols} array columns")
-
-    def fits(pb: int, qb: int, kt: int) -> bool:
-        """Every ``pb x qb`` output tile fits one call with ``kt`` channels."""
-        rows, cols = _spans(p, pb, stride, pad, h, r), _spans(q, qb, stride, pad, w, s)
-        hh, ww = max(b[3] - b[2] for b in rows), max(b[3] - b[2] for b in cols)
-        pad_w = max(b[4] for b in rows) * ww + max(b[4] for b in cols)
-        return _call_fits(limits, layer, hh, ww, min(pb, p), min(qb, q), kt, pad_w)
-
-    def largest_pb(qb: int, kt: int) -> int:
-        """The most output rows per tile (0: not even one), by bisection (fits shrinks with pb)."""
-        if not fits(1, qb, kt):
-            return 0
-        lo, hi = 1, p
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if fits(mid, qb, kt) else (lo, mid - 1)
-        return lo
-
-    if k_tile is None and _call_fits(limits, layer, h, w, p, q, k, pad * w + pad):
+    if k_tile is None and _call_fits(limits, layer, c, h, w, p, q, k, pad * w + pad):
         return TilingPlan.whole(c, k, h, w, r, s, stride, pad, p, q)  # the common case, decided at once
-    first = k if k_tile is None else min(k, k_tile)
-    k_sizes = [first, *range((first - 1) // limits.cols * limits.cols, 0, -limits.cols)]
-    widths = sorted({_cdiv(q, _cdiv(q, qb)) for qb in range(1, q + 1)}, reverse=True) if columns else [q]
-    best: tuple[int, int, int, int] | None = None  # (calls, pb, qb, kt)
-    for kt in k_sizes if fits(1, widths[-1], k_sizes[-1]) else ():  # the smallest call first: a refusal is quick
-        for qb in widths:
-            pb = largest_pb(qb, kt)
-            if pb and (best is None or _cdiv(p, pb) * _cdiv(q, qb) < best[0]):
-                best = (_cdiv(p, pb) * _cdiv(q, qb), pb, qb, kt)
-        if best is not None:
-            break
-    if best is None:
-        red = c * r * s
-        if limits.reduction and red > limits.reduction:
-            why = f"C*R*S = {red} exceeds the weight bank depth {limits.reduction}"
-        elif c * min(h, r) * (min(w, s) if columns else w) > limits.input_bytes:
-            need, unit = c * min(h, r) * (min(w, s) if columns else w), "pixel" if columns else "row"
-            why = f"one output {unit} reads {need} input bytes, a call holds {limits.input_bytes}"
-        else:
-            why = f"a configuration register exceeds {limits.register_max}"
-        raise TilingError(f"layer {layer.name!r}: no call fits ({why}); it needs channel groups or a larger design")
-    _, pb, qb, kt = best
+    cg, pb, qb, kt, _ = plan_shape(layer, limits, k_tile, columns, groups)
     calls = []
     for p0, p1, h0, h1, top in _spans(p, pb, stride, pad, h, r):
         for q0, q1, w0, w1, left in _spans(q, qb, stride, pad, w, s):
             for k0 in range(0, k, kt):
-                calls.append(Call(p0, p1, k0, min(k, k0 + kt), h0, h1, top, left, q0, q1, w0, w1))
+                for c0 in range(0, c, cg):
+                    calls.append(
+                        Call(p0, p1, k0, min(k, k0 + kt), h0, h1, top, left, q0, q1, w0, w1, c0, min(c, c0 + cg))
+                    )
     return TilingPlan(c, k, h, w, r, s, stride, pad, p, q, tuple(calls))
+
+
+def plan_shape(
+    layer: Layer, limits: CallLimits, k_tile: int | None = None, columns: bool = True, groups: bool = True
+) -> tuple[int, int, int, int, int]:
+    """``plan_calls``' choice without building the calls: (channels per group, output rows and
+    columns per tile, filters per call, number of calls); the scalar search, one design."""
+    stride, pad = _conv_view(layer)
+    c, k, h, w, r, s, p, q = layer.c, layer.k, layer.h, layer.w, layer.r, layer.s, layer.p, layer.q
+    if k_tile is not None and (k_tile < 1 or k_tile % limits.cols and k_tile < k):
+        raise TilingError(f"k_tile={k_tile}: expected a positive multiple of the {limits.cols} array columns")
+    rows_of, cols_of = _extent_table(p, stride, pad, h, r), _extent_table(q, stride, pad, w, s)
+    reg = limits.register_max
+
+    def fits(cg: int, pb: int, qb: int, kt: int) -> bool:
+        """Every ``pb x qb`` output tile of ``cg`` channels fits one call with ``kt`` filters."""
+        hh, ww = int(rows_of[pb]), int(cols_of[qb])
+        return _call_fits(limits, layer, cg, hh, ww, pb, qb, kt, pad * ww + pad)
+
+    def first_true(n: int, ok: Any) -> int:
+        """The least ``i`` in ``[0, n)`` with ``ok(i)`` (monotone: false, then true); ``n`` if none."""
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
+        return lo
+
+    if k_tile is None and _call_fits(limits, layer, c, h, w, p, q, k, pad * w + pad):
+        return c, p, q, k, 1  # the common case, decided at once
+    k_sizes = _k_sizes(k, k if k_tile is None else min(k, k_tile), limits.cols)
+    widths = _tile_sizes(q) if columns else (q,)
+    best: tuple[int, int, int, int, int] | None = None  # (calls, cg, pb, qb, kt)
+    for cg in _tile_sizes(c) if groups else (c,):
+        n_c = _cdiv(c, cg)
+        if best is not None and n_c >= best[0]:
+            break  # more groups than the best plan has calls
+        i = first_true(len(k_sizes), lambda i, cg=cg: fits(cg, 1, widths[-1], k_sizes[i]))
+        if i == len(k_sizes):
+            continue  # not even the smallest tile of this group fits
+        kt = k_sizes[i]
+        for qb in widths:
+            if best is not None and n_c * _cdiv(q, qb) * _cdiv(k, kt) >= best[0]:
+                break
+            # the most rows the checks every kind shares allow (input bytes and beats, h*w, P*Q): a bound
+            # that prunes the cell or the search (the kind's checks can only lower it)
+            ww = int(cols_of[qb])
+            h_cap = min(min(limits.input_bytes, limits.stream_bytes * reg) // (cg * ww), reg // ww, reg)
+            pb_hi = min(int(np.searchsorted(rows_of[1:], h_cap, side="right")), reg // qb, p)
+            if pb_hi < 1 or best is not None and n_c * _cdiv(p, pb_hi) * _cdiv(q, qb) * _cdiv(k, kt) >= best[0]:
+                continue
+            if not fits(cg, 1, qb, kt):
+                continue
+            pb = pb_hi - first_true(pb_hi, lambda j, cg=cg, qb=qb, kt=kt, top=pb_hi: fits(cg, top - j, qb, kt))
+            n = n_c * _cdiv(p, pb) * _cdiv(q, qb) * _cdiv(k, kt)
+            if best is None or n < best[0]:
+                best = (n, cg, pb, qb, kt)
+        if best is not None:
+            break  # the fewest channel groups that fit (each group's partial sums go out and back)
+    if best is None:
+        raise TilingError(f"layer {layer.name!r}: no call fits ({_why(layer, limits, columns, groups)})")
+    n, cg, pb, qb, kt = best
+    return cg, pb, qb, kt, n
+
+
+def _why(layer: Layer, lim: CallLimits, columns: bool, groups: bool) -> str:
+    """What refuses the smallest call a plan may use (one channel or all, one output pixel or row)."""
+    stride, pad = _conv_view(layer)
+    cg, qb = (1 if groups else layer.c), (1 if columns else layer.q)
+    hh = int(_extent_table(layer.p, stride, pad, layer.h, layer.r)[1])
+    ww = int(_extent_table(layer.q, stride, pad, layer.w, layer.s)[qb])
+    rule = RULES[lim.kind]
+    shape = CallShape(layer, cg, hh, ww, 1, qb, min(layer.k, lim.cols), lim.rows, lim.cols, lim.stream_bytes)
+    of = " of one channel" if groups else ""
+    if lim.reduction and rule.weight_need(shape) > lim.reduction:
+        return f"{rule.weight_unit}{of} = {rule.weight_need(shape)} exceeds the weight bank depth {lim.reduction}"
+    if lim.out_pixels and rule.out_lines(shape) > lim.out_pixels:
+        return f"{rule.out_lines(shape)} output lines exceed the output bank depth {lim.out_pixels}"
+    if cg * hh * ww > lim.input_bytes:
+        unit = "pixel" if columns else "row"
+        return f"one output {unit}{of} reads {cg * hh * ww} input bytes, a call holds {lim.input_bytes}"
+    return f"a configuration register exceeds {lim.register_max}"
 
 
 @dataclass(frozen=True, slots=True)
 class LimitArrays:
-    """``CallLimits`` of many designs as int64 arrays of shape (designs,) (``ws``: bool, the kind)."""
+    """``CallLimits`` of many designs as arrays of shape (designs,) (``kind``: str, the rest int64)."""
 
-    ws: np.ndarray
+    kind: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
     input_bytes: np.ndarray
@@ -283,6 +449,7 @@ class LimitArrays:
     reduction: np.ndarray
     stream_bytes: np.ndarray
     register_max: np.ndarray
+    ids: np.ndarray  # one number per distinct ``CallLimits`` (the planner's memo key)
 
     @classmethod
     def of(cls, limits: Sequence[CallLimits]) -> LimitArrays:
@@ -293,8 +460,9 @@ class LimitArrays:
         def col(name: str) -> np.ndarray:
             return np.array([getattr(lim, name) for lim in limits], dtype=np.int64)
 
-        names = ("rows", "cols", "input_bytes", "out_pixels", "reduction", "stream_bytes", "register_max")
-        return cls(np.array([lim.kind == "ws" for lim in limits]), *(col(n) for n in names))
+        ids = np.array([_LIMIT_IDS.setdefault(lim, len(_LIMIT_IDS)) for lim in limits], dtype=np.int64)
+        ints = {name: col(name) for name in _LIMIT_INTS}
+        return cls(kind=np.array([lim.kind for lim in limits]), ids=ids, **ints)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -303,84 +471,184 @@ class LimitArrays:
         """The limits of the designs ``idx`` (indices or a boolean mask)."""
         return LimitArrays(*(getattr(self, f)[idx] for f in self.__slots__))
 
+    def expand(self, dims: int) -> LimitArrays:
+        """The same limits shaped (designs, 1, ...) with ``dims`` trailing axes, to broadcast on a grid."""
+        return LimitArrays(*(getattr(self, f).reshape(-1, *(1,) * dims) for f in self.__slots__))
 
-def _cdiv_arr(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    return -(-np.asarray(a) // b)
 
-
-def _fits_arrays(
-    lim: LimitArrays, layer: Layer, hh: np.ndarray, ww: int, pp: np.ndarray, kt: np.ndarray, pad_w: np.ndarray
-) -> np.ndarray:
-    """``_call_fits`` for every design (``hh``, ``pp``, ``kt``, ``pad_w``: per design, the full width)."""
-    q, reg = layer.q, lim.register_max
-    t, red, words = pp * q, layer.c * layer.r * layer.s, layer.c * hh * ww
-    ok = (words <= lim.input_bytes) & ((lim.out_pixels == 0) | (t <= lim.out_pixels))
-    ok &= (lim.reduction == 0) | (red <= lim.reduction)
-    folds = np.where(lim.ws, _cdiv_arr(red, lim.rows), _cdiv_arr(t, lim.rows))
-    ok &= (hh * ww <= reg) & (t <= reg) & (red <= reg) & (layer.stride_h * ww <= reg) & (pad_w <= reg)
-    ok &= (folds * _cdiv_arr(kt, lim.cols) <= reg) & (_cdiv_arr(words, lim.stream_bytes) <= reg)
-    return ok & (np.maximum(np.maximum(hh, pp), np.maximum(kt, max(ww, q))) <= reg)
+def _by_kind(lim: LimitArrays) -> list[tuple[KindRule, np.ndarray]]:
+    """(rule, design indices) per kind present."""
+    return [(RULES[str(kind)], np.flatnonzero(lim.kind == kind)) for kind in np.unique(lim.kind)]
 
 
 def fits_one_call(layer: Layer, lim: LimitArrays) -> np.ndarray:
     """Per design: ``layer`` runs as one call (``plan_calls`` returns the whole layer); bool (designs,)."""
     _, pad = _conv_view(layer)
-    n = len(lim)
-    full = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
-    return _fits_arrays(lim, layer, full(layer.h), layer.w, full(layer.p), full(layer.k), full(pad * layer.w + pad))
-
-
-@lru_cache(maxsize=4096)
-def _band_rows(p: int, stride: int, pad: int, h: int, r: int) -> np.ndarray:
-    """Index ``pb`` (1..p): the most input rows one band of ``pb`` output rows reads (``_spans``)."""
-    out = np.zeros(p + 1, dtype=np.int64)
-    for pb in range(1, p + 1):
-        o0 = np.arange(0, p, pb)
-        o1 = np.minimum(p, o0 + pb)
-        out[pb] = int(np.max(np.minimum(h, (o1 - 1) * stride - pad + r) - np.maximum(0, o0 * stride - pad)))
-    out.flags.writeable = False
+    out = np.zeros(len(lim), dtype=bool)
+    for rule, idx in _by_kind(lim):
+        out[idx] = _fits(
+            lim.take(idx), rule, layer, layer.c, layer.h, layer.w, layer.p, layer.q, layer.k, pad * layer.w + pad
+        )
     return out
 
 
-def band_plans(layer: Layer, lim: LimitArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``plan_calls(layer, limits)`` (bands only) for every design at once: int64 arrays (designs,) of
-    the output rows per band ``pb``, the channels per call ``kt`` and the number of calls (0, 0, 0:
-    no plan, where ``plan_calls`` raises TilingError). A layer kind that is not tiled raises TilingError.
+_LIMIT_INTS = ("rows", "cols", "input_bytes", "out_pixels", "reduction", "stream_bytes", "register_max")
+_LIMIT_IDS: dict[CallLimits, int] = {}  # never cleared (a memo key); one small entry per distinct design seen
+# layer geometry -> (limits ids, sorted; their plans (ids, 5): cg, pb, qb, kt, calls); bounded in rows over all
+_PLANS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_PLANS_ROWS = 2_000_000  # ~100 MB of memo: past that a long search starts it over
+_PLANS_HELD = [0]  # rows held in _PLANS
+_NO_IDS, _NO_ROWS = np.zeros(0, dtype=np.int64), np.zeros((0, 5), dtype=np.int64)
 
-    Same steps as ``plan_calls``: the whole layer when it fits one call; else the first K tile of
-    ``k, (M-1)*cols, ..., cols`` (M column folds) whose one-row band fits (found in closed form: only
-    the fold-count register and ``kt`` itself depend on it), then the same bisection over ``pb`` per
-    design, on a per-layer table of the input rows a band reads; every band's top pad is the layer's."""
+
+def _geometry_key(layer: Layer) -> tuple:
+    """What a plan depends on besides the limits: the layer without its name."""
+    dims = (layer.c, layer.k, layer.h, layer.w, layer.r, layer.s, layer.stride_h, layer.stride_w, layer.pad_h)
+    return (layer.kind, *dims, layer.pad_w, layer.groups, layer.n, layer.dilation_h, layer.dilation_w)
+
+
+def band_plans(layer: Layer, lim: LimitArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``plan_calls(layer, limits)`` for every design at once: int64 arrays (designs,) of the channels
+    per group ``cg``, the output rows ``pb`` and columns ``qb`` per tile, the filters per call ``kt``
+    and the number of calls (all 0: no plan, where ``plan_calls`` raises TilingError). A layer kind
+    that is not tiled raises TilingError.
+
+    Each distinct limits (``LimitArrays.ids``) is planned once per layer geometry and kept (a memo
+    looked up as arrays): layers repeat across blocks and networks, limits across designs and calls."""
     stride, pad = _conv_view(layer)
-    p, k = layer.p, layer.k
+    key = _geometry_key(layer)
+    ids = lim.ids
+    known, table = _PLANS.get(key, (_NO_IDS, _NO_ROWS))
+    at = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+    miss = np.flatnonzero(known[at] != ids) if len(known) else np.arange(len(ids))
+    if len(miss):
+        new_ids, first = np.unique(ids[miss], return_index=True)  # a limits id repeats across designs
+        known = np.concatenate([known, new_ids])
+        table = np.concatenate([table, _plan_many(layer, lim.take(miss[first]), stride, pad)])
+        order = np.argsort(known, kind="stable")
+        known, table = known[order], table[order]
+        _PLANS_HELD[0] += len(new_ids)
+        if _PLANS_HELD[0] > _PLANS_ROWS:
+            _PLANS.clear()  # bounded: a long search starts the memo over
+            _PLANS_HELD[0] = len(known)
+        _PLANS[key] = (known, table)
+        at = np.searchsorted(known, ids)
+    got = table[at].T.copy()
+    return got[0], got[1], got[2], got[3], got[4]
+
+
+def _plan_many(layer: Layer, lim: LimitArrays, stride: int, pad: int) -> np.ndarray:
+    """``band_plans``' rows (designs, 5) for ``lim`` without the memo: the whole layer where it fits
+    one call, the kind's search (``_split_plans``) elsewhere."""
+    out = np.zeros((len(lim), 5), dtype=np.int64)
     whole = fits_one_call(layer, lim)
-    pb, kt, calls = np.where(whole, p, 0), np.where(whole, k, 0), whole.astype(np.int64)
+    out[whole] = (layer.c, layer.p, layer.q, layer.k, 1)
     rest = np.flatnonzero(~whole)
-    if len(rest):  # only the designs one call cannot hold are planned
-        pb[rest], kt[rest], calls[rest] = _split_plans(layer, lim.take(rest), stride, pad)
-    return pb, kt, calls
+    for rule, idx in _by_kind(lim.take(rest)) if len(rest) else ():
+        out[rest[idx]] = np.column_stack(_split_plans(layer, lim.take(rest[idx]), rule, stride, pad))
+    return out
 
 
-def _split_plans(layer: Layer, lim: LimitArrays, stride: int, pad: int) -> tuple[np.ndarray, ...]:
-    """``band_plans`` for designs where the whole layer does not fit one call."""
-    p, k, n = layer.p, layer.k, len(lim)
-    ww = min(layer.w, (layer.q - 1) * stride - pad + layer.s)  # the one column tile's input columns
-    rows_of = _band_rows(p, stride, pad, layer.h, layer.r)
-    pad_w = np.full(n, pad * ww + pad, dtype=np.int64)
-    ones, k_all = np.ones(n, dtype=np.int64), np.full(n, k, dtype=np.int64)
-    guard = _fits_arrays(lim, layer, rows_of[ones], ww, ones, np.minimum(k_all, lim.cols), pad_w)
-    full_k = _fits_arrays(lim, layer, rows_of[ones], ww, ones, k_all, pad_w)
-    fold1 = np.where(lim.ws, _cdiv_arr(layer.c * layer.r * layer.s, lim.rows), _cdiv_arr(layer.q, lim.rows))
-    reg = lim.register_max
-    m_alt = np.minimum(_cdiv_arr(k, lim.cols) - 1, np.minimum(reg // np.maximum(fold1, 1), reg // lim.cols))
-    kt = np.where(full_k, k_all, np.maximum(m_alt, 1) * lim.cols)
-    lo, hi = ones.copy(), np.full(n, p, dtype=np.int64)
-    active = guard & (lo < hi)
-    while active.any():
-        mid = (lo + hi + 1) // 2
-        ok = _fits_arrays(lim, layer, rows_of[mid], ww, mid, kt, pad_w)
-        lo = np.where(active & ok, mid, lo)
-        hi = np.where(active & ~ok, mid - 1, hi)
-        active &= lo < hi
-    pb, kt = np.where(guard, lo, 0), np.where(guard, kt, 0)
-    return pb, kt, np.where(guard, _cdiv_arr(p, np.maximum(pb, 1)) * _cdiv_arr(k, np.maximum(kt, 1)), 0)
+def _split_plans(layer: Layer, lim: LimitArrays, rule: KindRule, stride: int, pad: int) -> tuple[np.ndarray, ...]:
+    """``plan_shape``'s search for designs of one kind where the whole layer does not fit one call, as
+    a grid (designs x channel groups x tile widths): the K tile per (design, group) by bisection; the
+    tile widths whose one-row tile fits, a suffix of the widths (every check grows with the width), by
+    bisection; the tallest tile per cell in closed form (``TILE_CAPS``; by bisection for a kind
+    without one); then the first grouping (largest groups first) with a plan and in it the first
+    width with the fewest calls, the scalar planner's order (so ties break alike)."""
+    c, k, p, q, n = layer.c, layer.k, layer.p, layer.q, len(lim)
+    rows_of = _extent_table(p, stride, pad, layer.h, layer.r)
+    cols_of = _extent_table(q, stride, pad, layer.w, layer.s)
+    cgs, qbs = _tile_array(c), _tile_array(q)
+    n_w = len(qbs)
+    lim3 = lim.expand(2)
+    h1, n_g = int(rows_of[1]), len(cgs)
+    # (design, group) entries, flat: the searches below evaluate only the entries still searching
+    d_of, g_of = np.divmod(np.arange(n * n_g), n_g)
+    # the K tile per (design, group): the first of k, (M-1)*cols, ..., cols (M column folds) that the
+    # group's smallest tile (one output row of the narrowest width) fits with, by bisection
+    n_k = _cdiv(k, lim.cols)[d_of]  # len(_k_sizes)
+    ww1, qb1 = int(cols_of[qbs[-1]]), int(qbs[-1])
+
+    def kt_at(e: np.ndarray, i: np.ndarray) -> np.ndarray:
+        return np.where(i == 0, k, (n_k[e] - i) * lim.cols[d_of[e]])
+
+    def fits_k(e: np.ndarray, i: np.ndarray) -> np.ndarray:
+        sub = lim.take(d_of[e])
+        return _fits(sub, rule, layer, cgs[g_of[e]], h1, ww1, 1, qb1, kt_at(e, i), pad * ww1 + pad)
+
+    every = np.arange(n * n_g)
+    full = fits_k(every, np.zeros(n * n_g, dtype=np.int64))  # the common case: all K in one call
+    first_k = _first_true(np.where(full, 0, 1), np.where(full, 0, n_k), fits_k)  # n_k: none fits
+    has_k = first_k < n_k
+    kt_flat = np.where(has_k, kt_at(every, np.minimum(first_k, n_k - 1)), 1)
+
+    # the widest tile whose one-row tile fits with that K tile, per (design, group): every check grows
+    # with the width, so the widths that fit are those from it on (the narrowest fits where has_k)
+    def fits_w(e: np.ndarray, j: np.ndarray) -> np.ndarray:
+        ww = cols_of[qbs[j]]
+        sub = lim.take(d_of[e])
+        return _fits(sub, rule, layer, cgs[g_of[e]], h1, ww, 1, qbs[j], kt_flat[e], pad * ww + pad)
+
+    on = np.flatnonzero(has_k)
+    first_w = np.full(n * n_g, n_w, dtype=np.int64)
+    if len(on):
+        top = fits_w(on, np.zeros(len(on), dtype=np.int64))  # the widest first: often the answer
+        first_w[on] = np.where(top, 0, 1)
+        last = np.full(n * n_g, n_w - 1, dtype=np.int64)
+        last[on] = np.where(top, 0, n_w - 1)
+        first_w[on] = _first_true(first_w, last, fits_w, on)[on]
+    has_k, kt2 = has_k.reshape(n, n_g), kt_flat.reshape(n, n_g)
+    ok1 = np.arange(n_w)[None, None, :] >= first_w.reshape(n, n_g)[:, :, None]  # (designs, groups, widths)
+    # the tallest tile per cell: every check that grows with it bounds the input rows it holds (on the
+    # running-maximum table by a sorted search) or its output rows
+    cg3, qb3, kt = cgs[None, :, None], qbs[None, None, :], kt2[:, :, None]
+    ww = cols_of[qbs][None, None, :]
+    reg = lim3.register_max
+    words_cap = np.minimum(lim3.input_bytes, lim3.stream_bytes * reg)  # the input and its beats register
+    h_max = np.minimum(words_cap // (cg3 * ww), np.minimum(reg // ww, reg))
+    p_max = np.minimum(reg // qb3, p)
+    cap = TILE_CAPS.get(rule.name)
+    if cap is not None:  # and the kind's own: no search
+        p_cap, h_cap = cap(lim3, CallShape(layer, cg3, 1, ww, 1, qb3, kt, lim3.rows, lim3.cols, lim3.stream_bytes))
+        h_max, p_max = np.minimum(h_max, h_cap), np.minimum(p_max, p_cap)
+    lo = np.minimum(np.searchsorted(rows_of[1:], h_max, side="right"), p_max)
+    if cap is None:  # the kind's checks by bisection, from the common bound (often the answer: tried first)
+
+        def fits_p(pb: np.ndarray) -> np.ndarray:
+            return _fits(lim3, rule, layer, cg3, rows_of[pb], ww, pb, qb3, kt, pad * ww + pad)
+
+        hi = np.maximum(lo, 1)
+        top = ok1 & fits_p(hi)
+        lo = np.where(top, hi, 1)
+        while (act := ok1 & (lo < hi)).any():
+            mid = (lo + hi + 1) // 2
+            ok = fits_p(mid)
+            lo, hi = np.where(act & ok, mid, lo), np.where(act & ~ok, mid - 1, hi)
+    n_ck = _cdiv(c, cg3) * _cdiv(k, kt)  # (designs, groups, 1)
+    calls = np.where(ok1, n_ck * _cdiv(q, qb3) * _cdiv(p, np.maximum(lo, 1)), _NO_PLAN).reshape(n, -1)
+    grid = calls.reshape(n, -1, n_w)
+    g_first = np.argmax((grid != _NO_PLAN).any(axis=2), axis=1)  # the fewest channel groups with a plan
+    every = np.arange(n)
+    at = g_first * n_w + np.argmin(grid[every, g_first], axis=1)  # then the fewest calls, widest first
+    best = calls[every, at]
+    found = best != _NO_PLAN
+    g, wi = np.divmod(at, n_w)
+    pick = (cgs[g], lo.reshape(n, -1)[every, at], qbs[wi], kt2[every, g], best)
+    assert (pick[1][found] > 0).all(), f"{rule.name}: a TILE_CAPS entry refuses a tile its rule's checks allow"
+    return tuple(np.where(found, x, 0) for x in pick)
+
+
+def _first_true(lo: np.ndarray, hi: np.ndarray, ok: Any, on: np.ndarray | None = None) -> np.ndarray:
+    """Per entry of ``lo``/``hi`` (flat int64 arrays; only the entries ``on``, all by default), the
+    least ``i`` in ``[lo, hi]`` with ``ok(entries, i)`` (monotone: false, then true; ``hi`` taken as
+    true, never evaluated), by bisection over the entries still searching only."""
+    lo, hi = lo.copy(), hi.copy()
+    e = np.flatnonzero(lo < hi) if on is None else on[lo[on] < hi[on]]
+    while len(e):
+        mid = (lo[e] + hi[e]) // 2
+        good = ok(e, mid)
+        hi[e[good]] = mid[good]
+        lo[e[~good]] = mid[~good] + 1
+        e = e[lo[e] < hi[e]]
+    return hi

@@ -2,7 +2,9 @@
 reference result, stream packing and unpacking, and the generic entry points (``prepare``,
 ``expected_cycles``, ``decode_output``) that hand over to the kind's host module (``rtl.kinds``);
 and host-side tiling: a layer one call cannot run as the calls of its ``dataflows.tiling`` plan
-(``plan_layer``, ``prepare_calls``; a kind is tiled when its host module defines ``call_limits``).
+(``plan_layer``, ``prepare_calls``; a kind is tiled when its host module defines ``call_limits``):
+a call over a channel group computes that group's partial sum, and the host adds the groups'
+outputs modulo ``2**acc_bits`` (``TiledProgram.assemble``; the hardware has no partial-sum input).
 
 Stream conventions (each ``stream_bytes`` wide, byte 0 in the low bits):
 - ifmap: the layer input ``in[c][h][w]`` (int8, unpadded: padding is the controller's job), packed
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.dataflows.decompose import KINDS, DecomposedPlan, decomposes, plan_decomposed
 from coexplore.dataflows.tiling import Call, CallLimits, TilingError, TilingPlan, plan_calls
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams
@@ -315,9 +318,10 @@ def limits_of(params: RtlParams) -> CallLimits | None:
 
 
 def call_geometry(plan: TilingPlan, call: Call) -> LayerGeometry:
-    """The conv view of one call: its input rows, output rows and channels, and its own pads."""
+    """The conv view of one call: its input channels, rows and columns, output rows, columns and
+    channels, and its own pads."""
     return LayerGeometry(
-        c=plan.c,
+        c=call.c,
         k=call.k,
         h=call.h,
         w=call.w,
@@ -335,7 +339,9 @@ def call_geometry(plan: TilingPlan, call: Call) -> LayerGeometry:
 @dataclass(frozen=True, slots=True)
 class TiledProgram:
     """A layer prepared as calls run one after another (one call when it fits); the outputs of the
-    calls are placed at their rows and channels of ``expected_out``."""
+    calls are placed at their rows, columns and channels of ``expected_out``, and the partial sums
+    of a tile's channel groups added there by the host (modulo ``2**acc_bits``: the hardware has no
+    partial-sum input, each group's output leaves at accumulator width)."""
 
     params: RtlParams
     geo: LayerGeometry  # the whole layer
@@ -346,18 +352,20 @@ class TiledProgram:
     expected_cycles: int  # the calls' cycles plus the idle cycles between them
 
     def assemble(self, outputs: list[np.ndarray]) -> np.ndarray:
-        """The layer's out[k][p][q] from the calls' outputs."""
+        """The layer's out[k][p][q] from the calls' outputs (channel groups summed, wrapped)."""
         full = np.zeros_like(self.expected_out)
         for call, out in zip(self.plan.calls, outputs, strict=True):
-            full[call.k0 : call.k1, call.p0 : call.p1, call.q0 : call.q1] = out
-        return full
+            full[call.k0 : call.k1, call.p0 : call.p1, call.q0 : call.q1] += out
+        return wrap(full, self.params.acc_bits)
 
 
-def plan_layer(params: RtlParams, layer: Layer, k_tile: int | None = None, columns: bool = False) -> TilingPlan:
+def plan_layer(
+    params: RtlParams, layer: Layer, k_tile: int | None = None, columns: bool = True, groups: bool = True
+) -> TilingPlan:
     """The calls that run ``layer`` on the hardware of ``params``: ``dataflows.tiling.plan_calls``
     (the simulator's rtl profile plans with the same function; ``k_tile`` forces K tiles of that
-    size, ``columns`` allows 2-D output tiles), or one call on a kind not tiled; RtlError when
-    neither works."""
+    size, ``columns=False`` keeps full-width bands, ``groups=False`` whole C), or one call on a kind
+    not tiled; RtlError when neither works."""
     geo = geometry(layer)
     one = TilingPlan.whole(geo.c, geo.k, geo.h, geo.w, geo.r, geo.s, geo.stride, geo.pad, geo.p, geo.q)
     lim = limits_of(params)
@@ -365,15 +373,14 @@ def plan_layer(params: RtlParams, layer: Layer, k_tile: int | None = None, colum
         check_layer(params, layer)
         return one
     try:
-        return plan_calls(layer, lim, k_tile, columns)
+        return plan_calls(layer, lim, k_tile, columns, groups)
     except TilingError as exc:
         raise RtlError(str(exc)) from None
 
 
 def _n_folds(params: RtlParams, geo: LayerGeometry) -> int:
-    """Folds of one call (row folds x column folds, the kind's ``folds``)."""
-    fr, fc = _program(params).folds(params, geo)
-    return int(fr * fc)
+    """Folds of one call (the product of the kind's ``folds``: row x column folds, nvdla and sdn a third)."""
+    return int(np.prod(_program(params).folds(params, geo)))
 
 
 def prepare_calls(
@@ -385,7 +392,8 @@ def prepare_calls(
     plan: TilingPlan | None = None,
 ) -> TiledProgram:
     """``layer`` with the given tensors as the calls of its plan (``plan_layer``), each prepared as
-    one layer of its own (``prepare``: the hardware's checks hold for every call)."""
+    one layer of its own (``prepare``: the hardware's checks hold for every call) on its input
+    channels, rows and columns and its filters' slice of those channels."""
     geo = geometry(layer)
     plan = plan if plan is not None else plan_layer(params, layer, k_tile)
     ifmap = np.asarray(ifmap, dtype=np.int64).reshape(geo.c, geo.h, geo.w)
@@ -394,7 +402,8 @@ def prepare_calls(
     programs, inputs = [], []
     for call in plan.calls:
         cg = call_geometry(plan, call)
-        x, w = ifmap[:, call.h0 : call.h1, call.w0 : call.w1], weights[call.k0 : call.k1]
+        x = ifmap[call.c0 : call.c1, call.h0 : call.h1, call.w0 : call.w1]
+        w = weights[call.k0 : call.k1, call.c0 : call.c1]
         programs.append(_prepare_geometry(params, layer, cg, host, x, w))
         inputs.append((x, w))
     cycles = sum(pr.expected_cycles for pr in programs) + plan.gap_cycles()
@@ -413,6 +422,7 @@ def _prepare_geometry(
     params: RtlParams, layer: Layer, geo: LayerGeometry, host: Any, ifmap: np.ndarray, weights: np.ndarray
 ) -> Program:
     """One call of geometry ``geo`` (its own pads) packed for the hardware, after its checks."""
+    geo = host.call_view(layer, geo) if hasattr(host, "call_view") else geo  # sdn: a conv call stays a conv
     _check_call(params, layer, geo, host)
     cfg, weight_beats = host.layout(params, geo, weights)
     return Program(
@@ -428,6 +438,7 @@ def _prepare_geometry(
 
 def _check_call(params: RtlParams, layer: Layer, geo: LayerGeometry, host: Any) -> None:
     """The hardware's checks of one call (``prepare``'s): resident input, the kind's own, registers."""
+    geo = host.call_view(layer, geo) if hasattr(host, "call_view") else geo
     half_budget = params.ifmap_bytes * params.ifmap_replicas // 2
     if geo.input_bytes > min(half_budget, params.ifmap_bytes):
         raise RtlError(
@@ -437,13 +448,119 @@ def _check_call(params: RtlParams, layer: Layer, geo: LayerGeometry, host: Any) 
     host.check_layer(params, layer, geo)
     if limits_of(params) is not None:
         conv_cfg(geo, params.stream_bytes, 1, 1, _n_folds(params, geo))
+        if hasattr(host, "config"):  # a kind with registers of its own (nvdla, sdn, is, rs) checks them too
+            host.config(params, geo)
 
 
-def check_tiled(params: RtlParams, layer: Layer, columns: bool = False) -> TilingPlan:
+def check_tiled(
+    params: RtlParams, layer: Layer, columns: bool = True, groups: bool = True
+) -> TilingPlan | DecomposedPlan:
     """The plan of ``layer`` when the hardware runs it as one or several calls (RtlError when not),
-    every call checked as ``prepare_calls`` checks it (without building any data)."""
-    plan = plan_layer(params, layer, columns=columns)
+    every call checked as ``prepare_calls`` checks it (without building any data); a depthwise,
+    grouped, matmul or batched layer as the plans of its sub-layers (``decomposed_plan``)."""
+    if decomposes(layer, limits_of(params)):
+        return check_decomposed(params, layer, columns, groups)
+    plan = plan_layer(params, layer, columns=columns, groups=groups)
     host = _program(params)
     for call in plan.calls:
         _check_call(params, layer, call_geometry(plan, call), host)
     return plan
+
+
+# ---- decomposed layers: depthwise, grouped conv, matmul, batch > 1 (dataflows.decompose) ------------
+def decomposed_plan(params: RtlParams, layer: Layer, columns: bool = True, groups: bool = True) -> DecomposedPlan:
+    """``layer`` as dense sub-layers on the hardware of ``params`` (``dataflows.decompose``: the plan
+    the simulator's rtl profile costs; groups per piece for the fewest cycles by the kind's timing
+    model), each with its tiling plan; RtlError when the kind does not decompose or a sub-layer fits
+    no call."""
+    lim = limits_of(params)
+    if not decomposes(layer, lim):
+        raise RtlError(
+            f"layer {layer.name!r}: kind {layer.kind.value!r} (groups={layer.groups}, n={layer.n}) is not "
+            f"supported by the RTL of kind {params.kind!r} (expected {', '.join(KINDS)}: they run it as sub-layers)"
+        )
+    assert lim is not None
+    host = _program(params)
+
+    def part_cycles(sub: Layer) -> int:
+        """A dense sub-layer's cycles by the kind's timing model: its calls and the gaps between them."""
+        plan = plan_calls(sub, lim)
+        return sum(host.cycles(params, call_geometry(plan, call)) for call in plan.calls) + plan.gap_cycles()
+
+    try:
+        return plan_decomposed(layer, lim, part_cycles, columns=columns, groups=groups)
+    except TilingError as exc:
+        raise RtlError(str(exc)) from None
+
+
+def check_decomposed(params: RtlParams, layer: Layer, columns: bool = True, groups: bool = True) -> DecomposedPlan:
+    """``decomposed_plan`` with every call of every sub-layer checked as ``prepare_calls`` does."""
+    plan = decomposed_plan(params, layer, columns, groups)
+    host = _program(params)
+    for part, sub in zip(plan.decomposition.parts, plan.plans, strict=True):
+        for call in sub.calls:
+            _check_call(params, part.layer, call_geometry(sub, call), host)
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class DecomposedProgram:
+    """A layer prepared as its sub-layers' calls, all run back to back (``calls``, ``call_inputs``
+    as ``TiledProgram``'s, so the bench runs them alike); ``expected_out`` is ``(N, K, P, Q)``."""
+
+    params: RtlParams
+    plan: DecomposedPlan
+    pieces: tuple[TiledProgram, ...]  # one per piece, in run order
+    expected_out: np.ndarray
+    expected_cycles: int  # every call's cycles plus one idle cycle between consecutive calls
+
+    @property
+    def calls(self) -> tuple[Program, ...]:
+        return tuple(pr for piece in self.pieces for pr in piece.calls)
+
+    @property
+    def call_inputs(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        return tuple(xw for piece in self.pieces for xw in piece.call_inputs)
+
+    def assemble(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """The layer's out[n][k][p][q] from the calls' outputs (in run order)."""
+        subs, at = [], 0
+        for piece in self.pieces:
+            subs.append(piece.assemble(outputs[at : at + len(piece.calls)]))
+            at += len(piece.calls)
+        return self.plan.decomposition.assemble(subs)
+
+
+def prepare_layer(
+    params: RtlParams, layer: Layer, ifmap: np.ndarray, weights: np.ndarray, columns: bool = True, groups: bool = True
+) -> TiledProgram | DecomposedProgram:
+    """``layer`` with the given tensors on the hardware of ``params``: a dense layer as the calls of
+    its tiling plan (``prepare_calls``); a depthwise, grouped, matmul or batched one as its sub-layers
+    (``decomposed_plan``: block-diagonal weights cut per piece) on the kinds that decompose (``KINDS``),
+    each prepared by ``prepare_calls``.
+    Tensors in ``dataflows.decompose``'s layouts; the expected output is computed per sample and
+    group from the layer's own tensors (not from the sub-layers)."""
+    if not decomposes(layer, limits_of(params)):
+        return prepare_calls(params, layer, ifmap, weights, plan=plan_layer(params, layer, None, columns, groups))
+    plan = decomposed_plan(params, layer, columns, groups)
+    dec = plan.decomposition
+    x, w = dec.operands(ifmap, weights)
+    pieces = tuple(
+        prepare_calls(params, dec.parts[i].layer, *dec.piece_operands(piece, x, w), plan=plan.plans[i])
+        for i, piece in dec.order
+    )
+    cycles = sum(tp.expected_cycles for tp in pieces) + dec.gap_cycles()
+    return DecomposedProgram(params, plan, pieces, _grouped_reference(layer, x, w, params.acc_bits), cycles)
+
+
+def _grouped_reference(layer: Layer, x: np.ndarray, w: np.ndarray, acc_bits: int) -> np.ndarray:
+    """out[n][k][p][q] of a grouped conv or a matmul, sample by sample and group by group."""
+    cg, kg = layer.c_per_group, layer.k_per_group
+    geo = LayerGeometry(cg, kg, layer.h, layer.w, layer.r, layer.s, layer.stride_h, layer.pad_h, layer.p, layer.q)
+    out = np.zeros((layer.n, layer.k, layer.p, layer.q), dtype=np.int64)
+    for n in range(layer.n):
+        wn = (w[n] if layer.kind is OpKind.MATMUL else w).reshape(layer.k, cg, layer.r, layer.s)
+        for g in range(layer.groups):
+            xg, wg = x[n, g * cg : (g + 1) * cg], wn[g * kg : (g + 1) * kg]
+            out[n, g * kg : (g + 1) * kg] = reference_output(geo, xg, wg, acc_bits)
+    return out

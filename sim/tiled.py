@@ -1,29 +1,41 @@
 """Layers the generated arrays run as several calls, costed as those calls (docs/rtl.md, "Whole networks").
 
 A layer that one call of the generated WS/OS hardware cannot hold runs as the calls of
-``dataflows.tiling.plan_calls`` (output-row bands, K tiles when the fold-count register needs them),
-one after another. The cycle simulator's ``rtl`` profile charges the sum of the calls plus
-``CALL_GAP_CYCLES`` per boundary; ``cost_calls`` is the same post-pass for the analytical model:
-it replaces what ``evaluate_batch`` assumed for such a layer (input tiling and partial-sum spills the
-hardware does not have) by count x cost of each distinct call shape, each shape a sub-layer of the
-call's output rows and channels over the unpadded input rows it reads (as ``sim.cycle.simulator``'s
-``_tiled_layer`` builds it), evaluated by ``evaluate_batch`` for the designs that run it.
+``dataflows.tiling.plan_calls`` (output tiles, K tiles when the fold-count register needs them,
+channel groups whose partial sums the host adds), one after another. The cycle simulator's ``rtl``
+profile charges the sum of the calls plus ``CALL_GAP_CYCLES`` per boundary; ``cost_calls`` is the
+same post-pass for the analytical model: it replaces what ``evaluate_batch`` assumed for such a
+layer (input tiling and partial-sum spills the hardware does not have) by count x cost of each
+distinct call shape, each shape a sub-layer of the call's input channels, output rows, columns and
+filters over the unpadded input it reads (as ``sim.cycle.simulator``'s ``_tiled_layer`` builds it),
+evaluated by ``evaluate_pairs`` for the designs that run it. A channel group's partial output is
+written at accumulator width like any call's output, so its write traffic is the sub-layer's own.
 
 Vectorized: the plans come from ``dataflows.tiling.band_plans`` (arrays over designs), and every
-distinct sub-layer is one ``evaluate_batch`` call over the designs that need it.
+distinct sub-layer is evaluated (``evaluate_pairs``) on just the designs that need it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
 from coexplore.dataflows.spec import Accelerator, TimingProfile
-from coexplore.dataflows.tiling import CALL_GAP_CYCLES, CallLimits, LimitArrays, TilingError, band_plans, call_limits
+from coexplore.dataflows.tiling import (
+    CALL_GAP_CYCLES,
+    CallLimits,
+    LimitArrays,
+    TilingError,
+    _spans,
+    band_plans,
+    call_limits,
+)
 from coexplore.models.ir import Layer
 from coexplore.sim.tech import DEFAULT_TECH, TechTable
 
@@ -76,10 +88,23 @@ def tiled_designs(
     return np.asarray(idx, dtype=np.intp), np.asarray(which, dtype=np.intp), lims
 
 
-def _call_shapes(p: int, k: int, pb: np.ndarray, kt: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(rows, channels, count) of every call shape: full and last band x full and last K tile."""
-    nb, rb, nk, rk = p // pb, p % pb, k // kt, k % kt
-    return [(pb, kt, nb * nk), (pb, rk, nb * (rk > 0)), (rb, kt, nk * (rb > 0)), (rb, rk, (rb > 0) * (rk > 0))]
+@lru_cache(maxsize=65536)
+def _plan_shapes(layer: Layer, cg: int, pb: int, qb: int, kt: int) -> tuple[tuple[int, ...], ...]:
+    """(channels, filters, output rows, input rows held, output columns, input columns held, count)
+    of every distinct call of the plan (``dataflows.tiling._spans``: a tile at the padded edge holds
+    fewer input rows or columns than its windows span, as the simulator's calls do)."""
+    stride, pad = layer.stride_h, layer.pad_h
+    rows = Counter((o1 - o0, h1 - h0) for o0, o1, h0, h1, _ in _spans(layer.p, pb, stride, pad, layer.h, layer.r))
+    cols = Counter((o1 - o0, w1 - w0) for o0, o1, w0, w1, _ in _spans(layer.q, qb, stride, pad, layer.w, layer.s))
+    chans = Counter(min(cg, layer.c - c0) for c0 in range(0, layer.c, cg))
+    filters = Counter(min(kt, layer.k - k0) for k0 in range(0, layer.k, kt))
+    return tuple(
+        (c, k, po, ph, qo, qw, nc * nk * npr * nq)
+        for c, nc in chans.items()
+        for k, nk in filters.items()
+        for (po, ph), npr in rows.items()
+        for (qo, qw), nq in cols.items()
+    )
 
 
 def cost_calls(
@@ -93,72 +118,87 @@ def cost_calls(
     over calls), the entries of the (layer, design) pairs that run as several calls by the sums over
     those calls plus the gap cycles. Returns the number of pairs replaced.
 
-    The distinct sub-layers of the designs of one template and array shape are one ``evaluate_batch``
-    call over those designs (its fixed cost per call is far above its cost per pair, so one call beats
-    one per sub-layer even though it also evaluates pairs no design runs: 0.7 s instead of 10 s on
-    benchmarks/bench_analytical.py's 116k tiled pairs). The sub-layers are the plan's calls, which
-    fit one call each: their own evaluation skips this post-pass (no recursion)."""
-    from coexplore.sim.analytical import evaluate_batch  # that module calls this one at its end
+    Every distinct sub-layer is evaluated on just the designs that run it, in one ``evaluate_pairs``
+    call (a grid of sub-layers x designs per template and array shape evaluated ~4.6x the pairs
+    needed). The sub-layers are the plan's calls, which fit one call each: ``evaluate_pairs`` does
+    not run this post-pass (no recursion)."""
+    from coexplore.sim.analytical import evaluate_pairs  # that module calls this one at its end
 
     seen = _INSIDE.get()
     if seen is not None:  # the sub-layers' own evaluation (they fit one call): hand back the NoC excess
         seen.append(res["noc_excess_cycles"].copy())
         return 0
+    from coexplore.dataflows.decompose import decomposes_on, needs_decomposition
+    from coexplore.sim.decomposed import cost_decomposed  # depthwise, grouped, matmul, batch (decompose)
+
+    cost_decomposed(layers, accs, prof, res, tech)
     d_idx, which, lim = tiled_designs(accs, prof)
     if lim is None:
         return 0
-    # every call shape of every pair that needs several calls: (pair, design, layer, band rows, channels, count)
+    # every call shape of every pair that needs several calls, as entries (pair, design, sub-layer, count):
+    # per layer, the distinct plans among the distinct limits, each plan's call shapes a block of rows of
+    # a table (sub-layer, count), and each pair's entries that block (numpy repeats, no loop over pairs)
     parts: list[tuple[np.ndarray, ...]] = []
     pair_rows, pair_cols, pair_gaps = [], [], []
+    subs: dict[tuple[int, ...], int] = {}  # (layer, call shape) -> its index in ``made``
+    made: list[Layer] = []
     n_pairs = 0
     for j, layer in enumerate(layers):
         if not layer.kind.has_macs:
             continue
         try:
-            pb, kt, n_calls = (x[which] for x in band_plans(layer, lim))
+            cg, pb, qb, kt, n_calls = band_plans(layer, lim)  # per distinct limits
         except TilingError:
             continue  # a kind, grouping or stride the hardware does not tile: the model's own estimate
         need = n_calls > 1
-        if not need.any():
+        if needs_decomposition(layer):  # its pairs on the arrays that decompose were costed above
+            need &= ~np.array([decomposes_on(layer, str(kind)) for kind in lim.kind], dtype=bool)
+        on = np.flatnonzero(need)
+        if not len(on):
             continue
-        rows, pb, kt, n_calls = d_idx[need], pb[need], kt[need], n_calls[need]
-        assert (pb > 0).all() and (kt > 0).all()  # a plan of calls that each fit (band_plans' checks)
+        assert (cg[on] > 0).all() and (pb[on] > 0).all() and (qb[on] > 0).all() and (kt[on] > 0).all()
+        code = ((cg[on] * (layer.p + 1) + pb[on]) * (layer.q + 1) + qb[on]) * (layer.k + 1) + kt[on]
+        _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        t_sub: list[int] = []  # the table: sub-layer and count of every call shape of every plan
+        t_cnt: list[int] = []
+        t_start: list[int] = []  # each plan's first row and number of rows
+        t_size: list[int] = []
+        for i in on[first].tolist():  # the distinct plans
+            shapes = _plan_shapes(layer, int(cg[i]), int(pb[i]), int(qb[i]), int(kt[i]))
+            t_start.append(len(t_sub))
+            t_size.append(len(shapes))
+            for *shape, count in shapes:
+                sub = (j, *shape)
+                if sub not in subs:
+                    subs[sub] = len(made)
+                    made.append(_sub_layer(layer, *shape))
+                t_sub.append(subs[sub])
+                t_cnt.append(count)
+        plan_of = np.full(len(lim), -1, dtype=np.intp)
+        plan_of[on] = inv.reshape(-1)
+        plan = plan_of[which]
+        mine = np.flatnonzero(plan >= 0)
+        rows, plan = d_idx[mine], plan[mine]
         pair_rows.append(rows)
         pair_cols.append(np.full(len(rows), j, dtype=np.intp))
-        pair_gaps.append(CALL_GAP_CYCLES * (n_calls - 1.0))
-        for band, chans, cnt in _call_shapes(layer.p, layer.k, pb, kt):
-            on = np.flatnonzero(cnt)
-            parts.append((n_pairs + on, rows[on], np.full(len(on), j), band[on], chans[on], cnt[on]))
+        pair_gaps.append(CALL_GAP_CYCLES * (n_calls[which[mine]] - 1.0))
+        size = np.asarray(t_size, dtype=np.intp)[plan]
+        pair = np.repeat(np.arange(len(rows)), size)
+        ends = np.cumsum(size)
+        row = np.arange(int(ends[-1])) - np.repeat(ends - size - np.asarray(t_start, dtype=np.intp)[plan], size)
+        parts.append((n_pairs + pair, rows[pair], np.asarray(t_sub, dtype=np.intp)[row], np.asarray(t_cnt)[row]))
         n_pairs += len(rows)
     if not parts:
         return 0
-    e_pair, e_d, e_j, e_band, e_k, e_cnt = (np.concatenate(x) for x in zip(*parts))
-    e_val = {key: np.empty(len(e_pair)) for key in res}
-    code = (e_j * (e_band.max() + 1) + e_band) * (e_k.max() + 1) + e_k  # the sub-layer (layer, band, channels)
-    made: dict[int, Layer] = {}
-    summed: list[str] = []
-    # one evaluate_batch per template and array shape (it evaluates each shape in its own chunks anyway)
-    group_of: dict[tuple[str, int, int], int] = {}
-    group = np.array([group_of.setdefault((a.dataflow.name, a.rows, a.cols), len(group_of)) for a in accs])[e_d]
-    for g in range(len(group_of)):
-        on = np.flatnonzero(group == g)
-        if not len(on):
-            continue
-        designs, d_pos = np.unique(e_d[on], return_inverse=True)
-        subs, first, s_pos = np.unique(code[on], return_index=True, return_inverse=True)
-        for c, i in zip(subs.tolist(), on[first].tolist()):
-            if c not in made:
-                made[c] = _sub_layer(layers[int(e_j[i])], int(e_band[i]), int(e_k[i]))
-        with without_calls() as noc:
-            r = evaluate_batch(
-                [made[c] for c in subs.tolist()], [accs[i] for i in designs], prof, tech, "dram_read_bytes" in res
-            )
-        got = {k: getattr(r, k) for k in ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj")}
-        got["noc_excess_cycles"] = noc[0] if noc else np.zeros_like(r.latency_cycles)  # hook absent: no record
-        got.update(r.detail)
-        summed = [key for key in res if key in got]  # a key the result does not carry keeps its value
-        for key in summed:
-            e_val[key][on] = got[key][d_pos, s_pos]
+    e_pair, e_d, e_sub, e_cnt = (np.concatenate(x) for x in zip(*parts))
+    # each distinct sub-layer on just the designs that run it, all in one evaluate_pairs call
+    r = evaluate_pairs(made, accs, e_sub, e_d, prof, tech, "dram_read_bytes" in res)
+    got = {
+        k: getattr(r, k) for k in ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj", "noc_excess_cycles")
+    }
+    got.update(r.detail)
+    summed = [key for key in res if key in got]  # a key the result does not carry keeps its value
+    e_val = {key: got[key] for key in summed}
     rows, cols, gaps = np.concatenate(pair_rows), np.concatenate(pair_cols), np.concatenate(pair_gaps)
     for key in summed:
         total = np.bincount(e_pair, weights=e_cnt * e_val[key], minlength=n_pairs)
@@ -166,15 +206,23 @@ def cost_calls(
     return n_pairs
 
 
-def _sub_layer(layer: Layer, band: int, chans: int) -> Layer:
-    """One call's sub-layer (as the simulator's ``_tiled_layer``): ``band`` output rows and ``chans``
-    channels over the unpadded input rows and columns they read."""
-    return replace(
+@lru_cache(maxsize=65536)  # layers repeat across runs: the same sub-layer object
+def _sub_layer(layer: Layer, chans: int, filters: int, rows: int, held_h: int, cols: int, held_w: int) -> Layer:
+    """One call's sub-layer (as the simulator's ``_tiled_layer``): ``chans`` input channels,
+    ``rows x cols`` output pixels and ``filters`` output channels, its windows over an unpadded
+    input; then its input set to the ``held_h x held_w`` pixels the call holds (an edge tile's other
+    rows and columns are padding), as the simulator overrides the call's input words: the sub-layer
+    keeps its P, Q (derived at construction) and reads only what the hardware loads."""
+    sub = replace(
         layer,
-        name=f"{layer.name}[{band}x{chans}]",
-        k=chans,
-        h=(band - 1) * layer.stride_h + layer.r,
-        w=(layer.q - 1) * layer.stride_w + layer.s,
+        name=f"{layer.name}[{chans}x{rows}x{cols}x{filters}]",
+        c=chans,
+        k=filters,
+        h=(rows - 1) * layer.stride_h + layer.r,
+        w=(cols - 1) * layer.stride_w + layer.s,
         pad_h=0,
         pad_w=0,
     )
+    object.__setattr__(sub, "h", held_h)  # frozen: P, Q were derived above and stay
+    object.__setattr__(sub, "w", held_w)
+    return sub

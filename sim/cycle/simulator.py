@@ -142,6 +142,10 @@ def simulate_layer(
         raise CoexploreError(f"simulate_layer: expected a Layer, got {type(layer).__name__}")
     if not layer.kind.has_macs:
         return _vector_layer(layer, acc, prof)
+    from coexplore.sim.decomposed import decomposed_layer  # depthwise, grouped, matmul, batch (decompose)
+
+    if (decomposed := decomposed_layer(layer, acc, prof, tracer)) is not None:
+        return decomposed
     if mapping is None:
         cands = candidate_mappings(acc.dataflow, layer.kind, prof)
         if len(cands) == 1:
@@ -189,8 +193,10 @@ def tiling_plan(layer: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPl
 def _tiled_layer(
     layer: Layer, acc: Accelerator, prof: TimingProfile, mapping: LayerMapping, tracer: Tracer | None, plan: TilingPlan
 ) -> LayerSim:
-    """The calls one after another: each a sub-layer of the call's output pixels and channels that
-    keeps the call's input pixels resident; cycles add up, plus the idle cycles between calls."""
+    """The calls one after another: each a sub-layer of the call's input channels, output pixels
+    and channels that keeps the call's input pixels resident; cycles add up, plus the idle cycles
+    between calls. A channel group's partial output leaves at accumulator width (this profile drains
+    accumulators), and the host adds the groups' outputs: no cycles on the hardware."""
     sims: list[LayerSim] = []
     offset = 0
 
@@ -200,13 +206,13 @@ def _tiled_layer(
 
     seen: dict[tuple[int, ...], LayerSim] = {}  # calls of one shape run alike (interior tiles)
     for i, call in enumerate(plan.calls):
-        shape = (call.p, call.q, call.k, call.h, call.w)
+        shape = (call.c, call.p, call.q, call.k, call.h, call.w)
         sim = seen.get(shape) if tracer is None else None
         if sim is None:
             h, w = (call.p - 1) * plan.stride + plan.r, (call.q - 1) * plan.stride + plan.s
-            sub = replace(layer, name=f"{layer.name}[{i}]", k=call.k, h=h, w=w, pad_h=0, pad_w=0)
+            sub = replace(layer, name=f"{layer.name}[{i}]", c=call.c, k=call.k, h=h, w=w, pad_h=0, pad_w=0)
             sim = seen[shape] = _fold_layer(
-                sub, acc, prof, mapping, tracer and shifted, input_words=layer.c * call.h * call.w
+                sub, acc, prof, mapping, tracer and shifted, input_words=call.c * call.h * call.w
             )
         sims.append(sim)
         offset += sim.total_cycles + CALL_GAP_CYCLES
