@@ -7,8 +7,9 @@ layer before, and the network's summed RTL cycles are held to the simulator's.
 How (``run_network``):
 - The network input is random int8 (seeded); every compute layer gets random int8 weights drawn
   from the same seeded generator, in layer order.
-- A compute layer (conv or linear that the generator accepts) runs on the hardware as the calls of
-  its plan (``rtl.program.prepare_calls``; one call when it fits) in the cocotb bench, which checks
+- A compute layer (conv or linear that the generator accepts; on WS, OS, IS, ShiDianNao and RS also
+  depthwise and grouped, as dense sub-layers, ``dataflows.decompose``) runs on the hardware as the calls of its plan
+  (``rtl.program.prepare_layer``; one call when it fits) in the cocotb bench, which checks
   it bit-exact against numpy on the very input it was given, every input beat consumed, and its
   cycles equal to the simulator's (``sim.cycle.simulate_layer(layer, acc, "rtl")``, passed in by the
   caller as ``simulated``, since rtl/ does not import sim/).
@@ -43,7 +44,7 @@ from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
 
 INT8_MIN, INT8_MAX = -128, 127
 DEFAULT_SHIFT = 9  # 3x3 convs of random int8 (sums of ~2^14 * sqrt(C*9)) then seldom clip
-RTL_KINDS = (OpKind.CONV, OpKind.LINEAR)
+RTL_KINDS = (OpKind.CONV, OpKind.DEPTHWISE, OpKind.LINEAR)  # grouped: sub-layers (dataflows.decompose)
 HOST_KINDS = (OpKind.POOL, OpKind.ELTWISE)
 SIMULATORS = ("icarus", "verilator")
 
@@ -113,7 +114,7 @@ def requantize(acc_out: np.ndarray, shift: int) -> np.ndarray:
 
 
 def numpy_conv(layer: Layer, x: np.ndarray, w: np.ndarray, acc_bits: int) -> np.ndarray:
-    """out[k][p][q] of a groups=1 conv/linear in plain numpy (tap by tap), wrapped to ``acc_bits``:
+    """out[k][p][q] of a conv/linear (grouped too) in plain numpy (tap by tap), wrapped to ``acc_bits``:
     the network reference, written apart from the bench's im2col reference."""
     sh, sw, ph, pw = layer.stride_h, layer.stride_w, layer.pad_h, layer.pad_w
     xp = np.pad(x.astype(np.int64), ((0, 0), (ph, ph), (pw, pw)))
@@ -122,7 +123,10 @@ def numpy_conv(layer: Layer, x: np.ndarray, w: np.ndarray, acc_bits: int) -> np.
         for s in range(layer.s):
             h0, w0 = r * layer.dilation_h, s * layer.dilation_w
             patch = xp[:, h0 : h0 + sh * (layer.p - 1) + 1 : sh, w0 : w0 + sw * (layer.q - 1) + 1 : sw]
-            out += np.einsum("kc,cpq->kpq", w[:, :, r, s].astype(np.int64), patch)
+            wg = w[:, :, r, s].astype(np.int64).reshape(layer.groups, layer.k_per_group, layer.c_per_group)
+            out += np.einsum(
+                "gkc,gcpq->gkpq", wg, patch.reshape(layer.groups, layer.c_per_group, *patch.shape[1:])
+            ).reshape(out.shape)
     mod = 1 << acc_bits
     out &= mod - 1
     return np.where(out >= mod >> 1, out - mod, out)
@@ -215,7 +219,7 @@ def run_network(
     outputs by another shift than the numpy chain's (every bench still passes: only the network
     comparison sees it). ``simulated(layer, acc)`` gives the cycles a layer must take: the caller passes
     the cycle simulator's rtl profile (rtl/ does not import sim/; default: the kind's timing model)."""
-    from coexplore.rtl.program import prepare_calls
+    from coexplore.rtl.program import prepare_layer
     from coexplore.rtl.verify import job_for_calls, run_job
 
     if simulator not in SIMULATORS:
@@ -251,15 +255,16 @@ def run_network(
             raise RtlError(f"layer {layer.name!r}: a compute layer needs one producer, got {len(preds)}")
         params = overrides.get(layer.name, base)
         x, x_ref = _shaped(layer, hw[preds[0]]), _shaped(layer, ref[preds[0]])
-        w = rng.integers(INT8_MIN, INT8_MAX + 1, size=(layer.k, layer.c, layer.r, layer.s)).astype(np.int64)
-        tp = prepare_calls(params, layer, x, w)
+        shape = (layer.k, layer.c_per_group, layer.r, layer.s)
+        w = rng.integers(INT8_MIN, INT8_MAX + 1, size=shape).astype(np.int64)
+        tp = prepare_layer(params, layer, x, w)
         expected = int(simulated(layer, built_accelerator(acc))) if simulated else tp.expected_cycles
         job = job_for_calls(tp, seed, {}, expected)
         raw, failed, _, _ = run_job(params, job, work_dir, simulator, cache_dir, False)
         outputs = raw.get("outputs") or []
         consumed = raw.get("inputs_consumed") == [[len(p.ifmap_beats), len(p.weight_beats)] for p in tp.calls]
         if raw and len(outputs) == len(tp.calls) and all(o is not None for o in outputs):
-            out = tp.assemble([np.array(o, dtype=np.int64) for o in outputs])
+            out = tp.assemble([np.array(o, dtype=np.int64) for o in outputs]).reshape(tp.expected_out.shape)
             mismatches = max(int(raw.get("mismatches", 0)), int(np.count_nonzero(out != tp.expected_out)))
         else:  # no usable output: the whole layer counts wrong; 128 (no int8) marks it downstream
             out = np.full_like(tp.expected_out, INT8_MAX + 1)

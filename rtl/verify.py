@@ -24,7 +24,15 @@ from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingPlan
 from coexplore.models.ir import Layer
 from coexplore.rtl.emit import emit
 from coexplore.rtl.params import RtlError, RtlParams, params_from_accelerator
-from coexplore.rtl.program import Program, TiledProgram, limits_of, plan_layer, prepare, prepare_calls
+from coexplore.rtl.program import (
+    DecomposedProgram,
+    Program,
+    TiledProgram,
+    limits_of,
+    plan_layer,
+    prepare,
+    prepare_calls,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent / "benches"
 BENCH_MODULE = "accel_bench"
@@ -304,8 +312,10 @@ def verify_layer(
     return result, program
 
 
-def job_for_calls(tp: TiledProgram, seed: int, gaps: dict[str, float], expected_cycles: int | None) -> dict:
-    """The bench job of a tiled layer: its calls, run back to back (``accel_bench``)."""
+def job_for_calls(
+    tp: TiledProgram | DecomposedProgram, seed: int, gaps: dict[str, float], expected_cycles: int | None
+) -> dict:
+    """The bench job of a tiled (or decomposed) layer: its calls, run back to back (``accel_bench``)."""
     calls = [
         job_for(prog, seed, gaps, x, w, prog.expected_cycles)
         for prog, (x, w) in zip(tp.calls, tp.call_inputs, strict=True)

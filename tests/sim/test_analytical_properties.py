@@ -10,10 +10,12 @@
 All hold in profile ``ideal``, in ``rtl`` on templates the RTL generator does not emit, and in
 ``scalesim`` except the buffer property on SCALE-Sim's own arrays with a DRAM limit, where the
 profile is SCALE-Sim v3's own buffer emulation (see that test). On the generated templates (profile
-``rtl``, ``generated_hardware``)
-the buffer property fails, because the hardware loads an input that fits half its scratchpad whole
-before the first fold and has no streamed mode for it (docs/rtl.md); that test is a strict xfail, so
-it turns red the day the RTL gains the choice and the exemption can go.
+``rtl``, ``generated_hardware``) the issue's cliff (a strided 1x1 conv: an input that fits was loaded
+whole, unused rows included, while a smaller scratchpad ran bands of the used rows) is gone: the
+host gathers the rows and columns a stride larger than the kernel reads (``dataflows.decompose``);
+the test below holds it and goes red with the gather switched off. A random search over the
+generated hardware still finds smaller inversions (e.g. nvdla, a 5x86 @ 86x1 GEMM: 1,059 -> 1,221
+cycles with more buffer, a different plan of calls), so that search is not yet a default test.
 """
 
 from __future__ import annotations
@@ -233,7 +235,7 @@ def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(
 @pytest.mark.skipif(
     not SOFT,
     reason="every template is generated hardware in profile rtl (dataflows/templates/profiles.yml): "
-    "the buffer property there is the strict xfail below",
+    "the buffer property there is checked on the issue's case below",
 )
 @FEW
 @given(layers(), designs(SOFT or TEMPLATES), st.sampled_from([1.5, 2.0, 8.0]))
@@ -243,11 +245,6 @@ def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(
     more_buffer_is_never_slower(layer, acc, "rtl", factor)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generated RTL loads an input that fits half its scratchpad whole, first "
-    "(no streamed mode): more buffer can be 2.7x slower in profile rtl",
-)
 def test_more_buffer_is_never_slower_on_the_generated_hardware() -> None:
     # The issue's case: systolic-os 8x32 at 1 B/cycle, 1x1 stride-2 conv 64->16 on 28x28.
     layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
@@ -263,9 +260,13 @@ def test_more_buffer_is_never_slower_on_the_generated_hardware() -> None:
     more_buffer_is_never_slower(layer, acc, "rtl", 16.0)
 
 
-def test_the_buffer_property_goes_red_when_the_resident_input_cliff_comes_back() -> None:
-    """The same case in profile ideal passes only because the mapper may stream the input: force
-    residency (the old behaviour) and the property fails."""
+def test_the_buffer_property_goes_red_when_the_resident_input_cliff_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same case passes on the generated hardware because the host gathers the rows a stride-2
+    1x1 conv reads; switch the gather off (every input row loaded again) and the property fails."""
+    from coexplore.dataflows import decompose as dec
+
     layer = conv("c", c=64, k=16, h=28, r=1, stride=2)
     acc = Accelerator(
         get_template("systolic-os"),
@@ -276,10 +277,14 @@ def test_the_buffer_property_goes_red_when_the_resident_input_cliff_comes_back()
         ofmap_sram_kb=16,
         dram_bw_bytes_per_cycle=1.0,
     )
-    more_buffer_is_never_slower(layer, acc, "ideal", 16.0)
-    forced = replace(get_profile("ideal"), generated_hardware=True)  # one candidate: resident when it fits
-    with pytest.raises(AssertionError):
-        more_buffer_is_never_slower(layer, acc, forced, 16.0)
+    more_buffer_is_never_slower(layer, acc, "rtl", 16.0)
+    monkeypatch.setattr(dec, "skips_input", lambda layer: False)
+    dec.decompose.cache_clear()
+    try:
+        with pytest.raises(AssertionError):
+            more_buffer_is_never_slower(layer, acc, "rtl", 16.0)
+    finally:
+        dec.decompose.cache_clear()
 
 
 @FEW
