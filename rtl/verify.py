@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coexplore.dataflows.decompose import decomposes
 from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingPlan
 from coexplore.models.ir import Layer
@@ -32,6 +33,7 @@ from coexplore.rtl.program import (
     plan_layer,
     prepare,
     prepare_calls,
+    prepare_layer,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent / "benches"
@@ -284,13 +286,15 @@ def verify_layer(
     expected_cycles: int | None = None,
     cache_dir: Path | None = None,
     params: RtlParams | None = None,
-) -> tuple[BenchResult, Program | TiledProgram]:
+) -> tuple[BenchResult, Program | TiledProgram | DecomposedProgram]:
     """Random operands for ``layer`` through the RTL of ``acc``; bit-exact check against numpy and,
     when ``expected_cycles`` is given, a cycle-exact check. ``params`` overrides the hardware built
     for ``acc`` (tests pass ``rtl.faults.faulty(...)`` parameters to show the check failing). A layer
-    that one call cannot run goes as the calls of its tiling plan (``verify_tiled``)."""
+    that one call cannot run, or that the host runs as sub-layers (``dataflows.decompose``, e.g. a
+    stride larger than the kernel: the gathered rows), goes as those calls (``verify_tiled``)."""
     params = params if params is not None else params_from_accelerator(acc)
-    if limits_of(params) is not None and plan_layer(params, layer).tiled:
+    lim = limits_of(params)
+    if lim is not None and (decomposes(layer, lim) or plan_layer(params, layer).tiled):
         return verify_tiled(
             acc, layer, work_dir, simulator, seed, gaps, expected_cycles, cache_dir, params, pattern=pattern
         )
@@ -344,14 +348,18 @@ def verify_tiled(
     k_tile: int | None = None,
     plan: TilingPlan | None = None,
     pattern: str = "random",
-) -> tuple[BenchResult, TiledProgram]:
+) -> tuple[BenchResult, TiledProgram | DecomposedProgram]:
     """``layer`` as the calls of its tiling plan (one call when it fits; ``k_tile`` forces K tiles,
     ``plan`` a given plan): every call checked bit-exact in the bench, and the concatenated
     outputs against numpy on the whole layer; cycle-exact when ``expected_cycles`` is given."""
     params = params if params is not None else params_from_accelerator(acc)
     rng = np.random.default_rng(seed)
     x, w = random_tensors(params, layer, rng, pattern)
-    tp = prepare_calls(params, layer, x, w, k_tile=k_tile, plan=plan)
+    tp: TiledProgram | DecomposedProgram
+    if plan is None and k_tile is None and decomposes(layer, limits_of(params)):
+        tp = prepare_layer(params, layer, x, w)  # the sub-layers the host runs (dataflows.decompose)
+    else:
+        tp = prepare_calls(params, layer, x, w, k_tile=k_tile, plan=plan)
     job = job_for_calls(tp, seed, gaps or {}, expected_cycles)
     raw, failed, wall, build_s = run_job(params, job, work_dir, simulator, cache_dir, False)
     want = [[len(p.ifmap_beats), len(p.weight_beats)] for p in tp.calls]

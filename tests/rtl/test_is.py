@@ -23,7 +23,7 @@ CASES = {
     "gemm-5x6x7": (small_acc(IS), gemm("g", 5, 6, 7), "random"),
     "conv3x3-s1-p1-extremes": (small_acc(IS), conv("c", c=2, k=5, h=5, r=3, stride=1, pad=1), "extremes"),
     "conv3x3-s2-p1-4x8": (small_acc(IS, cols=8, kb=2), conv("c", c=3, k=6, h=7, r=3, stride=2, pad=1), "random"),
-    "conv1x1-s2-4x8-bw2": (small_acc(IS, cols=8, bw=2, kb=2), conv("c", c=4, k=7, h=6, r=1, stride=2), "random"),
+    "conv2x2-s2-4x8-bw2": (small_acc(IS, cols=8, bw=2, kb=2), conv("c", c=4, k=7, h=6, r=2, stride=2), "random"),
     "gemm-zeros-3x5-bw16": (small_acc(IS, rows=3, cols=5, bw=16), gemm("g", 7, 8, 6), "zeros"),
     "bw1-stalls": (small_acc(IS, bw=1), conv("c", c=2, k=4, h=5, r=3, stride=2, pad=1), "random"),
     "1x1-array-k1": (small_acc(IS, rows=1, cols=1, bw=1), gemm("g", 3, 2, 1), "random"),

@@ -47,6 +47,7 @@ LAYERS = [
     gemm("g", 40, 6, 9),
     conv("m", c=12, k=6, h=6, r=3, pad=1),  # needs channel groups below 1 kB
     gemm("n", 3, 40, 6),
+    conv("o", c=40, k=6, h=5, r=3, pad=1),  # one pixel of all channels (360 B) fits no call: groups
 ]
 
 
@@ -222,9 +223,9 @@ def test_rtl_profile_is_the_tiled_hardware_timing_model(template):
 
 # channel groups: the host adds the groups' partial sums (2-D tiles and bands besides, as planned)
 GROUPED = {
-    "ws-groups-2d-bands": (small_acc(kb=0.5), conv("g", c=12, k=6, h=6, r=3, pad=1)),  # 2 groups x 2x2 tiles
+    "ws-groups-2d-bands": (small_acc(kb=0.5), conv("g", c=20, k=6, h=6, r=3, pad=1)),  # 180 B per pixel: groups
     "os-groups-weight-bank": (small_acc("systolic-os", kb=0.25), conv("x", c=8, k=4, h=5, r=3, pad=1)),  # C*R*S 72
-    "ws-gemm-groups": (small_acc(kb=0.25), gemm("lin", 3, 40, 6)),  # 40 input features, 64-byte calls
+    "ws-gemm-groups": (small_acc(kb=0.25), gemm("lin", 3, 100, 6)),  # 100 input features, 64-byte calls
 }
 
 
