@@ -199,7 +199,9 @@ def zoo_pair() -> list[Network]:
 
 @pytest.mark.heavy
 def test_loose_spec_gives_a_feasible_design_whose_figures_replay(zoo_pair: list[Network]) -> None:
-    spec = Spec.parse("latency=1e9,energy=1e9uJ,area=1000mm2")
+    # loose for every design: the slowest (eyeriss with one 64-byte input copy per PE, thousands of
+    # calls per layer as the generated hardware runs them) needs 4.4e9 cycles
+    spec = Spec.parse("latency=1e12,energy=1e12uJ,area=1000mm2")
     res = best_hardware(zoo_pair, spec, HardwareSpace(), task_names=["cls", "seg"])
     assert res.feasible and res.check.met and not res.proven_infeasible
     assert res.designs == HardwareSpace().size() == res.designs_after_bounds
