@@ -72,6 +72,7 @@ def test_the_kinds_are_tiled_by_their_rules() -> None:
         assert lim.input_bytes == (64 if kind == "rs" else 2048)
 
 
+@pytest.mark.heavy  # ~30 s: the planner over every kind's random designs
 def test_band_plans_equal_plan_calls_on_a_random_sweep() -> None:
     """Channel groups, tile rows and columns, K tile and the number of calls, for every (layer,
     design) pair of the three kinds (their banks bound K, taps and weight tiles unlike ws/os)."""
