@@ -34,6 +34,7 @@ from coexplore.rtl.program import (
     conv_cfg,
     pack_beats,
     reference_output,
+    resident_call_limits,
     unpack_lines,
     wrap,
 )
@@ -195,12 +196,6 @@ def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
     input in one replica (one per array column) and half the budget, the K output lines in an output
     bank half, the K x rows weight tile in a weight bank (bytes)."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=params.ofmap_depth,
-        reduction=params.weight_depth * params.stream_bytes,
-        stream_bytes=params.stream_bytes,
+    return resident_call_limits(
+        params, out_pixels=params.ofmap_depth, reduction=params.weight_depth * params.stream_bytes
     )

@@ -26,7 +26,16 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams, Scratchpads
-from coexplore.rtl.program import LayerGeometry, Program, cdiv, pack_beats, pack_lines, unpack_lines, wrap
+from coexplore.rtl.program import (
+    LayerGeometry,
+    Program,
+    cdiv,
+    pack_beats,
+    pack_lines,
+    resident_call_limits,
+    unpack_lines,
+    wrap,
+)
 
 NVDLA_MAX_TAPS = 9  # most kernel taps (R*S) a PE's weight register file holds (3x3)
 
@@ -358,12 +367,4 @@ def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
     input in one replica and half the budget, the P*Q output lines in the output bank, R*S taps in a
     PE's register file."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=params.ofmap_depth,
-        reduction=max_taps(params),
-        stream_bytes=params.stream_bytes,
-    )
+    return resident_call_limits(params, out_pixels=params.ofmap_depth, reduction=max_taps(params))

@@ -16,7 +16,16 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RtlError, RtlParams, Scratchpads
-from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
+from coexplore.rtl.program import (
+    CONV_CFG,
+    LayerGeometry,
+    cdiv,
+    conv_cfg,
+    pack_lines,
+    resident_call_limits,
+    unpack_lines,
+    wrap,
+)
 
 CFG = CONV_CFG
 
@@ -128,12 +137,4 @@ def decode_output(params: RtlParams, geo: LayerGeometry, beats: list[int]) -> np
 def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``): the input in one replica and
     half the budget, C*R*S in the weight bank."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=0,
-        reduction=params.weight_depth,
-        stream_bytes=params.stream_bytes,
-    )
+    return resident_call_limits(params, out_pixels=0, reduction=params.weight_depth)

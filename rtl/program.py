@@ -310,6 +310,20 @@ def ws_cycles(params: RtlParams, geo: LayerGeometry) -> int:
 
 
 # ---- host-side tiling: a layer as several calls (dataflows.tiling) ----------------------------------
+def resident_call_limits(params: RtlParams, out_pixels: int, reduction: int) -> CallLimits:
+    """A kind's per-call limits: its input resident in one replica and half the ifmap budget (the
+    check ``_check_call`` applies), plus the kind's own output-bank and reduction bounds (0: none)."""
+    return CallLimits(
+        kind=params.kind,
+        rows=params.rows,
+        cols=params.cols,
+        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
+        out_pixels=out_pixels,
+        reduction=reduction,
+        stream_bytes=params.stream_bytes,
+    )
+
+
 def limits_of(params: RtlParams) -> CallLimits | None:
     """The per-call limits of the hardware of ``params`` (its host module's ``call_limits``; None for
     a kind not tiled); the same numbers as ``dataflows.tiling.call_limits`` on its accelerator."""

@@ -24,7 +24,16 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RS_MAX_S, RtlError, RtlParams, Scratchpads
-from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
+from coexplore.rtl.program import (
+    CONV_CFG,
+    LayerGeometry,
+    cdiv,
+    conv_cfg,
+    pack_lines,
+    resident_call_limits,
+    unpack_lines,
+    wrap,
+)
 
 _cdiv = cdiv
 CFG = CONV_CFG + ("er", "ec", "er_w", "ec_hw", "n_fp", "n_k", "ca_stride", "ca_stride_w", "n_tiles")
@@ -165,12 +174,4 @@ def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
     input in one replica (one per PE) and half the budget, Q output lines in the output bank, a
     filter row of ``RS_MAX_S`` taps."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=params.ofmap_depth,
-        reduction=RS_MAX_S,
-        stream_bytes=params.stream_bytes,
-    )
+    return resident_call_limits(params, out_pixels=params.ofmap_depth, reduction=RS_MAX_S)

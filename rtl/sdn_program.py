@@ -31,7 +31,7 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams, Scratchpads
-from coexplore.rtl.program import LayerGeometry, cdiv, pack_beats, pack_lines, unpack_lines, wrap
+from coexplore.rtl.program import LayerGeometry, cdiv, pack_beats, pack_lines, resident_call_limits, unpack_lines, wrap
 
 SDN_MAX_STRIDE = 4  # largest conv stride the per-PE input select supports
 
@@ -253,12 +253,4 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
 def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``; its ``tiling_kinds`` rule): the
     input in one replica and half the budget, a weight tile in a weight bank (beats)."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=0,
-        reduction=params.weight_depth,
-        stream_bytes=params.stream_bytes,
-    )
+    return resident_call_limits(params, out_pixels=0, reduction=params.weight_depth)

@@ -17,7 +17,16 @@ from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CallLimits
 from coexplore.models.ir import Layer
 from coexplore.rtl.params import RtlError, RtlParams, Scratchpads
-from coexplore.rtl.program import CONV_CFG, LayerGeometry, cdiv, conv_cfg, pack_lines, unpack_lines, wrap
+from coexplore.rtl.program import (
+    CONV_CFG,
+    LayerGeometry,
+    cdiv,
+    conv_cfg,
+    pack_lines,
+    resident_call_limits,
+    unpack_lines,
+    wrap,
+)
 
 CFG = CONV_CFG
 
@@ -111,12 +120,4 @@ def cycles(params: RtlParams, geo: LayerGeometry) -> int:
 def call_limits(params: RtlParams) -> CallLimits:
     """What one call holds (host-side tiling, ``dataflows.tiling``): the input in one replica and
     half the budget, the output pixels in the output bank."""
-    return CallLimits(
-        kind=params.kind,
-        rows=params.rows,
-        cols=params.cols,
-        input_bytes=min(params.ifmap_bytes, params.ifmap_bytes * params.ifmap_replicas // 2),
-        out_pixels=params.ofmap_depth,
-        reduction=0,
-        stream_bytes=params.stream_bytes,
-    )
+    return resident_call_limits(params, out_pixels=params.ofmap_depth, reduction=0)

@@ -49,7 +49,7 @@ the accelerator's ``acc_bits``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from itertools import product
@@ -874,10 +874,15 @@ def _fold_dram_unique(
 
 def _pick_layers(lay: _Layers, idx: np.ndarray) -> _Layers:
     """(len(idx), 1) columns of the layers at ``idx`` (of (1, layers) or (layers, 1) arrays)."""
-    pick = lambda a: a.reshape(-1)[idx].reshape(-1, 1)  # noqa: E731
+    return _map_layers(lay, lambda a: a.reshape(-1)[idx].reshape(-1, 1))
+
+
+def _map_layers(lay: _Layers, pick: Callable[[np.ndarray], np.ndarray]) -> _Layers:
+    """``pick`` applied to every array of ``lay``."""
+    s0, s1, s2, s3 = lay.strides
     return _Layers(
         {d: pick(v) for d, v in lay.dims.items()},
-        tuple(pick(v) for v in lay.strides),
+        (pick(s0), pick(s1), pick(s2), pick(s3)),
         pick(lay.macs),
         pick(lay.out_words),
         pick(lay.in_words),
@@ -1237,16 +1242,8 @@ def _choose(parts: list[dict[str, Any]], keys: Sequence[str]) -> tuple[dict[str,
 
 
 def _select(lay: _Layers, idx: np.ndarray) -> _Layers:
-    pick = lambda a: a[:, idx]  # noqa: E731
-    return _Layers(
-        {d: pick(v) for d, v in lay.dims.items()},
-        tuple(pick(v) for v in lay.strides),
-        pick(lay.macs),
-        pick(lay.out_words),
-        pick(lay.in_words),
-        pick(lay.vector_ops),
-        (pick(lay.hw[0]), pick(lay.hw[1])),
-    )
+    """The layer columns ``idx`` of (1, layers) arrays."""
+    return _map_layers(lay, lambda a: a[:, idx])
 
 
 _DATAFLOW = attrgetter("dataflow")

@@ -63,7 +63,7 @@ def decomposed_layer(
 ) -> LayerSim | None:
     """``layer`` as its sub-layers on ``acc`` (None when ``acc`` runs it otherwise, or no block of
     groups fits a call: the fold model's own estimate); cycles and traffic add up, plus the gaps."""
-    from coexplore.sim.cycle.simulator import _compulsory, simulate_layer
+    from coexplore.sim.cycle.simulator import combine_runs, simulate_layer
 
     lim = decomposed_limits(layer, acc, prof)
     if lim is None:
@@ -91,27 +91,8 @@ def decomposed_layer(
             runs.append(simulate_layer(dec.parts[i].layer, acc, prof, shifted))
             offset += runs[-1].total_cycles + CALL_GAP_CYCLES
 
-    def total(key: str) -> dict[str, float]:
-        return {op: sum(getattr(x, key)[op] for x in runs) for op in getattr(runs[0], key)}
-
-    gaps = dec.gap_cycles()
-    return replace(
-        runs[0],
-        name=layer.name,
-        kind=layer.kind.value,
-        macs=layer.macs,
-        busy_cycles=sum(x.busy_cycles for x in runs) + gaps,
-        stall_cycles=sum(x.stall_cycles for x in runs),
-        compute_cycles=sum(x.compute_cycles for x in runs) + gaps,
-        folds=sum(x.folds for x in runs),
-        passes=sum(x.passes for x in runs),
-        dram_read_bytes=total("dram_read_bytes"),
-        dram_write_bytes=total("dram_write_bytes"),
-        buffer_reads=total("buffer_reads"),
-        buffer_writes=total("buffer_writes"),
-        compulsory_bytes=_compulsory(layer, acc),
-        extra={"calls": len(plan.calls), "pieces": dec.pieces, "block": dec.block, "wasted_macs": dec.wasted_macs},
-    )
+    extra = {"calls": len(plan.calls), "pieces": dec.pieces, "block": dec.block, "wasted_macs": dec.wasted_macs}
+    return combine_runs(layer, acc, runs, dec.gap_cycles(), extra)
 
 
 def _kind_designs(accs: Sequence[Accelerator], prof: TimingProfile) -> dict[int, list[int]]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -217,25 +217,34 @@ def _tiled_layer(
         sims.append(sim)
         offset += sim.total_cycles + CALL_GAP_CYCLES
 
-    def total(key: str) -> dict[str, float]:
-        return {op: sum(getattr(x, key)[op] for x in sims) for op in getattr(sims[0], key)}
+    return combine_runs(layer, acc, sims, plan.gap_cycles(), {"calls": len(plan.calls)})
 
-    gaps = plan.gap_cycles()
+
+def combine_runs(
+    layer: Layer, acc: Accelerator, runs: list[LayerSim], gap_cycles: int, extra: dict[str, Any]
+) -> LayerSim:
+    """``layer`` as ``runs`` (its calls or sub-layers) back to back: every count summed, the idle
+    ``gap_cycles`` between them added to the busy and compute cycles."""
+
+    def total(key: str) -> dict[str, float]:
+        return {op: sum(getattr(x, key)[op] for x in runs) for op in getattr(runs[0], key)}
+
     return replace(
-        sims[0],
+        runs[0],
         name=layer.name,
+        kind=layer.kind.value,
         macs=layer.macs,
-        busy_cycles=sum(x.busy_cycles for x in sims) + gaps,
-        stall_cycles=sum(x.stall_cycles for x in sims),
-        compute_cycles=sum(x.compute_cycles for x in sims) + gaps,
-        folds=sum(x.folds for x in sims),
-        passes=sum(x.passes for x in sims),
+        busy_cycles=sum(x.busy_cycles for x in runs) + gap_cycles,
+        stall_cycles=sum(x.stall_cycles for x in runs),
+        compute_cycles=sum(x.compute_cycles for x in runs) + gap_cycles,
+        folds=sum(x.folds for x in runs),
+        passes=sum(x.passes for x in runs),
         dram_read_bytes=total("dram_read_bytes"),
         dram_write_bytes=total("dram_write_bytes"),
         buffer_reads=total("buffer_reads"),
         buffer_writes=total("buffer_writes"),
         compulsory_bytes=_compulsory(layer, acc),
-        extra={"calls": len(plan.calls)},
+        extra=extra,
     )
 
 

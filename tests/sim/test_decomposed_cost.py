@@ -8,9 +8,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from sim_helpers import square_acc
 
 from coexplore.dataflows.decompose import decompose, decomposes_on, needs_decomposition
-from coexplore.dataflows.io import builtin_templates
 from coexplore.dataflows.mapping import resolve_profile
 from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CALL_GAP_CYCLES, call_limits
@@ -37,15 +37,7 @@ SMALL = [
 
 
 def _acc(template: str, size: int = 8, kb: float = 2.0, bw: float | None = 8.0) -> Accelerator:
-    return Accelerator(
-        dataflow=builtin_templates()[template],
-        rows=size,
-        cols=size,
-        ifmap_sram_kb=kb,
-        filter_sram_kb=kb,
-        ofmap_sram_kb=kb,
-        dram_bw_bytes_per_cycle=bw,
-    )
+    return square_acc(template, size, kb, bw)
 
 
 @pytest.mark.parametrize("template", ["systolic-ws", "systolic-os"])

@@ -12,6 +12,7 @@ import random
 
 import numpy as np
 import pytest
+from sim_helpers import square_acc
 
 from coexplore.dataflows.io import builtin_templates
 from coexplore.dataflows.mapping import resolve_profile
@@ -40,15 +41,7 @@ NETWORK_REL = 1e-9
 
 
 def _acc(template: str, size: int = 32, kb: float = 64.0, bw: float | None = 32.0) -> Accelerator:
-    return Accelerator(
-        dataflow=builtin_templates()[template],
-        rows=size,
-        cols=size,
-        ifmap_sram_kb=kb,
-        filter_sram_kb=kb,
-        ofmap_sram_kb=kb,
-        dram_bw_bytes_per_cycle=bw,
-    )
+    return square_acc(template, size, kb, bw)
 
 
 def _analytical(layers: list[Layer], accs: list[Accelerator], profile: str = "rtl") -> BatchResult:
