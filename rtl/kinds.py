@@ -173,7 +173,7 @@ KINDS: tuple[HardwareKind, ...] = (
             Pack.FLATTEN,
             "K",
             "C,R,S",
-            fill="rows + cols - 2 + max(stages - rows + 2, 0)",
+            fill="rows + cols - 2 + max(stages - max(rows - 2, 0), 0)",
             drain="rows",
         ),
         "coexplore.rtl.os:OsAccelerator",

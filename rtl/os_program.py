@@ -61,8 +61,8 @@ def pipeline_extra(params: RtlParams) -> int:
     """Compute cycles the PEs' pipeline stages add to a fold: none while ``pe_stages <= rows - 2``. The
     drain moves array row i in its i-th cycle; row i's last sum lands ``rows - 1 - i`` cycles before
     the bottom row's, which unpipelined lands one cycle into the drain (hence rows >= 2). Template
-    fill: ``rows + cols - 2 + max(stages - rows + 2, 0)``."""
-    return max(params.pe_stages - (params.rows - 2), 0)
+    fill: ``rows + cols - 2 + max(stages - max(rows - 2, 0), 0)``."""
+    return max(params.pe_stages - max(params.rows - 2, 0), 0)
 
 
 def cycles(params: RtlParams, geo: LayerGeometry) -> int:

@@ -1,7 +1,7 @@
 """Pipelined PEs (``Accelerator.pe_stages``): the WS and OS RTL with the product register (1) and the
 edge operand registers (2) stay bit-exact against numpy and cycle-exact against ``simulate --profile
 rtl``, whose fill charges the same stages from the template (WS ``rows + cols - 2 + stages``; OS
-``rows + cols - 2 + max(stages - rows + 2, 0)``: its drain hides them)."""
+``rows + cols - 2 + max(stages - max(rows - 2, 0), 0)``: its drain hides them)."""
 
 from __future__ import annotations
 

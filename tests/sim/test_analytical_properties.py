@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from coexplore.dataflows.io import builtin_templates, get_profile, get_template
@@ -197,6 +197,14 @@ def test_energy_is_at_least_macs_times_mac_energy(layer: Layer, acc: Accelerator
 # ---- monotonicity ------------------------------------------------------------------------------------
 @FEW
 @given(layers(), designs(), profiles, st.sampled_from([1.5, 2.0, 8.0]))
+# Found by hypothesis: a 1-row systolic-os array got a pipeline cycle it does not have (fill's stage term
+# was max(stages - rows + 2, 0), i.e. 1 at rows=1, stages=0) where the DRAM limit was lifted: 1 vs 0 cycles.
+@example(
+    gemm("g", 1, 1, 1, bits=4),
+    Accelerator(get_template("systolic-os"), 1, 1, dram_bw_bytes_per_cycle=1.0),
+    "scalesim",
+    1.5,
+)
 def test_more_bandwidth_is_never_slower(layer: Layer, acc: Accelerator, prof: str, factor: float) -> None:
     def more(bw: float | None) -> float | None:
         return None if bw is None else bw * factor
