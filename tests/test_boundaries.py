@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 # package folder -> coexplore subpackages it may import
 ALLOWED = {
@@ -32,6 +34,7 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+@pytest.mark.heavy
 def test_packages_import_only_what_design_allows() -> None:
     violations = []
     checked = 0
@@ -56,6 +59,7 @@ def test_packages_import_only_what_design_allows() -> None:
     assert not violations, "\n".join(violations)
 
 
+@pytest.mark.heavy
 def test_the_cli_starts_without_heavy_libraries() -> None:
     import subprocess
     import sys

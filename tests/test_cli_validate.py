@@ -40,6 +40,7 @@ def _check_reasons(cases: list[dict]) -> None:
             assert c["reason"] == ""
 
 
+@pytest.mark.heavy
 def test_against_maestro_table_plot_and_reasons(tmp_path: Path) -> None:
     code, out = _invoke("validate", "--against", "maestro", "--out", str(tmp_path), "--json")
     assert code == 0, out

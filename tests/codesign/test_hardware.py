@@ -156,6 +156,7 @@ def test_bounds_hold_against_optimal_schedules(seed: int) -> None:
         assert b.energy_pj[i] <= _least_energy(problem) * (1 + 1e-12), system.name
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("limit", ["latency", "energy"])
 def test_a_proven_infeasible_tuple_is_infeasible_on_every_system(limit: str) -> None:
     nets = _pair(20)
@@ -220,6 +221,7 @@ def test_loose_spec_gives_a_feasible_design_whose_figures_replay(zoo_pair: list[
     )
 
 
+@pytest.mark.heavy
 def test_impossible_latency_is_proven_infeasible(zoo_pair: list[Network]) -> None:
     res = best_hardware(zoo_pair, Spec.parse("latency=1000"), HardwareSpace(), task_names=["cls", "seg"])
     assert res.proven_infeasible and not res.feasible and res.designs_after_bounds == 0
@@ -227,6 +229,7 @@ def test_impossible_latency_is_proven_infeasible(zoo_pair: list[Network]) -> Non
     assert res.check.violation > 1000  # the closest design, reported as NAS-then-ASIC would
 
 
+@pytest.mark.heavy
 def test_best_hardware_is_deterministic(zoo_pair: list[Network]) -> None:
     spec = Spec.parse("cls.latency=1.5e6,seg.latency=5e6,area=2mm2")
     runs = [best_hardware(zoo_pair, spec, HardwareSpace(), task_names=["cls", "seg"], seed=3) for _ in range(2)]

@@ -90,6 +90,7 @@ def test_greedy_is_feasible_and_never_beats_the_optimum(seed: int) -> None:
     assert g.objective_value <= 1.5 * best
 
 
+@pytest.mark.heavy
 def test_time_limit_returns_best_schedule_and_its_gap() -> None:
     problem = random_problem(5, n_tasks=3, units_per_task=20, n_accs=3, link=Link(32, 16, 2.5))
     res = solve_exact(problem, time_limit_s=1.0, workers=4)
@@ -160,6 +161,7 @@ def test_a_critical_path_that_changes_sub_accelerator_pays_the_transfer() -> Non
     assert res.objective_value == res.bound == 11 and res.status == "optimal"
 
 
+@pytest.mark.heavy
 def test_the_configuration_bound_sees_draws_that_cannot_run_side_by_side() -> None:
     # two independent units, each fast on its own sub-accelerator, each drawing 3 of the pool's 4
     # bytes/cycle: they cannot overlap, which neither the bytes over the pool (15) nor the work over

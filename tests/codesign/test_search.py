@@ -84,6 +84,7 @@ def test_the_fake_problem_has_a_binding_limit() -> None:
     assert FEASIBLE_BEST < 1.0  # the unconstrained optimum is infeasible
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("oracle", [True, False])
 def test_proposals_are_in_range(name: str, oracle: bool) -> None:
@@ -150,6 +151,7 @@ def test_beats_random_on_the_fake_problem(name: str, budget: int) -> None:
     assert _mean_best(name, seeds, budget) > random_best
 
 
+@pytest.mark.heavy
 def test_predictor_closes_most_of_randoms_gap_to_the_optimum() -> None:
     seeds, budget = range(6), 40
     gap_random = FEASIBLE_BEST - _mean_best("random", seeds, budget)
@@ -157,6 +159,7 @@ def test_predictor_closes_most_of_randoms_gap_to_the_optimum() -> None:
     assert gap_predictor < 0.5 * gap_random
 
 
+@pytest.mark.heavy
 def test_predictor_learns_feasibility_without_an_oracle() -> None:
     def infeasible_share(name: str) -> float:
         opts = [drive(name, s, 40, oracle=False)[0] for s in range(4)]

@@ -32,6 +32,7 @@ def test_pareto_mask() -> None:
     assert pareto_mask(pts).tolist() == [True, True, False, False]
 
 
+@pytest.mark.heavy
 def test_sweep_writes_rows_pareto_and_plots(tmp_path: Path) -> None:
     rows = run_system_sweep(
         tiny_networks(),

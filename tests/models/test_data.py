@@ -25,6 +25,7 @@ def test_builtin_tasks_and_infos() -> None:
     assert (seg.kind, seg.metric, seg.num_outputs, seg.default_space) == ("segmentation", "iou", 1, "unet")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["digits", "segmentation"])
 def test_generated_tasks_are_deterministic_by_seed(name: str) -> None:
     a, b = load_task(name, seed=0), load_task(name, seed=1)

@@ -47,6 +47,7 @@ def _signature(layer):
     )
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["resnet9", "vit"])
 def test_zoo_round_trip_gives_the_same_layers(name: str, tmp_path: Path) -> None:
     module, x = build_module(name)

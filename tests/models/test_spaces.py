@@ -28,6 +28,7 @@ def test_builtins_are_listed() -> None:
         assert space.cardinalities() == tuple(len(c.options) for c in space.choices)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["resnet", "unet", "mobilenet"])
 def test_extreme_and_random_vectors_build_and_lower(name: str) -> None:
     space = get_space(name)
