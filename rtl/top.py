@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -65,6 +65,22 @@ class RoundRobin(wiring.Component):
         with m.If(self.valid & self.advance):
             m.d.sync += last.eq(self.grant)
         return m
+
+
+def sub_instance(m: Module, name: str, params: RtlParams) -> Any:
+    """Sub-accelerator ``params`` as an instance of its own emitted module (``params.module_name``), not
+    elaborated again inside the top: the top's netlist holds only the wiring and arbiters, so a system of
+    two 2,048-PE arrays converts in seconds rather than re-checking every PE's netlist. Returns an
+    interface object with the component's members (``start``, ``ifmap.valid``, ``cfg_*``, ...) to wire."""
+    component = params.component()  # builds the signature only; never elaborated here
+    component._MustUse__silence = True  # amaranth's opt-out of its "created but never used" warning
+    signature = component.signature
+    iface = signature.create(path=(name,))
+    ports: dict[str, Any] = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+    for path, member, value in signature.flatten(iface):
+        ports[("i_" if member.flow == In else "o_") + "__".join(str(part) for part in path)] = value
+    m.submodules[name] = Instance(params.module_name, **ports)
+    return iface
 
 
 PORTS = ("shared", "partitioned")
@@ -122,8 +138,7 @@ class HeteroTop(wiring.Component):
         m = Module()
         accs = []
         for i, p in enumerate(self.subs):
-            acc = p.component()
-            m.submodules[f"sub{i}"] = acc
+            acc = sub_instance(m, f"sub{i}", p)
             accs.append(acc)
             m.d.comb += [
                 acc.start.eq(getattr(self, f"s{i}_start")),
@@ -235,6 +250,10 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None, por
     top_name = f"coexplore_top_{system.name.replace('-', '_')}" + ("_part" if ports == "partitioned" else "")
     top = HeteroTop(subs, top_name, ports)
     text = verilog.convert(top, name=top_name, emit_src=False)
+    # The top instantiates the sub-accelerators' own modules: one self-contained file carries them too
+    # (each distinct module once), so a simulator or synthesis tool needs only this file.
+    distinct = {mod["module"]: Path(mod["verilog"]) for mod in modules}
+    text = "\n".join([text, *(path.read_text() for path in distinct.values())])
     tpath = out / f"{top_name}.v"
     tmp = tpath.with_suffix(f".v.tmp{os.getpid()}")
     tmp.write_text(text)
