@@ -4,7 +4,9 @@ The space (``HardwareSpace``) is NASAIC's: systems of 1..``max_accelerators`` su
 template (every shipped one by default) with a share of a global PE budget and of a DRAM bandwidth
 budget (partitioned: each sub-accelerator owns its slice, its one DRAM port), plus, as in NAAS, the
 array's shape (``aspect_ratios``: columns per row, 1 = near-square) and its scratchpad per operand.
-Shares come from ``pe_splits`` / ``bw_splits`` (and their complements) and add up to the budget.
+Shares come from ``pe_splits`` / ``bw_splits`` (and their complements) and add up to the budget; a
+bandwidth share is rounded down to a power of two bytes/cycle, a stream width the RTL generator builds
+(a 16 B/cycle budget gives 4 and 8, not 12: the search picks only hardware that can be emitted).
 
 ``best_hardware`` answers one network tuple in three steps:
 
@@ -49,7 +51,7 @@ import numpy as np
 from coexplore.codesign.problem import TOLERANCE, Candidate, Spec, SpecCheck, TaskChoice
 from coexplore.codesign.schedule import Schedule, SolveResult, solve_exact, solve_greedy
 from coexplore.dataflows.spec import Accelerator, SpecError
-from coexplore.dataflows.system import BandwidthSharing, Budget, Link, System
+from coexplore.dataflows.system import BandwidthSharing, Budget, Link, System, buildable_bw_bytes_per_cycle
 from coexplore.models.ir import CoexploreError, Layer, Network
 from coexplore.sim.system import CostTable, MappingProblem, SystemResult, build_problem, port_accelerators
 
@@ -202,6 +204,7 @@ def _enumerate(space: HardwareSpace) -> _Enumerated:
             for bw_t in _shares(space.bw_splits, k):
                 options = []
                 for p, b in zip(pes, bw_t):
+                    bw = buildable_bw_bytes_per_cycle(b * space.dram_bw_budget_bytes_per_cycle)
                     opts: dict[Any, Any] = {}
                     for t in names:
                         for a in space.aspect_ratios:
@@ -209,7 +212,7 @@ def _enumerate(space: HardwareSpace) -> _Enumerated:
                             if p // rows > 4096:
                                 continue
                             for kb in space.sram_kb:
-                                cfg = SubConfig(t, rows, p // rows, float(kb), b * space.dram_bw_budget_bytes_per_cycle)
+                                cfg = SubConfig(t, rows, p // rows, float(kb), bw)
                                 opts[cfg] = None
                     options.append(list(opts))
                 for combo in itertools.product(*options):

@@ -33,7 +33,7 @@ import numpy as np
 
 from coexplore.dataflows.io import get_template
 from coexplore.dataflows.spec import Accelerator, Dataflow, SpecError
-from coexplore.dataflows.system import BandwidthSharing, Budget, Link, System, array_shape
+from coexplore.dataflows.system import BandwidthSharing, Budget, Link, System, array_shape, buildable_bw_bytes_per_cycle
 from coexplore.models.ir import CoexploreError, Network
 from coexplore.sim.system import CostFn, CostTable, MappingProblem, analytical_costs, build_problem
 
@@ -98,9 +98,10 @@ def default_options(
     row_factors: Sequence[float] = (0.5, 1.0, 2.0),
 ) -> list[SlotOption]:
     """PE counts in ``1/pe_steps`` fractions of the budget (multiples of 16 so arrays stay regular), each
-    in the array shapes of ``array_shapes``, and bandwidth slices in ``1/bw_steps`` fractions of it."""
+    in the array shapes of ``array_shapes``, and bandwidth slices in ``1/bw_steps`` fractions of it, rounded
+    down to a power of two bytes/cycle (``buildable_bw_bytes_per_cycle``: stream widths the RTL builds)."""
     pes = sorted({max(16, (pe_budget * k // pe_steps) // 16 * 16) for k in range(1, pe_steps + 1)})
-    bws = [bw_budget * k / bw_steps for k in range(1, bw_steps + 1)]
+    bws = sorted({buildable_bw_bytes_per_cycle(bw_budget * k / bw_steps) for k in range(1, bw_steps + 1)})
     return [SlotOption(p, b, r) for p in pes for r in array_shapes(p, row_factors) for b in bws]
 
 

@@ -154,6 +154,15 @@ def array_shape(pes: int) -> tuple[int, int]:
     return rows, pes // rows
 
 
+def buildable_bw_bytes_per_cycle(bw_bytes_per_cycle: float) -> float:
+    """The largest power-of-two bytes per cycle <= ``bw_bytes_per_cycle`` (at least 1): the stream widths
+    the RTL generator builds (``rtl.params.stream_bytes_of``), so that a bandwidth slice a search or
+    allocation picks is hardware that ``coexplore rtl --design`` can emit (a 12 B/cycle slice is not)."""
+    if not (math.isfinite(bw_bytes_per_cycle) and bw_bytes_per_cycle > 0):
+        raise SpecError(f"bandwidth {bw_bytes_per_cycle!r}: expected a positive number of bytes/cycle")
+    return float(1 << max(int(math.floor(math.log2(bw_bytes_per_cycle))), 0))
+
+
 # ---- YAML ------------------------------------------------------------------------------------------
 class SubAcceleratorModel(AcceleratorModel):
     """An accelerator entry of a system: rows and cols, or ``pes`` for a near-square array."""

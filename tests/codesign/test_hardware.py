@@ -93,6 +93,21 @@ def test_space_enumerates_distinct_systems_within_budget() -> None:
     assert [s.name for s in HardwareSpace().systems()][:50] == [s.name for s in systems[:50]]  # fixed order
 
 
+def test_every_bandwidth_slice_is_a_stream_width_the_rtl_builds() -> None:
+    """A 16 B/cycle budget split 3:1 gave a 12 B/cycle slice (the demo's best.yaml), which the RTL
+    generator refuses; slices are rounded down to powers of two, so every system the search can
+    pick is one ``coexplore rtl --design`` emits."""
+    from coexplore.rtl.params import stream_bytes_of
+
+    space = HardwareSpace(pe_budget=512, dram_bw_budget_bytes_per_cycle=16.0)
+    widths = {a.dram_bw_bytes_per_cycle for s in space.systems() for a in s.accelerators}
+    assert widths == {4.0, 8.0, 16.0}
+    for s in space.systems():
+        for a in s.accelerators:
+            assert stream_bytes_of(a) == a.dram_bw_bytes_per_cycle
+        assert sum(a.dram_bw_bytes_per_cycle for a in s.accelerators) <= 16.0
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
