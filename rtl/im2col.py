@@ -30,26 +30,41 @@ class ReductionWalk:
     offset: Value  # c*H*W + r*W + s
 
 
-def reduction_walker(m: Module, cfg: dict[str, Any], reset: Any, step: Any, name: str) -> ReductionWalk:
-    """(c, r, s) of a running reduction index: cleared on ``reset``, advanced on ``step``."""
+def reduction_walker(
+    m: Module, cfg: dict[str, Any], reset: Any, step: Any, name: str, registered_offset: bool = False
+) -> ReductionWalk:
+    """(c, r, s) of a running reduction index: cleared on ``reset``, advanced on ``step``.
+    ``registered_offset`` keeps the offset in a register of its own (one adder per step, 18 more
+    flip-flops) for a reader that adds it to a read address in the same cycle (OS row 0); else
+    it is the sum ``c*H*W + r*W + s`` of the walker's registers."""
     red = Signal(CFG_BITS + 1, name=f"{name}_red")
     r = Signal(CFG_BITS, name=f"{name}_r")
     s = Signal(CFG_BITS, name=f"{name}_s")
     rw = Signal(CFG_BITS + 1, name=f"{name}_rw")  # r*W
     cb = Signal(CFG_BITS + 1, name=f"{name}_cb")  # c*H*W
+    off = Signal(CFG_BITS + 2, name=f"{name}_off")  # c*H*W + r*W + s (registered_offset)
+
+    def set_off(value: Any) -> None:  # the offset register's update (none when the offset is a sum)
+        if registered_offset:
+            m.d.sync += off.eq(value)
+
     with m.If(reset):
         m.d.sync += [red.eq(0), r.eq(0), s.eq(0), rw.eq(0), cb.eq(0)]
+        set_off(0)
     with m.Elif(step):
         m.d.sync += red.eq(red + 1)
         with m.If(s == cfg["s"] - 1):
             m.d.sync += s.eq(0)
             with m.If(r == cfg["r"] - 1):
                 m.d.sync += [r.eq(0), rw.eq(0), cb.eq(cb + cfg["hw"])]
+                set_off(cb + cfg["hw"])
             with m.Else():
                 m.d.sync += [r.eq(r + 1), rw.eq(rw + cfg["w"])]
+                set_off(cb + rw + cfg["w"])
         with m.Else():
             m.d.sync += s.eq(s + 1)
-    return ReductionWalk(red, r, s, cb + rw + s)
+            set_off(off + 1)
+    return ReductionWalk(red, r, s, off if registered_offset else cb + rw + s)
 
 
 @dataclass(frozen=True)

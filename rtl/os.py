@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from coexplore.rtl.array import OsArray
@@ -45,6 +45,10 @@ class _Fold:
     last_comp: Signal
     draining: Signal
     setting_up: Signal  # SETUP or DRAIN: one array row's next pixel set up per cycle
+    # registered flags kept with their counters (no compare between them and the next state)
+    t_zero: Signal  # tcnt == 0
+    t_last: Signal  # tcnt == compute length - 1
+    t_red: Signal  # tcnt < C*R*S
 
 
 class OsAccelerator(StreamAccelerator):
@@ -102,6 +106,9 @@ class OsAccelerator(StreamAccelerator):
             last_comp=Signal(),
             draining=Signal(),
             setting_up=Signal(),
+            t_zero=Signal(),
+            t_last=Signal(),
+            t_red=Signal(),
         )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> None:
@@ -117,46 +124,48 @@ class OsAccelerator(StreamAccelerator):
             busy
             & ~f.comp_done
             & (f.phase == COMPUTE)
-            & (f.tcnt == 0)
+            & f.t_zero
             & if_loaded
             & Mux(f.wbank, wfull[1], wfull[0])
             & ~Mux(f.ohalf, f.ofull[1], f.ofull[0])
         )
         m.d.comb += [
-            f.computing.eq(busy & ~f.comp_done & (f.phase == COMPUTE) & ((f.tcnt != 0) | go)),
-            f.last_comp.eq(f.computing & (f.tcnt == comp_len - 1)),
+            f.computing.eq(busy & ~f.comp_done & (f.phase == COMPUTE) & (~f.t_zero | go)),
+            # rows >= 2 makes the compute length >= 2, so t_last implies tcnt != 0: no ``go`` on this path
+            f.last_comp.eq(busy & ~f.comp_done & (f.phase == COMPUTE) & f.t_last),
             f.draining.eq(busy & (f.phase == DRAIN)),
             f.setting_up.eq(busy & ((f.phase == SETUP) | (f.phase == DRAIN))),
-            f.last_rf.eq(f.rf_i == cfg["n_rf"] - 1),
         ]
+        fill = ra + ca - 2 + pipeline_extra(p)  # comp_len = C*R*S + fill: length 1 only for C*R*S = 1 - fill
+        one = (cfg["red"] == 1 - fill) if fill <= 1 else 0
+        t_first = [f.tcnt.eq(0), f.t_zero.eq(1), f.t_last.eq(one), f.t_red.eq(cfg["red"] != 0)]
+        rf_first = [f.rf_i.eq(0), f.last_rf.eq(cfg["n_rf"] == 1)]
         with m.If(start):
-            m.d.sync += [
-                f.phase.eq(SETUP),
-                f.pc.eq(0),
-                f.tcnt.eq(0),
-                f.rf_i.eq(0),
-                f.cf_i.eq(0),
-                f.comp_done.eq(0),
-                f.ohalf.eq(0),
-            ]
+            m.d.sync += [f.phase.eq(SETUP), f.pc.eq(0), *t_first, *rf_first, f.cf_i.eq(0), f.comp_done.eq(0)]
+            m.d.sync += f.ohalf.eq(0)
         with m.Elif(busy & (f.phase == SETUP)):
             m.d.sync += f.pc.eq(f.pc + 1)
             with m.If(f.pc == ra - 1):
                 m.d.sync += [f.phase.eq(COMPUTE), f.pc.eq(0)]
         with m.Elif(f.computing):
-            m.d.sync += f.tcnt.eq(f.tcnt + 1)
+            m.d.sync += [
+                f.tcnt.eq(f.tcnt + 1),
+                f.t_zero.eq(0),
+                f.t_last.eq(f.tcnt + 1 == comp_len - 1),
+                f.t_red.eq(f.tcnt + 1 < cfg["red"]),
+            ]
             with m.If(f.last_comp):
-                m.d.sync += [f.phase.eq(DRAIN), f.pc.eq(0), f.tcnt.eq(0)]
+                m.d.sync += [f.phase.eq(DRAIN), f.pc.eq(0), *t_first]
         with m.Elif(f.draining):
             m.d.sync += f.pc.eq(f.pc + 1)
             with m.If(f.pc == ra - 1):
                 m.d.sync += [f.phase.eq(COMPUTE), f.pc.eq(0), f.ohalf.eq(~f.ohalf)]
                 with m.If(f.last_rf):
-                    m.d.sync += [f.rf_i.eq(0), f.cf_i.eq(f.cf_i + 1)]
+                    m.d.sync += [*rf_first, f.cf_i.eq(f.cf_i + 1)]
                     with m.If(f.cf_i == cfg["n_cf"] - 1):
                         m.d.sync += f.comp_done.eq(1)
                 with m.Else():
-                    m.d.sync += f.rf_i.eq(f.rf_i + 1)
+                    m.d.sync += [f.rf_i.eq(f.rf_i + 1), f.last_rf.eq(f.rf_i + 1 == cfg["n_rf"] - 1)]
 
     def _row_inputs(self, m: Module, start: Any, f: _Fold, arr: OsArray, ports: dict) -> None:
         """Array row i keeps its pixel (set up in SETUP/DRAIN cycle i by the pixel walker) and reads
@@ -178,10 +187,11 @@ class OsAccelerator(StreamAccelerator):
             with m.If(f.setting_up & (f.pc == i)):
                 m.d.sync += [hb.eq(pix.hb), wb.eq(pix.wb), base.eq(pix.base), ok.eq(pix.index < cfg["t"])]
         st_v = Signal()
-        m.d.comb += st_v.eq(f.computing & (f.tcnt < cfg["red"]))
-        walk = reduction_walker(m, cfg, reset=~f.computing, step=st_v, name="rc")
+        m.d.comb += st_v.eq(f.computing & f.t_red)
+        # reset outside COMPUTE (every fold passes SETUP or DRAIN first), not on ~computing: off the ``go`` path
+        walk = reduction_walker(m, cfg, reset=f.phase != COMPUTE, step=st_v, name="rc", registered_offset=True)
         k_v = skew(m, st_v, ra, 1, "kv")
-        k_first = skew(m, st_v & (f.tcnt == 0), ra, 1, "kf")
+        k_first = skew(m, st_v & f.t_zero, ra, 1, "kf")
         k_off = skew(m, walk.offset, ra, CFG_BITS + 2, "koff")
         k_r = skew(m, walk.r, ra, CFG_BITS, "kr")
         k_s = skew(m, walk.s, ra, CFG_BITS, "ks")
@@ -209,10 +219,10 @@ class OsAccelerator(StreamAccelerator):
 
     def _weights_in(self, m: Module, f: _Fold, arr: OsArray, wrp: Any) -> None:
         """One weight line per compute step, column j delayed j cycles (the skew triangle)."""
-        p, cfg = self.params, self.cfg()
+        p = self.params
         m.d.comb += wrp.addr.eq(Mux(f.wbank, p.weight_depth, 0) + f.tcnt[:CFG_BITS])
         wv_q = Signal()
-        m.d.sync += wv_q.eq(f.computing & (f.tcnt < cfg["red"]))
+        m.d.sync += wv_q.eq(f.computing & f.t_red)
         for j in range(p.cols):
             val = Signal(signed(p.weight_bits), name=f"wcol_{j}_0")
             m.d.comb += val.eq(Mux(wv_q, wrp.data.word_select(j, 8)[: p.weight_bits].as_signed(), 0))
@@ -235,10 +245,8 @@ class OsAccelerator(StreamAccelerator):
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=())
             sel = Signal(signed(p.acc_bits), name=f"acc_row_{j}")
-            pick = arr.acc[0][j]
-            for i in range(1, ra):
-                pick = Mux(f.pc == i, arr.acc[i][j], pick)
-            m.d.comb += sel.eq(pick)
+            # array row pc of column j: an indexed (balanced) multiplexer, not a chain of rows - 1 muxes
+            m.d.comb += sel.eq(Array(arr.acc[i][j] for i in range(ra))[f.pc[: bits_for(ra)]])
             m.d.comb += [wp.addr.eq(Mux(f.ohalf, ra, 0) + f.pc), wp.data.eq(sel.as_unsigned()), wp.en.eq(f.draining)]
             m.d.comb += [rp.addr.eq(Mux(dr.half, ra, 0) + dr.read_line), rp.en.eq(dr.read_en)]
             ext = Signal(signed(ob * 8), name=f"dext_{j}")

@@ -223,8 +223,10 @@ def synthesize(
     work_dir: Path | None = None,
     ecp5: bool | None = None,
     memory_bits: int = 0,
+    speed: int = 6,
 ) -> SynthResult:
-    """Run the generic flow (and the ECP5 flow unless disabled) on ``verilog``'s module ``top``."""
+    """Run the generic flow (and the ECP5 flow unless disabled, timed at speed grade ``speed``) on
+    ``verilog``'s module ``top``."""
     import time
 
     if ecp5 is not None:
@@ -234,7 +236,7 @@ def synthesize(
         work = Path(work_dir) if work_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         g = generic(Path(verilog).resolve(), top, work)
-        e = globals()["ecp5"](Path(verilog).resolve(), top, work) if ecp5_flow else None
+        e = globals()["ecp5"](Path(verilog).resolve(), top, work, speed=speed) if ecp5_flow else None
     return SynthResult(
         module=top,
         cells=g["cells"],

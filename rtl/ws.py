@@ -42,6 +42,11 @@ class _Fold:
     obusy: Signal  # output half h is being accumulated into (2 bits)
     tile_done: Signal  # output half h holds a finished tile (2 bits)
     ohalf: Signal  # output half of the current column fold
+    # registered flags kept with their counters (no compare between them and the next state)
+    rf_first: Signal  # rf_i == 0
+    rf_last: Signal  # rf_i == n_rf - 1
+    t_last: Signal  # tcnt == stream length - 1
+    t_pix: Signal  # tcnt < T
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,10 @@ class WsAccelerator(StreamAccelerator):
             obusy=Signal(2),
             tile_done=Signal(2),
             ohalf=Signal(),
+            rf_first=Signal(),
+            rf_last=Signal(),
+            t_last=Signal(),
+            t_pix=Signal(),
         )
 
     def _sequencer(self, m: Module, start: Any, f: _Fold, if_loaded: Any, wfull: Any) -> _Phases:
@@ -132,40 +141,51 @@ class WsAccelerator(StreamAccelerator):
         m.d.comb += half_free.eq(Mux(f.ohalf, ~f.obusy[1], ~f.obusy[0]))
         go = Signal()
         m.d.comb += go.eq(
-            busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0]) & ((f.rf_i != 0) | half_free)
+            busy & ~f.comp_done & f.in_pre & if_loaded & Mux(f.cbank, wfull[1], wfull[0]) & (~f.rf_first | half_free)
         )
         preloading, streaming, last_stream = fold_phases(
-            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra, stream_len, f.last_pre
+            m, busy, f.comp_done, f.in_pre, go, f.pc, f.tcnt, ra, stream_len, f.last_pre, t_last=f.t_last
         )
-        last_rf = Signal()
-        m.d.comb += last_rf.eq(f.rf_i == cfg["n_rf"] - 1)
+        last_rf = f.rf_last
+        fill = ra + ca - 2 + p.pe_stages  # stream_len = T + fill: length 1 only for T = 1 - fill
+        one = (cfg["t"] == 1 - fill) if fill <= 1 else 0
+        t_first = [f.tcnt.eq(0), f.t_last.eq(one), f.t_pix.eq(cfg["t"] != 0)]
+        rf_first = [f.rf_i.eq(0), f.rf_first.eq(1), f.rf_last.eq(cfg["n_rf"] == 1)]
         with m.If(start):
             m.d.sync += [
                 f.in_pre.eq(1),
                 f.pc.eq(0),
-                f.tcnt.eq(0),
-                f.rf_i.eq(0),
+                *t_first,
+                *rf_first,
                 f.cf_i.eq(0),
                 f.comp_done.eq(0),
                 f.cbank.eq(0),
             ]
         with m.Elif(preloading):
             with m.If(f.last_pre):
-                m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), f.tcnt.eq(0), f.cbank.eq(~f.cbank)]
+                m.d.sync += [f.in_pre.eq(0), f.pc.eq(0), *t_first, f.cbank.eq(~f.cbank)]
             with m.Else():
                 m.d.sync += f.pc.eq(f.pc + 1)
         with m.Elif(streaming):
-            m.d.sync += f.tcnt.eq(f.tcnt + 1)
+            m.d.sync += [
+                f.tcnt.eq(f.tcnt + 1),
+                f.t_last.eq(f.tcnt + 1 == stream_len - 1),
+                f.t_pix.eq(f.tcnt + 1 < cfg["t"]),
+            ]
             with m.If(last_stream):
                 m.d.sync += f.in_pre.eq(1)
                 with m.If(last_rf):
-                    m.d.sync += [f.rf_i.eq(0), f.cf_i.eq(f.cf_i + 1)]
+                    m.d.sync += [*rf_first, f.cf_i.eq(f.cf_i + 1)]
                     with m.If(f.cf_i == cfg["n_cf"] - 1):
                         m.d.sync += f.comp_done.eq(1)
                 with m.Else():
-                    m.d.sync += f.rf_i.eq(f.rf_i + 1)
+                    m.d.sync += [
+                        f.rf_i.eq(f.rf_i + 1),
+                        f.rf_first.eq(0),
+                        f.rf_last.eq(f.rf_i + 1 == cfg["n_rf"] - 1),
+                    ]
         pix_v = Signal()
-        m.d.comb += pix_v.eq(streaming & (f.tcnt < cfg["t"]))
+        m.d.comb += pix_v.eq(streaming & f.t_pix)
         return _Phases(go, preloading, streaming, last_stream, last_rf, pix_v)
 
     def _preload(self, m: Module, start: Any, f: _Fold, ph: _Phases, arr: WsArray, wrp: Any) -> list[_RowTap]:
@@ -173,7 +193,15 @@ class WsAccelerator(StreamAccelerator):
         (c, r, s) from a running walker (reset at the start of each column fold)."""
         p, cfg = self.params, self.cfg()
         ra = p.rows
-        walk = reduction_walker(m, cfg, reset=start | (ph.last_stream & ph.last_rf), step=ph.preloading, name="rc")
+        # rows >= 2: the walker steps and row i captures its tap one cycle after preload cycle i (from
+        # registered enables, off the fold-start path); row i first reads rows >= 2 cycles after it
+        late = ra >= 2
+        step, capture = ph.preloading, [ph.preloading & (f.pc == i) for i in range(ra)]
+        if late:
+            step_q, cap_q = Signal(name="rc_step_q"), Signal(ra, name="tap_cap_q")
+            m.d.sync += [step_q.eq(step), cap_q.eq(Cat(*capture))]
+            step, capture = step_q, [cap_q[i] for i in range(ra)]
+        walk = reduction_walker(m, cfg, reset=start | (ph.last_stream & ph.last_rf), step=step, name="rc")
         m.d.comb += wrp.addr.eq(Mux(f.cbank, ra, 0) + f.pc)
         # pipelined PEs: the weight row and its write enables pass a register (they fan out to a whole
         # array row); the row's first product is at least one cycle after its preload, so none is late
@@ -191,7 +219,7 @@ class WsAccelerator(StreamAccelerator):
         ]
         for i, tap in enumerate(taps):
             load += arr.w_we[i].eq(ph.preloading & (f.pc == i))
-            with m.If(ph.preloading & (f.pc == i)):
+            with m.If(capture[i]):
                 m.d.sync += [
                     tap.offset.eq(walk.offset),
                     tap.r.eq(walk.r),
@@ -245,7 +273,7 @@ class WsAccelerator(StreamAccelerator):
             for x, shape, name in (
                 (ph.pix_v, 1, "cv"),
                 (f.tcnt[:mb], mb, "cm"),
-                (f.rf_i != 0, 1, "cinj"),
+                (~f.rf_first, 1, "cinj"),
                 (f.ohalf, 1, "chalf"),
                 (ph.last_rf, 1, "clast"),
             )
@@ -308,7 +336,7 @@ class WsAccelerator(StreamAccelerator):
                     m.d.sync += f.tile_done[h].eq(1)
                 with m.Elif(dr.finish & (dr.half == h)):
                     m.d.sync += f.tile_done[h].eq(0)
-                with m.If(ph.go & (f.rf_i == 0) & (f.ohalf == h)):
+                with m.If(ph.go & f.rf_first & (f.ohalf == h)):
                     m.d.sync += f.obusy[h].eq(1)
                 with m.Elif(dr.finish & (dr.half == h)):
                     m.d.sync += f.obusy[h].eq(0)
