@@ -36,6 +36,24 @@ took ~6.5 of 6.9 CPU s per run on 2026-12-03 17:25 UTC, about half of it band pl
 dataflows/tiling.py, the rest sim/decomposed.py's nested grid evaluations, sub-layer construction
 and ``evaluate_pairs`` (~1.3 s for 1.3 M sub-layer pairs).
 
+Third change (2026-12-03 19:10-20:40 UTC, issue 11 item 6) while the plan choice was being rewritten
+(every candidate plan of a pair costed and the fewest cycles kept, tap groups): ``evaluate_pairs``
+evaluates each distinct (layer, design) pair once, and a MAC layer once for designs that differ
+only in NoC bandwidth and DRAM port arrangement (the latency's NoC and port terms and the mapper's
+choice completed per pair, ``_split_to_pairs``); tiled sub-layers built without revalidation
+(sim/tiled.py ``_sub_layer``); ``call_shapes``' per-axis tile counts memoized; no list scan per
+sub-layer in sim/decomposed.py. Results bit-identical (every array of this bench's grid, rtl and
+ideal, detail off and on, against a copy of the modules before, under the same tiling.py). The
+workload moved under the measurements: the post-pass's sub-layer pairs went from 1.9 M to 4.9 M per
+run, and one run of the working tree took 32 CPU s at 19:15 UTC, 4-9 CPU s at 20:30. At 20:30 (load
+4) this bench gave 3.95 CPU s per run at best (409 k evaluations per CPU second, 203 k/s wall;
+target not met, ratio 0.08); back to back in one process against the code before, warm runs were
+7.6-8.8 CPU s (before) against 8.1-9.5 s (after): no gain on that workload, whose time is the fold
+memory model of the distinct (sub-layer, memory configuration) pairs (~25 %), ``evaluate_pairs``'
+bookkeeping (~15 %) and the plan options' Python (``_add_plans``, ~13 %); the core grid without the
+post-pass takes 0.16-0.19 CPU s (8.5 M/s). On the tree of 20:20 (432 of the designs, load 8-9) the
+first run took 28 CPU s against 36 s before, the second 34 s against 32 s.
+
 Prints the target and whether it is met (by the best wall-clock run and by CPU seconds), then, last,
 ``evaluations_per_second: N`` (best of the repeats, wall clock). Anchors: MAESTRO needs about 1 ms
 per layer (1,000 evaluations/s, shared/NASAIC.md); ZigZag 3-5 CPU seconds per layer.

@@ -1,8 +1,9 @@
 """Benchmark: the share of the zoo's compute layers each RTL generator accepts today.
 
     .venv/bin/python benchmarks/rtl_coverage.py [--rows 32 --cols 32 --sram-kb 64 --dram-bw 32] [--json]
+        [--kinds nvdla,ws] [--refused]
 
-For every hardware kind (``rtl.kinds``: ws, os, rs) the accelerator is its template at
+For every hardware kind (``rtl.kinds``: ws, os, rs, nvdla, is, sdn) the accelerator is its template at
 ``rows x cols`` PEs, ``sram-kb`` per operand and ``dram-bw`` bytes/cycle per operand stream; a
 compute layer (conv, depthwise, linear, matmul) of every ``models.zoo`` network is accepted when
 the generator builds and runs it as one call (``rtl.program.check_layer``: the whole input resident
@@ -14,7 +15,8 @@ options: ``accepted_bands_share_<kind>`` (output-row bands and K tiles, whole C)
 ``accepted_2d_share_<kind>`` (and 2-D output tiles), and ``accepted_tiled_share_<kind>`` (and
 channel groups whose partial sums the host adds: the default plan, which the simulator's rtl
 profile and the analytical model cost), with the calls per tiled layer, the share of the dense
-conv/linear layers (``dense_share``), and why the rest are still refused.
+conv/linear layers (``dense_share``), and why the rest are still refused (``--refused``: every
+refused layer with its network and the hardware's own message).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ REASONS = (
     ("layer kind not run (depthwise, matmul, pool, eltwise)", r"is not supported by the RTL"),
     ("groups or batch > 1", r"groups="),
     ("output tile exceeds the ofmap bank (WS: P*Q, RS: Q)", r"ofmap bank depth"),
+    ("kernel taps exceed a PE's register file (nvdla: R*S)", r"R\*S taps per PE"),
     ("reduction exceeds the weight bank (OS: C*R*S)", r"weight bank depth"),
     ("filter wider than the RS PE (S > 8)", r"filter width"),
     ("one output pixel of one channel exceeds a call's input", r"one output \w+ of one channel reads"),
@@ -92,12 +95,13 @@ def dense(layer) -> bool:
 
 def tiled_share(params, layers, total_macs: int, columns: bool, groups: bool) -> dict:
     """The layers run as one or several calls with the plan's options, and the calls per tiled layer."""
-    accepted, macs, n_dense, calls, why = 0, 0, 0, [], Counter()
-    for _, layer in layers:
+    accepted, macs, n_dense, calls, why, each = 0, 0, 0, [], Counter(), []
+    for net, layer in layers:
         try:
             plan = check_tiled(params, layer, columns=columns, groups=groups)
         except RtlError as exc:
             why[reason(str(exc))] += 1
+            each.append(f"{net}/{layer.name} ({layer.describe()}): {exc}")
             continue
         accepted += 1
         n_dense += dense(layer)
@@ -111,16 +115,23 @@ def tiled_share(params, layers, total_macs: int, columns: bool, groups: bool) ->
         "tiled_layers": len(calls),
         "calls_per_tiled_layer": {"mean": sum(calls) / len(calls), "max": max(calls)} if calls else None,
         "refused": dict(why.most_common()),
+        "refused_layers": each,
     }
 
 
 PLANS = {"bands": (False, False), "2d": (True, False), "tiled": (True, True)}  # (columns, groups)
 
 
-def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float) -> dict:
+def coverage(rows: int, cols: int, sram_kb: float, dram_bw: float, kinds: tuple[str, ...] = ()) -> dict:
+    """Per kind (``kinds``: those names only; all by default) the shares above."""
     layers = [(net, layer) for net in ZOO_NAMES for layer in get_network(net).layers if layer.kind.has_macs]
     out = {"layers": len(layers), "macs": int(sum(layer.macs for _, layer in layers)), "kinds": {}}
+    unknown = set(kinds) - {kind.name for kind in KINDS}
+    if unknown:
+        raise SystemExit(f"--kinds: unknown kind(s) {sorted(unknown)}; expected some of {[k.name for k in KINDS]}")
     for kind in KINDS:
+        if kinds and kind.name not in kinds:
+            continue
         acc = Accelerator(
             dataflow=get_template(kind.template),
             rows=rows,
@@ -166,8 +177,11 @@ def main() -> None:
     ap.add_argument("--sram-kb", type=float, default=64.0)
     ap.add_argument("--dram-bw", type=float, default=32.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--kinds", default="", help="comma-separated kinds (rtl.kinds names); default all")
+    ap.add_argument("--refused", action="store_true", help="list every layer the default plan still refuses")
     args = ap.parse_args()
-    result = coverage(args.rows, args.cols, args.sram_kb, args.dram_bw)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    result = coverage(args.rows, args.cols, args.sram_kb, args.dram_bw, kinds)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -194,6 +208,8 @@ def main() -> None:
             )
             for why, n in t["refused"].items() if plan == "tiled" else ():
                 print(f"    still refused {n:4d}: {why}")
+            for line in t["refused_layers"] if plan == "tiled" and args.refused else ():
+                print(f"      {line}")
         w = r["what_if"]
         print(
             f"    would accept: {w['banked_ifmap']:.3f} with one banked ifmap buffer, "

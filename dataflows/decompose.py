@@ -1,6 +1,7 @@
-"""Layers the generated arrays run as dense sub-layers: depthwise, grouped conv, matmul, batch > 1.
+"""Layers the generated arrays run as dense sub-layers: depthwise, grouped conv, matmul, batch > 1,
+and (nvdla) kernels with more taps than a PE holds.
 
-The generated WS, OS, IS, ShiDianNao and RS arrays (``KINDS``; nvdla runs groups and batches itself) run
+The generated WS, OS, IS, ShiDianNao, RS and nvdla arrays (``KINDS``) run
 one dense conv or linear layer per call (``dataflows.tiling``). A layer
 with ``groups > 1``, a batch ``n > 1`` or an activation x activation product runs as several dense
 sub-layers, one after another, each itself the calls of its tiling plan. This module is the index
@@ -31,7 +32,15 @@ A *piece* holds samples ``[n0, n1)`` and groups ``[g0, g1)``:
   those (a strided DMA read) and the array runs a conv of stride ``r`` on ``P*r x Q*s`` input pixels,
   the same MACs and outputs with ``(r/stride)^2`` of the input traffic. Without it a design whose
   scratchpad holds the whole input loaded every row, used or not, while a smaller one ran bands of
-  the used rows only: more buffer was up to 2.7x slower (issue 11's example).
+  the used rows only: more buffer was up to 2.7x slower (issue 11's example);
+* a kernel of more taps than one call holds (``TAP_KINDS``: nvdla's PE register file holds
+  ``CallLimits.reduction`` taps, at most 9) runs as *tap groups* (``tap_groups``): kernel rows
+  ``[r0, r1)`` x columns ``[s0, s1)``, each an unpadded conv of that sub-kernel over the input rows and
+  columns its windows read (the host pads the input with zeros first, so every group is the same
+  ``P x Q`` output at the layer's stride); the pieces of one (sample, groups) differ only in their tap
+  group, and the host adds their outputs modulo ``2**acc_bits`` (``assemble``), as it adds channel
+  groups' partial sums (``dataflows.tiling``). Groups are as few as the limit allows (whole kernel
+  rows when they fit), then balanced.
 
 ``choose_block`` picks ``b`` for the fewest cycles: among ``1, 2, 4, ...`` up to ``cols // (K/G)``
 (on WS and OS the most groups whose output channels one column fold holds; wider blocks only add
@@ -43,7 +52,8 @@ weight preload, fill, the output drain of every pixel) among more channels, but 
 ``b*C/G x h x W`` splits into more output-row bands (each reloading its halo rows), and its MACs are
 ``b`` times the groups' own. At 32x32 / 64 kB / 32 B per cycle (RTL timing model, the default
 ``plan_calls``) the zoo's depthwise layers take ``b`` = 4-32 on WS (2.7-7.8 times fewer cycles than
-one piece per channel), 1-32 on OS (1.0-10.7 times), 1-16 on IS (1.0-3.1), 1-8 on ShiDianNao (1.0-1.2);
+one piece per channel), 1-32 on OS (1.0-10.7 times), 1-16 on IS (1.0-3.1), 1-8 on ShiDianNao (1.0-1.2),
+32 on nvdla (10-32 times: a block fills C on the rows and K on the columns at once);
 RS (eyeriss) has no column fold of K: its blocks are compared up to ``cols`` all the same.
 
 Cost (one definition for the RTL host and both simulator tiers): the pieces run back to back, so a
@@ -80,11 +90,14 @@ __all__ = [
     "needs_decomposition",
     "plan_decomposed",
     "skips_input",
+    "tap_groups",
+    "tap_limit",
 ]
 
 
-KINDS = ("ws", "os", "is", "sdn", "rs")  # the arrays that run these layers as sub-layers (nvdla runs groups itself)
+KINDS = ("ws", "os", "is", "sdn", "rs", "nvdla")  # the arrays that run these layers as sub-layers
 NATIVE_BATCH = ("is",)  # arrays whose generator runs a dense layer's whole batch in one call (batch on the rows)
+TAP_KINDS = ("nvdla",)  # arrays whose per-call ``reduction`` limit counts kernel taps: bigger kernels split
 
 
 class DecomposeError(CoexploreError):
@@ -94,12 +107,14 @@ class DecomposeError(CoexploreError):
 @dataclass(frozen=True, slots=True)
 class Piece:
     """One run of a sub-layer: samples ``[n0, n1)`` (several only for a linear layer's batch fold,
-    stacked along the rows) and groups ``[g0, g1)`` of the layer (block-diagonal when several)."""
+    stacked along the rows), groups ``[g0, g1)`` of the layer (block-diagonal when several) and tap
+    group ``tap`` (an index of ``Decomposition.taps``; 0 when the kernel is whole)."""
 
     n0: int
     n1: int
     g0: int
     g1: int
+    tap: int = 0
 
     @property
     def samples(self) -> int:
@@ -130,6 +145,7 @@ class Decomposition:
     block: int  # groups per piece (block-diagonal weights when > 1)
     parts: tuple[Part, ...]
     order: tuple[tuple[int, Piece], ...]
+    taps: tuple[tuple[int, int, int, int], ...] = ()  # tap groups (r0, r1, s0, s1); (): the whole kernel
 
     @property
     def pieces(self) -> int:
@@ -156,11 +172,7 @@ class Decomposition:
 
     # ---- operands -------------------------------------------------------------------------------
     def _shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        la = self.layer
-        xs = (la.n, la.c, la.h, la.w)
-        if la.kind is OpKind.MATMUL:
-            return xs, (la.n, la.k, la.c_per_group)
-        return xs, (la.k, la.c_per_group, la.r, la.s)
+        return operand_shapes(self.layer)
 
     def operands(self, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``x`` and ``w`` in this module's layouts (int64); DecomposeError on a wrong size."""
@@ -186,33 +198,53 @@ class Decomposition:
         if skips_input(la):  # the rows and columns the strided window reads, gathered by the host
             rows, cols = gathered(la.p, la.stride_h, la.r), gathered(la.q, la.stride_w, la.s)
             xi = xi[:, :, rows][:, :, :, cols]
+        r0, r1, s0, s1 = self.taps[piece.tap] if self.taps else (0, la.r, 0, la.s)
+        if self.taps:  # the zero-padded input, then the rows and columns this tap group's windows read
+            stride, pad = (la.r, 0) if skips_input(la) else (la.stride_h, la.pad_h)
+            xi = np.pad(xi, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+            rows, cols, _ = _tap_window(la.p, la.q, stride, r0, r1, s0, s1)
+            xi = xi[:, :, rows][:, :, :, cols]
         h, wd = xi.shape[2], xi.shape[3]
         xi = xi.transpose(1, 0, 2, 3).reshape(b * cg, nb * h, wd)  # samples stacked along the rows
         src = w[piece.n0] if la.kind is OpKind.MATMUL else w  # (K, cg[, R, S])
-        src = src.reshape(la.k, cg, la.r, la.s)
-        dense = np.zeros((b * kg, b * cg, la.r, la.s), dtype=np.int64)
+        src = src.reshape(la.k, cg, la.r, la.s)[:, :, r0:r1, s0:s1]
+        dense = np.zeros((b * kg, b * cg, r1 - r0, s1 - s0), dtype=np.int64)
         for i in range(b):
             g = piece.g0 + i
             dense[i * kg : (i + 1) * kg, i * cg : (i + 1) * cg] = src[g * kg : (g + 1) * kg]
         return xi, dense
 
     def place(self, piece: Piece, sub_out: np.ndarray, out: np.ndarray) -> None:
-        """Write the sub-layer's output ``(b*K/G, nb*P, Q)`` of ``piece`` into the layer's ``out``
-        ``(N, K, P, Q)``."""
+        """Add the sub-layer's output ``(b*K/G, nb*P, Q)`` of ``piece`` into the layer's ``out``
+        ``(N, K, P, Q)`` (zeros before its first piece: only tap groups share an output)."""
         la = self.layer
         kg, nb = la.k_per_group, piece.samples
         block = np.asarray(sub_out).reshape(piece.groups * kg, nb, la.p, la.q).transpose(1, 0, 2, 3)
-        out[piece.n0 : piece.n1, piece.g0 * kg : piece.g1 * kg] = block
+        out[piece.n0 : piece.n1, piece.g0 * kg : piece.g1 * kg] += block
 
-    def assemble(self, sub_outs: list[np.ndarray]) -> np.ndarray:
-        """The layer's output ``(N, K, P, Q)`` from the sub-layer outputs, one per piece in ``order``."""
+    def assemble(self, sub_outs: list[np.ndarray], acc_bits: int | None = None) -> np.ndarray:
+        """The layer's output ``(N, K, P, Q)`` from the sub-layer outputs, one per piece in ``order``;
+        with ``acc_bits``, the tap groups' sums wrapped to that two's complement width."""
         if len(sub_outs) != self.pieces:
             raise DecomposeError(f"layer {self.layer.name!r}: {len(sub_outs)} outputs, expected {self.pieces}")
         la = self.layer
         out = np.zeros((la.n, la.k, la.p, la.q), dtype=np.int64)
         for (_, piece), sub in zip(self.order, sub_outs, strict=True):
             self.place(piece, sub, out)
-        return out
+        if acc_bits is None:
+            return out
+        mod = 1 << acc_bits
+        out &= mod - 1
+        return np.where(out >= mod >> 1, out - mod, out)
+
+
+def operand_shapes(layer: Layer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes of a layer's two operands in this module's layouts: input ``(N, C, H, W)``; weights
+    ``(K, C/G, R, S)``, or for a matmul the right-hand activation per sample ``(N, K, C/G)``."""
+    xs = (layer.n, layer.c, layer.h, layer.w)
+    if layer.kind is OpKind.MATMUL:
+        return xs, (layer.n, layer.k, layer.c_per_group)
+    return xs, (layer.k, layer.c_per_group, layer.r, layer.s)
 
 
 def needs_decomposition(layer: Layer) -> bool:
@@ -238,6 +270,48 @@ def gathered(n_out: int, stride: int, kernel: int) -> np.ndarray:
     return (np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :]).reshape(-1)
 
 
+def tap_groups(r: int, s: int, taps: int) -> tuple[tuple[int, int, int, int], ...]:
+    """The kernel ``r x s`` as the fewest rectangular tap groups ``(r0, r1, s0, s1)`` of at most
+    ``taps`` taps each (ties: whole kernel rows first), their sizes balanced; one group when it fits."""
+    if taps < 1:
+        raise DecomposeError(f"taps={taps!r}: expected at least one kernel tap per call")
+    if r * s <= taps:
+        return ((0, r, 0, s),)
+    best: tuple[int, int, int] | None = None  # (groups, -columns per group, rows per group)
+    for sg in range(min(s, taps), 0, -1):
+        rg = min(r, taps // sg)
+        cand = (_cdiv(r, rg) * _cdiv(s, sg), -sg, rg)
+        best = cand if best is None or cand < best else best
+    assert best is not None
+    n_r, n_s = _cdiv(r, best[2]), _cdiv(s, -best[1])
+    rows = [(i * r // n_r, (i + 1) * r // n_r) for i in range(n_r)]
+    cols = [(j * s // n_s, (j + 1) * s // n_s) for j in range(n_s)]
+    return tuple((r0, r1, s0, s1) for r0, r1 in rows for s0, s1 in cols)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _tap_window(p: int, q: int, stride: int, r0: int, r1: int, s0: int, s1: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(input rows, input columns, stride) of tap group ``(r0, r1, s0, s1)``'s unpadded conv over the
+    zero-padded input for ``p x q`` outputs: the rows and columns its windows span, or, when its
+    stride exceeds its square sub-kernel, only those read (gathered, stride ``r1 - r0``: as
+    ``skips_input``, so that no sub-layer needs decomposing again)."""
+    rg, sg = r1 - r0, s1 - s0
+    if stride > rg == sg:
+        return r0 + gathered(p, stride, rg), s0 + gathered(q, stride, sg), rg
+    return r0 + np.arange((p - 1) * stride + rg), s0 + np.arange((q - 1) * stride + sg), stride
+
+
+def tap_limit(layer: Layer, limits: CallLimits | None) -> int:
+    """The most kernel taps one call of ``limits`` holds when ``layer``'s kernel exceeds it on a kind
+    of ``TAP_KINDS`` (its sub-layers then run as tap groups), else 0 (the kernel stays whole)."""
+    if limits is None or limits.kind not in TAP_KINDS or not layer.kind.has_macs:
+        return 0
+    return limits.reduction if 0 < limits.reduction < layer.r * layer.s else 0
+
+
 def _folds_batch(layer: Layer) -> bool:
     """A linear layer's batch stacks along its rows exactly (a 1x1, stride-1, unpadded conv)."""
     one = (layer.r, layer.s, layer.stride_h, layer.stride_w, layer.dilation_h, layer.dilation_w)
@@ -245,50 +319,65 @@ def _folds_batch(layer: Layer) -> bool:
 
 
 @lru_cache(maxsize=4096)  # the analytical post-pass asks per array shape, the simulator per candidate
-def decompose(layer: Layer, block: int = 1) -> Decomposition:
+def decompose(layer: Layer, block: int = 1, taps: int = 0) -> Decomposition:
     """``layer`` as dense sub-layers of ``block`` groups each (block-diagonal weights; the last piece
-    holds the remaining groups), one piece per sample (a linear layer: all samples in one piece).
-    A dense layer is one piece of itself."""
+    holds the remaining groups), one piece per sample (a linear layer: all samples in one piece),
+    and with ``taps`` > 0 its kernel as tap groups of at most that many taps (``tap_groups``; a
+    kernel that fits stays whole). A dense layer whose kernel fits is one piece of itself."""
     if not layer.kind.has_macs:
         raise DecomposeError(f"layer {layer.name!r}: kind {layer.kind.value!r} has no MACs to decompose")
     if not isinstance(block, int) or isinstance(block, bool) or block < 1:
         raise DecomposeError(f"layer {layer.name!r}: block={block!r}, expected a positive number of groups")
-    if not needs_decomposition(layer):
+    if not isinstance(taps, int) or isinstance(taps, bool) or taps < 0:
+        raise DecomposeError(f"layer {layer.name!r}: taps={taps!r}, expected a number of kernel taps (0: any)")
+    split = 0 < taps < layer.r * layer.s
+    if not needs_decomposition(layer) and not split:
         return Decomposition(layer, 1, (Part(layer, (Piece(0, 1, 0, 1),)),), ((0, Piece(0, 1, 0, 1)),))
     g, b = layer.groups, min(block, layer.groups)
     kind = OpKind.LINEAR if layer.kind in (OpKind.LINEAR, OpKind.MATMUL) else OpKind.CONV
     folded = _folds_batch(layer)
     skip = skips_input(layer)  # the host gathers the rows and columns read: stride r on P*r x Q*s
     h, w, stride = (layer.p * layer.r, layer.q * layer.s, layer.r) if skip else (layer.h, layer.w, layer.stride_h)
+    groups_of_taps = tap_groups(layer.r, layer.s, taps) if split else ((0, layer.r, 0, layer.s),)
     samples = [(0, layer.n)] if folded else [(n, n + 1) for n in range(layer.n)]
-    subs: dict[tuple[int, int], Layer] = {}
-    by_sub: dict[tuple[int, int], list[Piece]] = {}
-    order_keys: list[tuple[tuple[int, int], Piece]] = []
+    subs: dict[tuple[int, int, int, int], Layer] = {}
+    by_sub: dict[tuple[int, int, int, int], list[Piece]] = {}
+    order_keys: list[tuple[tuple[int, int, int, int], Piece]] = []
     for n0, n1 in samples:
         for g0 in range(0, g, b):
-            piece = Piece(n0, n1, g0, min(g, g0 + b))
-            key = (piece.groups, piece.samples)
-            if key not in subs:
-                tag = f"{piece.groups}g" + (f"x{piece.samples}n" if piece.samples > 1 else "")
-                subs[key] = replace(
-                    layer,
-                    name=f"{layer.name}[{tag}]",
-                    kind=kind,
-                    k=piece.groups * layer.k_per_group,
-                    c=piece.groups * layer.c_per_group,
-                    h=piece.samples * h,
-                    w=w,
-                    stride_h=stride if skip else layer.stride_h,
-                    stride_w=stride if skip else layer.stride_w,
-                    n=1,
-                    groups=1,
-                )
-            by_sub.setdefault(key, []).append(piece)
-            order_keys.append((key, piece))
+            for t, (r0, r1, s0, s1) in enumerate(groups_of_taps):
+                piece = Piece(n0, n1, g0, min(g, g0 + b), t)
+                key = (piece.groups, piece.samples, r1 - r0, s1 - s0)
+                if key not in subs:
+                    tag = f"{piece.groups}g" + (f"x{piece.samples}n" if piece.samples > 1 else "")
+                    tag += f"x{r1 - r0}x{s1 - s0}t" if split else ""
+                    sub_h, sub_w, sub_stride = h, w, stride if skip else layer.stride_h
+                    if split:  # the rows and columns the tap group's windows read (P x Q outputs)
+                        rows, cols, sub_stride = _tap_window(layer.p, layer.q, stride, r0, r1, s0, s1)
+                        sub_h, sub_w = len(rows), len(cols)
+                    subs[key] = replace(
+                        layer,
+                        name=f"{layer.name}[{tag}]",
+                        kind=kind,
+                        k=piece.groups * layer.k_per_group,
+                        c=piece.groups * layer.c_per_group,
+                        h=piece.samples * sub_h,
+                        w=sub_w,
+                        r=r1 - r0,
+                        s=s1 - s0,
+                        stride_h=sub_stride,
+                        stride_w=sub_stride,
+                        pad_h=0 if split else layer.pad_h,
+                        pad_w=0 if split else layer.pad_w,
+                        n=1,
+                        groups=1,
+                    )
+                by_sub.setdefault(key, []).append(piece)
+                order_keys.append((key, piece))
     keys = list(subs)
     parts = tuple(Part(subs[key], tuple(by_sub[key])) for key in keys)
     order = tuple((keys.index(key), piece) for key, piece in order_keys)
-    return Decomposition(layer, b, parts, order)
+    return Decomposition(layer, b, parts, order, groups_of_taps if split else ())
 
 
 def block_sizes(layer: Layer, cols: int) -> tuple[int, ...]:
@@ -304,7 +393,7 @@ def candidate_blocks(layer: Layer, limits: CallLimits) -> tuple[int, ...]:
     out = []
     for b in block_sizes(layer, limits.cols):
         try:
-            for part in decompose(layer, b).parts:
+            for part in decompose(layer, b, tap_limit(layer, limits)).parts:
                 plan_calls(part.layer, limits)
         except TilingError:
             continue
@@ -316,12 +405,12 @@ def choose_block(layer: Layer, limits: CallLimits, part_cycles: Callable[[Layer]
     """The ``b`` of ``candidate_blocks`` whose decomposition takes the fewest cycles, each dense
     sub-layer costed by ``part_cycles`` (its calls and the gaps between them); ties go to the smaller
     ``b`` (fewer wasted MACs). TilingError when no ``b`` fits (``b = 1``'s reason)."""
-    blocks = candidate_blocks(layer, limits)
+    blocks, taps = candidate_blocks(layer, limits), tap_limit(layer, limits)
     if not blocks:
-        for part in decompose(layer, 1).parts:
+        for part in decompose(layer, 1, taps).parts:
             plan_calls(part.layer, limits)  # raises the reason
         raise TilingError(f"layer {layer.name!r}: no block of groups fits a call")  # pragma: no cover
-    costs = [decompose(layer, b).cycles(part_cycles) for b in blocks]
+    costs = [decompose(layer, b, taps).cycles(part_cycles) for b in blocks]
     return blocks[costs.index(min(costs))]
 
 
@@ -356,9 +445,9 @@ def decomposes_on(layer: Layer, kind: str) -> bool:
 
 
 def decomposes(layer: Layer, limits: CallLimits | None) -> bool:
-    """``decomposes_on`` for the array of ``limits``; the RTL host and both simulator tiers ask this
-    one question."""
-    return limits is not None and decomposes_on(layer, limits.kind)
+    """``decomposes_on`` for the array of ``limits``, or a kernel of more taps than its call holds
+    (``tap_limit``); the RTL host and both simulator tiers ask this one question."""
+    return limits is not None and (decomposes_on(layer, limits.kind) or tap_limit(layer, limits) > 0)
 
 
 def plan_decomposed(
@@ -368,16 +457,20 @@ def plan_decomposed(
     block: int | None = None,
     columns: bool = True,
     groups: bool = True,
+    plan_of: Callable[[Layer], TilingPlan] | None = None,
 ) -> DecomposedPlan:
     """``layer`` decomposed for the array of ``limits`` with every part's tiling plan (``columns``,
     ``groups``: as ``plan_calls``, whose default plan the simulator costs). ``block``: groups per
     piece; default ``choose_block`` by ``part_cycles``, or the widest candidate when no cost is given.
+    ``plan_of``: a dense part's plan (the caller's ``tiling.cheapest_plan``), else ``plan_calls``'.
     TilingError when a part fits no call."""
     if block is None:
         blocks = candidate_blocks(layer, limits)
         block = blocks[-1] if part_cycles is None and blocks else 1
         if part_cycles is not None:
             block = choose_block(layer, limits, part_cycles)
-    dec = decompose(layer, block)
+    dec = decompose(layer, block, tap_limit(layer, limits))
+    if plan_of is not None and columns and groups:
+        return DecomposedPlan(dec, tuple(plan_of(part.layer) for part in dec.parts))
     plans = tuple(plan_calls(part.layer, limits, columns=columns, groups=groups) for part in dec.parts)
     return DecomposedPlan(dec, plans)

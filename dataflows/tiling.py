@@ -27,6 +27,14 @@ band plan (OS 32x32, a 16->16 conv on 112x112) and brought back issue 11's parti
 reloads its input and weights and pays the array's fill and drain), not cycles. ``columns=False`` /
 ``groups=False`` restrict the plan to bands / whole C.
 
+What the hardware runs is the cheapest option (``cheapest_option``; issue 11 item 2): ``plan_options``
+(``band_options`` over many designs) keeps, per channel grouping, that search's plan, and each tier
+picks the one of the fewest cycles by its own cost (the RTL host's timing model, the simulator, the
+analytical model: they agree per call, so they pick alike), this rule breaking ties. A plan that fits
+a smaller buffer fits a bigger one, so more buffer no longer picks a plan of more cycles where the
+smaller design's plan is an option (fewest calls did: an OS 13x35 array, a 56x64 @ 64x222 GEMM,
+109,791 -> 146,747 cycles at twice the filter buffer).
+
 ``band_plans`` is ``plan_calls`` over many designs at once, as numpy arrays (memoized per layer
 geometry and limits): the analytical model (``sim.tiled``) costs a tiled layer as its calls without
 a Python loop over designs.
@@ -46,7 +54,8 @@ the vectorized planner find a tile's height in closed form.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -345,15 +354,7 @@ def plan_calls(
     if k_tile is None and _call_fits(limits, layer, c, h, w, p, q, k, pad * w + pad):
         return TilingPlan.whole(c, k, h, w, r, s, stride, pad, p, q)  # the common case, decided at once
     cg, pb, qb, kt, _ = plan_shape(layer, limits, k_tile, columns, groups)
-    calls = []
-    for p0, p1, h0, h1, top in _spans(p, pb, stride, pad, h, r):
-        for q0, q1, w0, w1, left in _spans(q, qb, stride, pad, w, s):
-            for k0 in range(0, k, kt):
-                for c0 in range(0, c, cg):
-                    calls.append(
-                        Call(p0, p1, k0, min(k, k0 + kt), h0, h1, top, left, q0, q1, w0, w1, c0, min(c, c0 + cg))
-                    )
-    return TilingPlan(c, k, h, w, r, s, stride, pad, p, q, tuple(calls))
+    return _build_plan(layer, cg, pb, qb, kt)
 
 
 def plan_shape(
@@ -549,7 +550,151 @@ def _plan_many(layer: Layer, lim: LimitArrays, stride: int, pad: int) -> np.ndar
     return out
 
 
-def _split_plans(layer: Layer, lim: LimitArrays, rule: KindRule, stride: int, pad: int) -> tuple[np.ndarray, ...]:
+_OPTIONS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # as _PLANS, rows (ids, options, 5)
+OPTION_CALLS = 2  # options of more than this many times a design's fewest calls are not compared
+
+
+def band_options(layer: Layer, lim: LimitArrays) -> np.ndarray:
+    """The plans ``cheapest_plan`` compares, for every design at once: int64 (designs, options, 5)
+    rows (cg, pb, qb, kt, calls), all 0 where an option does not fit. Option ``i`` is ``plan_calls``'
+    search within the ``i``-th channel-group size of ``_tile_sizes(C)`` (largest first): the fewest
+    calls over tile widths, each with its largest K tile and tallest tile that fit (ties: the widest).
+    The whole layer, when it fits one call, is the only option. A grouping with more calls than one of
+    fewer groups, or more than ``OPTION_CALLS`` times the design's fewest calls, is dropped (each call
+    reloads its input and weights and pays the array's fill and drain; bounds the cost of comparing),
+    except ``band_plans``' plan: the fewest groups, then calls, then the widest tile
+    (``cheapest_option``'s tie-break). Memoized per layer geometry and
+    limits, as ``band_plans``."""
+    stride, pad = _conv_view(layer)
+    key = _geometry_key(layer)
+    ids = lim.ids
+    n_opt = len(_tile_sizes(layer.c))
+    known, table = _OPTIONS.get(key, (_NO_IDS, np.zeros((0, n_opt, 5), dtype=np.int64)))
+    at = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+    miss = np.flatnonzero(known[at] != ids) if len(known) else np.arange(len(ids))
+    if len(miss):
+        new_ids, first = np.unique(ids[miss], return_index=True)
+        sub = lim.take(miss[first])
+        rows = np.zeros((len(sub), n_opt, 5), dtype=np.int64)
+        whole = fits_one_call(layer, sub)
+        rows[whole, 0] = (layer.c, layer.p, layer.q, layer.k, 1)
+        rest = np.flatnonzero(~whole)
+        for rule, idx in _by_kind(sub.take(rest)) if len(rest) else ():
+            got = _split_plans(layer, sub.take(rest[idx]), rule, stride, pad, per_group=True)
+            rows[rest[idx]] = np.stack(got, axis=-1)
+        calls = np.where(rows[:, :, 4] > 0, rows[:, :, 4], _NO_PLAN)
+        groups = _cdiv(layer.c, np.maximum(rows[:, :, 0], 1))
+        first = np.argmin(np.where(calls < _NO_PLAN, groups * (_NO_PLAN // (4 * max(layer.c, 1))) + calls, _NO_PLAN), 1)
+        before = np.minimum.accumulate(np.concatenate([np.full((len(rows), 1), _NO_PLAN), calls[:, :-1]], 1), 1)
+        far = calls > before  # more calls than a grouping of fewer groups: more partial sums and calls
+        far |= calls > OPTION_CALLS * calls.min(axis=1, keepdims=True)  # many more calls: not compared
+        far[np.arange(len(rows)), first] = False  # plan_calls' own plan stays an option
+        rows[far] = 0
+        known = np.concatenate([known, new_ids])
+        table = np.concatenate([table, rows])
+        order = np.argsort(known, kind="stable")
+        known, table = known[order], table[order]
+        _PLANS_HELD[0] += len(new_ids)
+        if _PLANS_HELD[0] > _PLANS_ROWS:
+            _OPTIONS.clear()
+            _PLANS_HELD[0] = len(known)
+        _OPTIONS[key] = (known, table)
+        at = np.searchsorted(known, ids)
+    return table[at]
+
+
+def _build_plan(layer: Layer, cg: int, pb: int, qb: int, kt: int) -> TilingPlan:
+    """The calls of ``cg`` channels per group, ``pb x qb`` output tiles and ``kt`` filters per call."""
+    stride, pad = _conv_view(layer)
+    c, k, h, w, r, s, p, q = layer.c, layer.k, layer.h, layer.w, layer.r, layer.s, layer.p, layer.q
+    calls = []
+    for p0, p1, h0, h1, top in _spans(p, pb, stride, pad, h, r):
+        for q0, q1, w0, w1, left in _spans(q, qb, stride, pad, w, s):
+            for k0 in range(0, k, kt):
+                for c0 in range(0, c, cg):
+                    calls.append(
+                        Call(p0, p1, k0, min(k, k0 + kt), h0, h1, top, left, q0, q1, w0, w1, c0, min(c, c0 + cg))
+                    )
+    return TilingPlan(c, k, h, w, r, s, stride, pad, p, q, tuple(calls))
+
+
+@lru_cache(maxsize=4096)
+def plan_options(layer: Layer, limits: CallLimits) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The options of ``band_options`` for one design: (cg, pb, qb, kt, calls) each; TilingError (its
+    reason) when no call fits."""
+    rows = band_options(layer, LimitArrays.of([limits]))[0]
+    out = tuple((cg, pb, qb, kt, n) for cg, pb, qb, kt, n in rows.tolist() if n > 0)
+    if not out:
+        plan_calls(layer, limits)  # raises the reason
+    return out
+
+
+def option_plan(layer: Layer, option: tuple[int, int, int, int, int]) -> TilingPlan:
+    """The plan of an option of ``plan_options`` (one call: the whole layer)."""
+    cg, pb, qb, kt, calls = option
+    if calls == 1:
+        stride, pad = _conv_view(layer)
+        return TilingPlan.whole(layer.c, layer.k, layer.h, layer.w, layer.r, layer.s, stride, pad, layer.p, layer.q)
+    return _build_plan(layer, cg, pb, qb, kt)
+
+
+def cheapest_option(
+    layer: Layer, limits: CallLimits, cycles: Callable[[tuple[int, int, int, int, int]], float]
+) -> TilingPlan:
+    """The plan of the option of ``plan_options`` that takes the fewest cycles by ``cycles`` (the
+    caller's cost of an option: the cycle simulator's, by its distinct calls; ``sim.tiled`` does the
+    same on the analytical model's arrays); ties go to ``plan_calls``' rule (fewest channel groups,
+    then calls, then the widest tile). A plan that fits a smaller buffer fits a bigger one: minimizing
+    cycles over the plans that fit, not calls, a bigger buffer does not pick a slower plan where the
+    smaller one's is among its options (a cell's tallest tile and largest K tile grow with the buffer)."""
+    options = plan_options(layer, limits)
+    if len(options) == 1:
+        return option_plan(layer, options[0])
+    keys = [(cycles(o), _cdiv(layer.c, o[0]), o[4], i) for i, o in enumerate(options)]
+    return option_plan(layer, options[min(keys)[-1]])
+
+
+def cheapest_plan(layer: Layer, limits: CallLimits, plan_cycles: Callable[[TilingPlan], float]) -> TilingPlan:
+    """``cheapest_option`` with a plan's cost (the RTL host's timing model over the plan's calls)."""
+    return cheapest_option(layer, limits, lambda option: plan_cycles(option_plan(layer, option)))
+
+
+@lru_cache(maxsize=65536)
+def call_shapes(layer: Layer, cg: int, pb: int, qb: int, kt: int) -> tuple[tuple[int, ...], ...]:
+    """(channels, filters, output rows, input rows held, output columns, input columns held, count)
+    of every distinct call of the plan (``_spans``: a tile at the padded edge holds fewer input rows
+    or columns than its windows span)."""
+    stride, pad = layer.stride_h, layer.pad_h
+    rows = _span_counts(layer.p, pb, stride, pad, layer.h, layer.r)
+    cols = _span_counts(layer.q, qb, stride, pad, layer.w, layer.s)
+    chans, filters = _split_counts(layer.c, cg), _split_counts(layer.k, kt)
+    return tuple(
+        (c, k, po, ph, qo, qw, nc * nk * npr * nq)
+        for c, nc in chans
+        for k, nk in filters
+        for po, ph, npr in rows
+        for qo, qw, nq in cols
+    )
+
+
+@lru_cache(maxsize=16384)
+def _span_counts(
+    n_out: int, tile: int, stride: int, pad: int, size: int, kernel: int
+) -> tuple[tuple[int, int, int], ...]:
+    """(outputs, inputs held, count) of the distinct tiles of ``_spans``, in order of first appearance."""
+    counts = Counter((o1 - o0, i1 - i0) for o0, o1, i0, i1, _ in _spans(n_out, tile, stride, pad, size, kernel))
+    return tuple((o, i, n) for (o, i), n in counts.items())
+
+
+@lru_cache(maxsize=16384)
+def _split_counts(total: int, part: int) -> tuple[tuple[int, int], ...]:
+    """(size, count) of the distinct pieces of ``total`` cut into ``part``-sized pieces, in order."""
+    return tuple(Counter(min(part, total - x0) for x0 in range(0, total, part)).items())
+
+
+def _split_plans(
+    layer: Layer, lim: LimitArrays, rule: KindRule, stride: int, pad: int, per_group: bool = False
+) -> tuple[np.ndarray, ...]:
     """``plan_shape``'s search for designs of one kind where the whole layer does not fit one call, as
     a grid (designs x channel groups x tile widths): the K tile per (design, group) by bisection; the
     tile widths whose one-row tile fits, a suffix of the widths (every check grows with the width), by
@@ -628,6 +773,12 @@ def _split_plans(layer: Layer, lim: LimitArrays, rule: KindRule, stride: int, pa
     n_ck = _cdiv(c, cg3) * _cdiv(k, kt)  # (designs, groups, 1)
     calls = np.where(ok1, n_ck * _cdiv(q, qb3) * _cdiv(p, np.maximum(lo, 1)), _NO_PLAN).reshape(n, -1)
     grid = calls.reshape(n, -1, n_w)
+    if per_group:  # every grouping's fewest-call plan, widest first (``band_options``): (designs, groupings)
+        at_g = np.arange(n_g)[None, :] * n_w + np.argmin(grid, axis=2)
+        best_g = np.take_along_axis(calls, at_g, axis=1)
+        pb_g = np.take_along_axis(lo.reshape(n, -1), at_g, axis=1)
+        pick_g = (np.broadcast_to(cgs, (n, n_g)), pb_g, qbs[at_g % n_w], kt2, best_g)
+        return tuple(np.where(best_g != _NO_PLAN, x, 0) for x in pick_g)
     g_first = np.argmax((grid != _NO_PLAN).any(axis=2), axis=1)  # the fewest channel groups with a plan
     every = np.arange(n)
     at = g_first * n_w + np.argmin(grid[every, g_first], axis=1)  # then the fewest calls, widest first

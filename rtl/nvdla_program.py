@@ -5,7 +5,12 @@ Mapping (the ``nvdla`` template): array rows = input channels of a group (C, ``r
 columns = output channels of a group (K, ``cols`` per fold), streamed per fold ``T = N*P*Q*R*S``
 steps (S fastest). Folds: group outer, then column fold (K tile), then row fold (C tile) innermost
 (``plan_folds``' order with G outer). Depthwise and grouped layers run group by group (one channel
-per row fold for depthwise: slow but exact); batch N streams inside the fold.
+per row fold for depthwise: slow but exact); batch N streams inside the fold. That native one-call
+path (``prepare``, the nvdla bench) is kept and checked; the production flow (``rtl.program.prepare_layer``,
+the simulator, the analytical model) runs depthwise, grouped, matmul and batched layers as dense
+block-diagonal sub-layers instead, and kernels of more than ``max_taps`` taps as tap groups whose
+outputs the host adds (``dataflows.decompose``: ``KINDS``, ``TAP_KINDS``), each sub-layer the calls of
+its tiling plan.
 
 Layouts (each stream ``stream_bytes`` wide, byte 0 in the low bits):
 - ifmap: ``in[n][c][h][w]`` (int8, unpadded), packed contiguously, resident.

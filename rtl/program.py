@@ -15,13 +15,14 @@ Stream conventions (each ``stream_bytes`` wide, byte 0 in the low bits):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from coexplore.dataflows.decompose import KINDS, DecomposedPlan, decomposes, plan_decomposed
-from coexplore.dataflows.tiling import Call, CallLimits, TilingError, TilingPlan, plan_calls
+from coexplore.dataflows.tiling import Call, CallLimits, TilingError, TilingPlan, cheapest_plan, plan_calls
 from coexplore.models.ir import Layer, OpKind
 from coexplore.rtl.params import CFG_BITS, RtlError, RtlParams
 
@@ -67,7 +68,8 @@ class LayerGeometry:
 def geometry(layer: Layer) -> LayerGeometry:
     if layer.kind not in (OpKind.CONV, OpKind.LINEAR):
         raise RtlError(
-            f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the RTL (expected conv or gemm)"
+            f"layer {layer.name!r}: kind {layer.kind.value!r} is not supported by the RTL "
+            "(expected conv, depthwise or grouped conv, gemm or matmul)"
         )
     if layer.groups != 1 or layer.n != 1:
         raise RtlError(f"layer {layer.name!r}: groups={layer.groups}, n={layer.n}: the RTL runs groups=1, n=1")
@@ -387,9 +389,26 @@ def plan_layer(
         check_layer(params, layer)
         return one
     try:
+        if k_tile is None and columns and groups:  # the default plan: the fewest cycles of the options
+            return cheapest_plan(layer, lim, plan_cycles(params, layer))
         return plan_calls(layer, lim, k_tile, columns, groups)
     except TilingError as exc:
         raise RtlError(str(exc)) from None
+
+
+def plan_cycles(params: RtlParams, layer: Layer) -> Callable[[TilingPlan], int]:
+    """A plan's cycles on the hardware of ``params`` by the kind's timing model (``expected_cycles``
+    of ``prepare_calls``): its calls and the idle cycles between them."""
+    host = _program(params)
+
+    def cycles(plan: TilingPlan) -> int:
+        total = 0
+        for call in plan.calls:
+            geo = call_geometry(plan, call)
+            total += host.cycles(params, host.call_view(layer, geo) if hasattr(host, "call_view") else geo)
+        return total + plan.gap_cycles()
+
+    return cycles
 
 
 def _n_folds(params: RtlParams, geo: LayerGeometry) -> int:
@@ -494,15 +513,17 @@ def decomposed_plan(params: RtlParams, layer: Layer, columns: bool = True, group
             f"supported by the RTL of kind {params.kind!r} (expected {', '.join(KINDS)}: they run it as sub-layers)"
         )
     assert lim is not None
-    host = _program(params)
+
+    def plan_of(sub: Layer) -> TilingPlan:
+        """A dense sub-layer's plan: the fewest cycles by the kind's timing model (``plan_layer``)."""
+        return cheapest_plan(sub, lim, plan_cycles(params, sub))
 
     def part_cycles(sub: Layer) -> int:
         """A dense sub-layer's cycles by the kind's timing model: its calls and the gaps between them."""
-        plan = plan_calls(sub, lim)
-        return sum(host.cycles(params, call_geometry(plan, call)) for call in plan.calls) + plan.gap_cycles()
+        return plan_cycles(params, sub)(plan_of(sub))
 
     try:
-        return plan_decomposed(layer, lim, part_cycles, columns=columns, groups=groups)
+        return plan_decomposed(layer, lim, part_cycles, columns=columns, groups=groups, plan_of=plan_of)
     except TilingError as exc:
         raise RtlError(str(exc)) from None
 
@@ -542,7 +563,7 @@ class DecomposedProgram:
         for piece in self.pieces:
             subs.append(piece.assemble(outputs[at : at + len(piece.calls)]))
             at += len(piece.calls)
-        return self.plan.decomposition.assemble(subs)
+        return self.plan.decomposition.assemble(subs, self.params.acc_bits)  # tap groups add up (wrapped)
 
 
 def prepare_layer(

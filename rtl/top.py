@@ -252,7 +252,7 @@ def emit_design(design_yaml: Path, out: Path, cache_dir: Path | None = None, por
     text = verilog.convert(top, name=top_name, emit_src=False)
     # The top instantiates the sub-accelerators' own modules: one self-contained file carries them too
     # (each distinct module once), so a simulator or synthesis tool needs only this file.
-    distinct = {mod["module"]: Path(mod["verilog"]) for mod in modules}
+    distinct = {str(mod["module"]): Path(str(mod["verilog"])) for mod in modules}
     text = "\n".join([text, *(path.read_text() for path in distinct.values())])
     tpath = out / f"{top_name}.v"
     tmp = tpath.with_suffix(f".v.tmp{os.getpid()}")

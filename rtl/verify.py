@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coexplore.dataflows.decompose import decomposes
+from coexplore.dataflows.decompose import decomposes, needs_decomposition, operand_shapes
 from coexplore.dataflows.spec import Accelerator
 from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingPlan
 from coexplore.models.ir import Layer
@@ -254,13 +254,18 @@ def random_tensors(
     params: RtlParams, layer: Layer, rng: np.random.Generator, pattern: str = "random"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Operands for a check: ``random`` (uniform, with the extremes forced in), ``extremes``
-    (only -128/127), or ``zeros``."""
+    (only -128/127), or ``zeros``. A depthwise, grouped, matmul or batched layer gets them in
+    ``dataflows.decompose``'s layouts (a matmul's second operand is an activation, drawn like the
+    weights: both are operand-width integers)."""
     from coexplore.rtl.program import geometry
 
-    geo = geometry(layer)
     lo_i, hi_i = -(1 << (params.input_bits - 1)), (1 << (params.input_bits - 1)) - 1
     lo_w, hi_w = -(1 << (params.weight_bits - 1)), (1 << (params.weight_bits - 1)) - 1
-    shape_i, shape_w = (geo.c, geo.h, geo.w), (geo.k, geo.c, geo.r, geo.s)
+    if needs_decomposition(layer):
+        shape_i, shape_w = operand_shapes(layer)
+    else:
+        geo = geometry(layer)
+        shape_i, shape_w = (geo.c, geo.h, geo.w), (geo.k, geo.c, geo.r, geo.s)
     if pattern == "zeros":
         return np.zeros(shape_i, dtype=np.int64), np.zeros(shape_w, dtype=np.int64)
     if pattern == "extremes":

@@ -12,7 +12,9 @@ bandwidths of a chunk, so NoC bandwidth, node and DRAM port arrangement cost it 
 are evaluated once. ``evaluate_pairs`` is the same core on a scattered list of (layer, design) pairs
 instead of the grid (the tiled post-pass's sub-layers on just the designs that run them), each
 entry equal to the grid's, with the fold-level memory model once per distinct (layer, memory-relevant
-design).
+design), and each distinct pair evaluated once: in the fold memory model a MAC layer once for the
+designs that differ only in NoC bandwidth and DRAM port arrangement, whose latencies (and the
+mapper's choice) are then completed per pair.
 
 The mapper: every candidate of ``dataflows.mapping.candidate_mappings`` (the template's own mapping
 and its YAML ``alternatives``, each with the input resident when it fits or streamed) is evaluated
@@ -900,10 +902,12 @@ def _fold_dram_pairs(
     weight_by_n: bool,
     resident_input: bool,
     pair_keys: np.ndarray,
+    both_ports: bool = False,
 ) -> FoldMemory:
     """``_fold_dram_unique`` for (pairs, 1) columns of layers and designs: ``_fold_dram`` once per
     distinct ``pair_keys`` (int64; pairs of one key have equal layers and equal memory-relevant
-    design fields, see ``evaluate_pairs``), then per DRAM port arrangement."""
+    design fields, see ``evaluate_pairs``), then per DRAM port arrangement (``both_ports``: the
+    latency of both, stacked (per-operand ports, one shared port), whatever ``D.shared`` says)."""
     _, first, inverse = np.unique(pair_keys, return_index=True, return_inverse=True)
     Lu, Du = _pick_layers(L, first), D.take(first)
     plan = plan_folds(mapping, Lu.dims, Du.rows, Du.cols)
@@ -917,7 +921,9 @@ def _fold_dram_pairs(
 
     shared = np.asarray(D.shared).reshape(-1)
     double = profile.double_buffered_dram
-    if shared.all() or not shared.any():
+    if both_ports:
+        latency = np.stack([spread(_fold_latency(ft, double, s)) for s in (False, True)])
+    elif shared.all() or not shared.any():
         latency = spread(_fold_latency(ft, double, bool(shared[0])))
     else:  # both arrangements on the distinct pairs, then one gather picks each pair's
         both = np.stack([np.broadcast_to(_fold_latency(ft, double, s), (len(first), 1)) for s in (False, True)])
@@ -929,6 +935,22 @@ def _fold_dram_pairs(
         ft.dram_write_output_bytes,
     )
     return FoldMemory(latency, *(spread(m) for m in memory))
+
+
+_SPLIT_KEYS = ("split_noc_bytes", "split_folds", "split_fold_time")  # ``_mac_core(split=True)``'s NoC terms
+_LAT = "latency_cycles"
+
+
+def _noc_latency(
+    part: dict[str, np.ndarray], at: np.ndarray, shared: np.ndarray, noc_bw: np.ndarray
+) -> tuple[Any, Any]:
+    """(latency, NoC excess cycles) of the split results ``part`` (flat arrays; latency (2, n)) at
+    entries ``at`` for designs of these DRAM port arrangements and NoC bandwidths: ``_mac_core``'s
+    own arithmetic, so equal to an unsplit evaluation."""
+    noc_bytes, folds, fold_time = (part[k][at] for k in _SPLIT_KEYS)
+    noc_per_fold = noc_bytes / folds / noc_bw
+    noc_excess = folds * np.maximum(noc_per_fold - fold_time, 0.0)
+    return part["latency_cycles"][shared.astype(np.intp), at] + noc_excess, noc_excess
 
 
 def _spill_group(fold_time, n, rf, psum, fin, setup):
@@ -964,10 +986,13 @@ def _mac_core(
     weight_by_n: bool,
     detail: bool,
     pair_keys: np.ndarray | None = None,
+    split: bool = False,
 ) -> dict[str, np.ndarray]:
     """One candidate mapping's results: (designs, layers) arrays from (designs, 1) designs and
     (1, layers) layers, or, with ``pair_keys`` (see ``_fold_dram_pairs``), (pairs, 1) arrays from
-    (pairs, 1) columns of both (``evaluate_pairs``)."""
+    (pairs, 1) columns of both (``evaluate_pairs``). ``split`` (pairs, fold memory model): the
+    latency without its NoC term for both DRAM port arrangements, (2, pairs, 1), and the NoC terms
+    (``_SPLIT_KEYS``), so that ``_noc_latency`` gives it for any NoC bandwidth and arrangement."""
     traits = traits_for(df)
     mapping = lm.loops
     dims = L.dims
@@ -1014,9 +1039,9 @@ def _mac_core(
         fd = (
             _fold_dram_unique(L, D, df, mapping, profile, weight_by_n, lm.resident_input, (plan, fold_time, once))
             if pair_keys is None
-            else _fold_dram_pairs(L, D, df, mapping, profile, weight_by_n, lm.resident_input, pair_keys)
+            else _fold_dram_pairs(L, D, df, mapping, profile, weight_by_n, lm.resident_input, pair_keys, split)
         )
-        latency = fd.latency_cycles + noc_excess
+        latency = fd.latency_cycles if split else fd.latency_cycles + noc_excess
         rd_in, rd_w = fd.dram_read_input_bytes, fd.dram_read_weight_bytes
         out_rd, out_wr = fd.dram_read_output_bytes, fd.dram_write_output_bytes
         spill = out_rd * 8 / accb
@@ -1058,6 +1083,8 @@ def _mac_core(
         "dram_bytes": dram_bytes,
         "noc_excess_cycles": noc_excess,
     }
+    if split:
+        out.update(zip(_SPLIT_KEYS, (noc_bytes, folds, fold_time)))
 
     # Energy.
     macs = L.macs
@@ -1165,15 +1192,27 @@ class _LayerGroup:
     same_loops_as: tuple[int, ...] = ()  # per candidate, the first candidate with equal loops
 
 
-def _group_layers(layers: Sequence[Layer], df: Dataflow, prof: TimingProfile) -> list[_LayerGroup]:
+_KIND_BITS = attrgetter("kind", "input_bits", "weight_bits")
+
+
+def _kind_widths(layers: Sequence[Layer]) -> dict[tuple, list[int]]:
+    """Layer indices by (kind, input bits, second operand's bits), in order of first appearance."""
+    out: dict[tuple, list[int]] = {}
+    for j, (kind, ib, wb) in enumerate(map(_KIND_BITS, layers)):
+        out.setdefault((kind, ib, wb if kind.has_weights else ib), []).append(j)
+    return out
+
+
+def _group_layers(
+    layers: Sequence[Layer], df: Dataflow, prof: TimingProfile, kinds: dict[tuple, list[int]] | None = None
+) -> list[_LayerGroup]:
     """Layer indices by the mappings the mapper may choose on ``df``, matmul-ness and operand widths
-    (groups in order of first appearance, indices ascending)."""
+    (groups in order of first appearance, indices ascending; ``kinds``: ``_kind_widths(layers)`` when
+    the caller groups the same layers for several templates)."""
     hardware = prof.for_template(df.name).generated_hardware
     keyed: dict[tuple, list[int]] = {}  # by (kind, widths) first: hashing candidate tuples per layer is slow
-    for j, layer in enumerate(layers):
-        kind = layer.kind
-        wb = layer.weight_bits if kind.has_weights else layer.input_bits
-        keyed.setdefault((kind, None if hardware else (layer.input_bits, wb)), []).append(j)
+    for (kind, ib, wb), idx in (_kind_widths(layers) if kinds is None else kinds).items():
+        keyed.setdefault((kind, None if hardware else (ib, wb)), []).extend(idx)
     groups: dict[tuple, list[int]] = {}
     for (kind, widths), idx in keyed.items():
         cands = candidate_mappings(df, kind, prof) if kind.has_macs else ()
@@ -1210,6 +1249,7 @@ def _candidate_parts(
     prof: TimingProfile,
     detail: bool,
     pair_keys: np.ndarray | None = None,
+    split: bool = False,
 ) -> list[dict[str, Any]]:
     """Every candidate's results; a streamed twin of a resident candidate is the same evaluation
     when no input of the block fits half its scratchpad, so it is reused, not recomputed.
@@ -1222,7 +1262,7 @@ def _candidate_parts(
         parts.append(
             parts[twin]
             if twin < len(parts) and not fits
-            else _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail, pair_keys)
+            else _mac_core(lay, D, df, lm, prof, group.weight_by_n, detail, pair_keys, split)
         )
     return parts
 
@@ -1422,7 +1462,8 @@ def evaluate_pairs(
     The grid of ``evaluate_batch`` evaluates every layer on every design; a caller that needs a
     scattered few of those pairs (the tiled post-pass: each sub-layer on the designs that run it)
     evaluates just those here, vectorized over pairs, with the fold-level memory model once per
-    distinct (layer, memory-relevant design)."""
+    distinct (layer, memory-relevant design) and the rest once per distinct pair (see the module
+    docstring: NoC bandwidth and port arrangement are applied per pair)."""
     layers, accs = tuple(layers), tuple(accs)
     li = np.asarray(layer_idx, dtype=np.int64).reshape(-1)
     di = np.asarray(design_idx, dtype=np.int64).reshape(-1)
@@ -1454,40 +1495,82 @@ def evaluate_pairs(
     d_pos = (np.cumsum(mask) - 1)[di]  # each pair's design among the used ones
     used_accs = [accs[i] for i in used.tolist()]
     all_layers, all_designs = _layers(distinct), _designs(used_accs, tech)
+    d_groups = _group_designs(used_accs)
+    # Each distinct pair is evaluated once: equal layers on equal designs (template and every parameter);
+    # in the fold memory model (``split``) a MAC layer on designs that differ only in the NoC bandwidth
+    # and the DRAM port arrangement too, its latency completed per pair by ``_noc_latency``.
+    split = prof.memory_model == "fold"
+    template = np.empty((len(used), 1))
+    for g, (_, d_list) in enumerate(d_groups):
+        template[d_list] = g
+    table = [template, *(np.asarray(getattr(all_designs, f), dtype=np.float64) for f in _DESIGN_FIELDS)]
+    _, full = _unique_rows(np.hstack(table))
+    cls = full[d_pos]
+    if split:
+        skip = {1 + _DESIGN_FIELDS.index("noc_bw"), 1 + _DESIGN_FIELDS.index("shared")}
+        _, base = _unique_rows(np.hstack([t for i, t in enumerate(table) if i not in skip]))
+        has_macs = np.array([layer.kind.has_macs for layer in distinct], dtype=bool)
+        cls = np.where(has_macs[lu], base[d_pos], cls)
+    n_cls = int(full.max()) + 1
+    first, inverse = _distinct_keys(lu.astype(np.int64) * n_cls + cls, len(distinct) * n_cls)
+    ev_l, ev_d, n_ev = lu[first], d_pos[first], len(first)
+    ures = {k: np.empty(n_ev) for k in keys}
+    uchosen = np.zeros(n_ev, dtype=np.int8)
+    cand: list[dict[str, np.ndarray]] = []  # split: per candidate, its results per distinct pair
+    n_cand = np.zeros(n_ev, dtype=np.int8)  # split: the candidates evaluated for the distinct pair (0: not split)
+    cand_keys = [k for k in keys if k not in ("latency_cycles", "noc_excess_cycles")] + list(_SPLIT_KEYS)
     # pairs of one key share the fold-level memory model: the distinct layer x the distinct memory-relevant design
     memory = np.hstack([np.asarray(getattr(all_designs, f), dtype=np.float64) for f in _MEMORY_FIELDS if f != "shared"])
     _, config = _unique_rows(memory)
-    pair_keys = lu.astype(np.int64) * (int(config.max()) + 1) + config[d_pos]
-    for df, d_list in _group_designs(used_accs):
+    pair_keys = ev_l.astype(np.int64) * (int(config.max()) + 1) + config[ev_d]
+    kinds = _kind_widths(distinct)
+    for df, d_list in d_groups:
         in_group = np.zeros(len(used), dtype=bool)
         in_group[d_list] = True
-        on = np.flatnonzero(in_group[d_pos])
+        on = np.flatnonzero(in_group[ev_d])
         if not len(on):
             continue
-        l_groups = _group_layers(distinct, df, prof)
+        l_groups = _group_layers(distinct, df, prof, kinds)
         group_of = np.empty(len(distinct), dtype=np.intp)
         for g, group in enumerate(l_groups):
             group_of[group.indices] = g
-        pair_group = group_of[lu[on]]
+        pair_group = group_of[ev_l[on]]
         for g, group in enumerate(l_groups):
             sel = on[pair_group == g]
             if not len(sel):
                 continue
             if group.widths is not None:
-                pos = np.flatnonzero(np.bincount(d_pos[sel], minlength=len(used)))
+                pos = np.flatnonzero(np.bincount(ev_d[sel], minlength=len(used)))
                 _check_widths(distinct, group, used_accs, all_designs.take(pos), pos.tolist())
             for start in range(0, len(sel), CHUNK_ELEMENTS):
                 at = sel[start : start + CHUNK_ELEMENTS]
-                lay = _pick_layers(all_layers, lu[at])
-                D = all_designs.take(d_pos[at])
+                lay = _pick_layers(all_layers, ev_l[at])
+                D = all_designs.take(ev_d[at])
                 D = D if group.widths is None else D.at_widths(*group.widths)
+                if split and group.candidates:
+                    parts = _candidate_parts(lay, D, df, group, prof, detail, pair_keys[at], split=True)
+                    for c, part in enumerate(parts):
+                        if c == len(cand):
+                            cand.append({k: np.empty((2, n_ev) if k == _LAT else n_ev) for k in (_LAT, *cand_keys)})
+                        cand[c][_LAT][:, at] = np.broadcast_to(part[_LAT], (2, len(at), 1))[..., 0]
+                        for k in cand_keys:
+                            cand[c][k][at] = np.broadcast_to(part[k], (len(at), 1))[:, 0]
+                    n_cand[at] = len(parts)
+                    continue
                 if not group.candidates:
                     part = _vector_core(lay, D, prof, detail)
                 else:
                     part, pick = _choose(_candidate_parts(lay, D, df, group, prof, detail, pair_keys[at]), keys)
-                    chosen[at] = np.broadcast_to(pick, (len(at), 1))[:, 0]
+                    uchosen[at] = np.broadcast_to(pick, (len(at), 1))[:, 0]
                 for k in keys:
-                    res[k][at] = np.broadcast_to(part[k], (len(at), 1))[:, 0]
+                    ures[k][at] = np.broadcast_to(part[k], (len(at), 1))[:, 0]
+    # every pair's results from its distinct pair's
+    whole = np.flatnonzero(n_cand[inverse] == 0) if cand else np.arange(n)
+    for k in keys:
+        res[k][whole] = ures[k][inverse[whole]]
+    chosen[whole] = uchosen[inverse[whole]]
+    if cand:
+        _split_to_pairs(cand, n_cand, inverse, all_designs, d_pos, keys, res, chosen)
     if prof.memory_model == "scalesim":
         _scalesim_buffers(distinct, accs, prof, res, tech, (lu, di))
     pes = (all_designs.rows * all_designs.cols).astype(np.float64)[d_pos, 0]
@@ -1506,6 +1589,59 @@ def evaluate_pairs(
         mapping_index=chosen,
         detail={k: res[k] for k in _DETAIL_KEYS if k in res},
     )
+
+
+def _distinct_keys(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one entry per distinct key, in key order; each entry's distinct-key number) of int64
+    keys in [0, bound): by a table of ``bound`` flags (no sort) when that is not much longer than the keys."""
+    if bound > 4 * len(keys) + (1 << 22):
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    seen = np.zeros(bound, dtype=bool)
+    seen[keys] = True
+    rank = np.cumsum(seen, dtype=np.int64 if bound >= 1 << 31 else np.int32)
+    inverse = rank[keys].astype(np.intp) - 1
+    first = np.empty(int(rank[-1]), dtype=np.intp)
+    first[inverse] = np.arange(len(keys))  # any entry of a key serves: its pairs are equal
+    return first, inverse
+
+
+def _split_to_pairs(
+    cand: list[dict[str, np.ndarray]],
+    n_cand: np.ndarray,
+    inverse: np.ndarray,
+    D: _Designs,
+    d_pos: np.ndarray,
+    keys: Sequence[str],
+    res: dict[str, np.ndarray],
+    chosen: np.ndarray,
+) -> None:
+    """Fill ``res`` and ``chosen`` for the pairs whose distinct pair was evaluated split: each
+    candidate's latency at the pair's NoC bandwidth and port arrangement, then ``_choose``'s rule
+    (least latency, then energy, first on ties) and the chosen candidate's other results."""
+    p = np.flatnonzero(n_cand[inverse] > 0)
+    u, d = inverse[p], d_pos[p]
+    shared, noc_bw = D.shared[d, 0], D.noc_bw[d, 0]
+    lat, exc = _noc_latency(cand[0], u, shared, noc_bw)
+    energy = cand[0]["energy_pj"][u]
+    pick = np.zeros(len(p), dtype=np.int8)
+    for c in range(1, len(cand)):
+        has = np.flatnonzero(n_cand[u] > c)
+        lat_c, exc_c = _noc_latency(cand[c], u[has], shared[has], noc_bw[has])
+        en_c = cand[c]["energy_pj"][u[has]]
+        take = (lat_c < lat[has]) | ((lat_c == lat[has]) & (en_c < energy[has]))
+        at = has[take]
+        lat[at], exc[at], energy[at], pick[at] = lat_c[take], exc_c[take], en_c[take], c
+    res["latency_cycles"][p], res["noc_excess_cycles"][p], chosen[p] = lat, exc, pick
+    others = [c for c in range(1, len(cand)) if np.any(pick == c)]
+    for k in keys:
+        if k in ("latency_cycles", "noc_excess_cycles"):
+            continue
+        v = cand[0][k][u]
+        for c in others:
+            at = np.flatnonzero(pick == c)
+            v[at] = cand[c][k][u[at]]
+        res[k][p] = v
 
 
 def choose_mapping(

@@ -29,6 +29,7 @@ import numpy as np
 
 from coexplore.dataflows.decompose import (
     KINDS,
+    TAP_KINDS,
     block_sizes,
     decompose,
     decomposes,
@@ -37,7 +38,16 @@ from coexplore.dataflows.decompose import (
     plan_decomposed,
 )
 from coexplore.dataflows.spec import Accelerator, TimingProfile
-from coexplore.dataflows.tiling import CALL_GAP_CYCLES, CallLimits, LimitArrays, TilingError, band_plans, call_limits
+from coexplore.dataflows.tiling import (
+    CALL_GAP_CYCLES,
+    CallLimits,
+    LimitArrays,
+    TilingError,
+    TilingPlan,
+    band_plans,
+    call_limits,
+    plan_calls,
+)
 from coexplore.models.ir import Layer
 from coexplore.sim.tech import DEFAULT_TECH, TechTable
 
@@ -76,7 +86,7 @@ def decomposed_layer(
         return sims[sub]
 
     try:
-        plan = plan_decomposed(layer, lim, lambda sub: part(sub).total_cycles)
+        plan = plan_decomposed(layer, lim, lambda sub: part(sub).total_cycles, plan_of=lambda s: _plan(s, acc, prof))
     except TilingError:
         return None
     dec = plan.decomposition
@@ -95,10 +105,18 @@ def decomposed_layer(
     return combine_runs(layer, acc, runs, dec.gap_cycles(), extra)
 
 
-def _kind_designs(accs: Sequence[Accelerator], prof: TimingProfile) -> dict[int, list[int]]:
-    """The designs that decompose (see the module docstring), by array width (which sets the blocks)."""
-    groups: dict[int, list[int]] = {}
-    known: dict[tuple, bool] = {}
+def _plan(sub: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPlan:
+    """The plan the simulator runs a dense sub-layer by (``tiling_plan``: the fewest cycles), or its one call."""
+    from coexplore.sim.cycle.simulator import tiling_plan
+
+    return tiling_plan(sub, acc, prof) or plan_calls(sub, call_limits(acc))
+
+
+def _kind_designs(accs: Sequence[Accelerator], prof: TimingProfile) -> dict[tuple[int, int], list[int]]:
+    """The designs that decompose (see the module docstring), by array width (which sets the blocks)
+    and the kernel taps one call holds on a kind of ``TAP_KINDS`` (which sets the tap groups; else 0)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    known: dict[tuple, tuple[int, int] | None] = {}
     for i, acc in enumerate(accs):
         if acc.dram_bw_bytes_per_cycle is None:
             continue
@@ -106,9 +124,10 @@ def _kind_designs(accs: Sequence[Accelerator], prof: TimingProfile) -> dict[int,
         key = (id(acc.dataflow), acc.dataflow.name, acc.rows, acc.cols, acc.dram_bw_bytes_per_cycle, acc.acc_bits, *kb)
         if key not in known:
             lim = call_limits(acc) if prof.for_template(acc.dataflow.name).generated_hardware else None
-            known[key] = lim is not None and lim.kind in KINDS
-        if known[key]:
-            groups.setdefault(acc.cols, []).append(i)
+            ok = lim is not None and lim.kind in KINDS
+            known[key] = (acc.cols, lim.reduction if lim.kind in TAP_KINDS else 0) if ok and lim else None
+        if (at := known[key]) is not None:
+            groups.setdefault(at, []).append(i)
     return groups
 
 
@@ -131,13 +150,19 @@ def cost_decomposed(
     cheapest feasible block, as arrays."""
     from coexplore.sim.analytical import evaluate_batch  # that module calls this one at its end
 
-    cols_j = [j for j, layer in enumerate(layers) if needs_decomposition(layer)]
-    groups = _kind_designs(accs, prof) if cols_j else {}
+    some_j = [j for j, la in enumerate(layers) if la.kind.has_macs and (needs_decomposition(la) or la.r * la.s > 1)]
+    groups = _kind_designs(accs, prof) if some_j else {}
     replaced = 0
-    for cols, designs in groups.items():
+    for (cols, taps), designs in groups.items():
+        split = {j for j in some_j if 0 < taps < layers[j].r * layers[j].s}  # kernels run as tap groups
+        cols_j = [j for j in some_j if j in split or needs_decomposition(layers[j])]
+        if not cols_j:
+            continue
         d_arr = np.asarray(designs, dtype=np.intp)
         picked = [accs[i] for i in designs]
-        cands = {j: [decompose(layers[j], b) for b in block_sizes(layers[j], cols)] for j in cols_j}
+        cands = {
+            j: [decompose(layers[j], b, taps * (j in split)) for b in block_sizes(layers[j], cols)] for j in cols_j
+        }
         shape_of = {p.layer: replace(p.layer, name="sub") for decs in cands.values() for d in decs for p in d.parts}
         shapes = list(dict.fromkeys(shape_of.values()))
         lim = LimitArrays.of([call_limits(a) for a in picked])  # type: ignore[misc]
@@ -152,8 +177,9 @@ def cost_decomposed(
             continue
         col = np.full(len(shapes), -1)
         col[some] = np.arange(len(some))
-        at = {sub: int(col[shapes.index(shape)]) for sub, shape in shape_of.items()}
-        fit = {sub: feasible[shapes.index(shape)] for sub, shape in shape_of.items()}
+        where = {shape: n for n, shape in enumerate(shapes)}  # (a list's index() is a scan per sub-layer)
+        at = {sub: int(col[where[shape]]) for sub, shape in shape_of.items()}
+        fit = {sub: feasible[where[shape]] for sub, shape in shape_of.items()}
         r = evaluate_batch([shapes[n] for n in some], picked, prof, tech, "dram_read_bytes" in res)
         got = {k: getattr(r, k) for k in ("latency_cycles", "compute_cycles", "dram_bytes", "energy_pj")}
         got.update(r.detail)
@@ -170,7 +196,8 @@ def cost_decomposed(
             pick = np.argmin(cost, axis=0)  # ties: the smaller b (first), as choose_block
             run = np.isfinite(cost[pick, np.arange(len(picked))])
             kinds, kind_at = np.unique(lim.kind, return_inverse=True)  # a kind may run this batch itself
-            run &= np.array([decomposes_on(layers[j], str(k)) for k in kinds], dtype=bool)[kind_at.reshape(-1)]
+            on_kind = [j in split or decomposes_on(layers[j], str(k)) for k in kinds]
+            run &= np.array(on_kind, dtype=bool)[kind_at.reshape(-1)]
             for m, dec in enumerate(mine):
                 on = np.flatnonzero(run & (pick == m))
                 if not len(on):

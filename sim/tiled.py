@@ -11,18 +11,20 @@ filters over the unpadded input it reads (as ``sim.cycle.simulator``'s ``_tiled_
 evaluated by ``evaluate_pairs`` for the designs that run it. A channel group's partial output is
 written at accumulator width like any call's output, so its write traffic is the sub-layer's own.
 
-Vectorized: the plans come from ``dataflows.tiling.band_plans`` (arrays over designs), and every
-distinct sub-layer is evaluated (``evaluate_pairs``) on just the designs that need it.
+Vectorized: the plans come from ``dataflows.tiling.band_options`` (arrays over designs, a few options
+each), every distinct sub-layer is evaluated (``evaluate_pairs``) on just the designs that need it,
+and each pair keeps its option of the fewest cycles (as ``tiling.cheapest_option``, the simulator's
+and the RTL host's choice).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import lru_cache
+from operator import attrgetter
 
 import numpy as np
 
@@ -32,9 +34,9 @@ from coexplore.dataflows.tiling import (
     CallLimits,
     LimitArrays,
     TilingError,
-    _spans,
-    band_plans,
+    band_options,
     call_limits,
+    call_shapes,
 )
 from coexplore.models.ir import Layer
 from coexplore.sim.tech import DEFAULT_TECH, TechTable
@@ -88,25 +90,6 @@ def tiled_designs(
     return np.asarray(idx, dtype=np.intp), np.asarray(which, dtype=np.intp), lims
 
 
-@lru_cache(maxsize=65536)
-def _plan_shapes(layer: Layer, cg: int, pb: int, qb: int, kt: int) -> tuple[tuple[int, ...], ...]:
-    """(channels, filters, output rows, input rows held, output columns, input columns held, count)
-    of every distinct call of the plan (``dataflows.tiling._spans``: a tile at the padded edge holds
-    fewer input rows or columns than its windows span, as the simulator's calls do)."""
-    stride, pad = layer.stride_h, layer.pad_h
-    rows = Counter((o1 - o0, h1 - h0) for o0, o1, h0, h1, _ in _spans(layer.p, pb, stride, pad, layer.h, layer.r))
-    cols = Counter((o1 - o0, w1 - w0) for o0, o1, w0, w1, _ in _spans(layer.q, qb, stride, pad, layer.w, layer.s))
-    chans = Counter(min(cg, layer.c - c0) for c0 in range(0, layer.c, cg))
-    filters = Counter(min(kt, layer.k - k0) for k0 in range(0, layer.k, kt))
-    return tuple(
-        (c, k, po, ph, qo, qw, nc * nk * npr * nq)
-        for c, nc in chans.items()
-        for k, nk in filters.items()
-        for (po, ph), npr in rows.items()
-        for (qo, qw), nq in cols.items()
-    )
-
-
 def cost_calls(
     layers: Sequence[Layer],
     accs: Sequence[Accelerator],
@@ -138,8 +121,8 @@ def cost_calls(
     # every call shape of every pair that needs several calls, as entries (pair, design, sub-layer, count):
     # per layer, the distinct plans among the distinct limits, each plan's call shapes a block of rows of
     # a table (sub-layer, count), and each pair's entries that block (numpy repeats, no loop over pairs)
-    parts: list[tuple[np.ndarray, ...]] = []
-    pair_rows, pair_cols, pair_gaps = [], [], []
+    parts: list[tuple[np.ndarray, ...]] = []  # entries (slot, design, sub-layer, count)
+    slots: list[tuple[np.ndarray, ...]] = []  # per slot (a pair under one of its plans): design, layer, gaps, groups
     subs: dict[tuple[int, ...], int] = {}  # (layer, call shape) -> its index in ``made``
     made: list[Layer] = []
     n_pairs = 0
@@ -147,47 +130,21 @@ def cost_calls(
         if not layer.kind.has_macs:
             continue
         try:
-            cg, pb, qb, kt, n_calls = band_plans(layer, lim)  # per distinct limits
+            options = band_options(layer, lim)  # per distinct limits: (limits, options, 5)
         except TilingError:
             continue  # a kind, grouping or stride the hardware does not tile: the model's own estimate
-        need = n_calls > 1
+        need = options[:, :, 4].max(axis=1) > 1  # one option of one call: the whole layer
         if needs_decomposition(layer):  # its pairs on the arrays that decompose were costed above
             need &= ~np.array([decomposes_on(layer, str(kind)) for kind in lim.kind], dtype=bool)
-        on = np.flatnonzero(need)
-        if not len(on):
-            continue
-        assert (cg[on] > 0).all() and (pb[on] > 0).all() and (qb[on] > 0).all() and (kt[on] > 0).all()
-        code = ((cg[on] * (layer.p + 1) + pb[on]) * (layer.q + 1) + qb[on]) * (layer.k + 1) + kt[on]
-        _, first, inv = np.unique(code, return_index=True, return_inverse=True)
-        t_sub: list[int] = []  # the table: sub-layer and count of every call shape of every plan
-        t_cnt: list[int] = []
-        t_start: list[int] = []  # each plan's first row and number of rows
-        t_size: list[int] = []
-        for i in on[first].tolist():  # the distinct plans
-            shapes = _plan_shapes(layer, int(cg[i]), int(pb[i]), int(qb[i]), int(kt[i]))
-            t_start.append(len(t_sub))
-            t_size.append(len(shapes))
-            for *shape, count in shapes:
-                sub = (j, *shape)
-                if sub not in subs:
-                    subs[sub] = len(made)
-                    made.append(_sub_layer(layer, *shape))
-                t_sub.append(subs[sub])
-                t_cnt.append(count)
-        plan_of = np.full(len(lim), -1, dtype=np.intp)
-        plan_of[on] = inv.reshape(-1)
-        plan = plan_of[which]
-        mine = np.flatnonzero(plan >= 0)
-        rows, plan = d_idx[mine], plan[mine]
-        pair_rows.append(rows)
-        pair_cols.append(np.full(len(rows), j, dtype=np.intp))
-        pair_gaps.append(CALL_GAP_CYCLES * (n_calls[which[mine]] - 1.0))
-        size = np.asarray(t_size, dtype=np.intp)[plan]
-        pair = np.repeat(np.arange(len(rows)), size)
-        ends = np.cumsum(size)
-        row = np.arange(int(ends[-1])) - np.repeat(ends - size - np.asarray(t_start, dtype=np.intp)[plan], size)
-        parts.append((n_pairs + pair, rows[pair], np.asarray(t_sub, dtype=np.intp)[row], np.asarray(t_cnt)[row]))
-        n_pairs += len(rows)
+        # every (limits, option) a plan of its own: each design's slots, one per option, in one pass
+        n_opt = options.shape[1]
+        on = np.flatnonzero((need[:, None] & (options[:, :, 4] > 0)).reshape(-1))
+        if len(on):
+            which_all = (which[:, None] * n_opt + np.arange(n_opt)).reshape(-1)
+            flat = options.reshape(-1, 5).T
+            n_pairs = _add_plans(
+                layer, j, flat, on, which_all, np.repeat(d_idx, n_opt), subs, made, parts, slots, n_pairs
+            )
     if not parts:
         return 0
     e_pair, e_d, e_sub, e_cnt = (np.concatenate(x) for x in zip(*parts))
@@ -199,11 +156,71 @@ def cost_calls(
     got.update(r.detail)
     summed = [key for key in res if key in got]  # a key the result does not carry keeps its value
     e_val = {key: got[key] for key in summed}
-    rows, cols, gaps = np.concatenate(pair_rows), np.concatenate(pair_cols), np.concatenate(pair_gaps)
+    rows, cols, gaps, n_groups = (np.concatenate(x) for x in zip(*slots))
+    # each pair's cheapest plan (ties as dataflows.tiling.cheapest_plan: fewest groups, calls, widest first)
+    lat = np.bincount(e_pair, weights=e_cnt * got["latency_cycles"], minlength=n_pairs) + gaps
+    pair = rows * len(layers) + cols
+    order = np.lexsort((np.arange(n_pairs), gaps, n_groups, lat, pair))
+    keep = order[np.r_[True, pair[order][1:] != pair[order][:-1]]]
     for key in summed:
         total = np.bincount(e_pair, weights=e_cnt * e_val[key], minlength=n_pairs)
-        res[key][rows, cols] = total + (gaps if key in _GAP_KEYS else 0.0)
-    return n_pairs
+        res[key][rows[keep], cols[keep]] = total[keep] + (gaps[keep] if key in _GAP_KEYS else 0.0)
+    return len(keep)
+
+
+def _add_plans(
+    layer: Layer,
+    j: int,
+    plan: np.ndarray,
+    on: np.ndarray,
+    which: np.ndarray,
+    d_idx: np.ndarray,
+    subs: dict[tuple[int, ...], int],
+    made: list[Layer],
+    parts: list[tuple[np.ndarray, ...]],
+    slots: list[tuple[np.ndarray, ...]],
+    n_pairs: int,
+) -> int:
+    """Append to ``parts`` / ``slots`` layer ``j`` under ``plan`` (cg, pb, qb, kt, calls: arrays over
+    the distinct limits) on the designs whose limits are ``on``: every call shape of every pair as
+    entries (slot, design, sub-layer, count), the distinct plans' shapes a table each pair's entries
+    repeat (numpy repeats, no loop over pairs). Returns the slots counted so far."""
+    cg, pb, qb, kt, n_calls = plan
+    assert (cg[on] > 0).all() and (pb[on] > 0).all() and (qb[on] > 0).all() and (kt[on] > 0).all()
+    code = ((cg[on] * (layer.p + 1) + pb[on]) * (layer.q + 1) + qb[on]) * (layer.k + 1) + kt[on]
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    t_sub: list[int] = []  # the table: sub-layer and count of every call shape of every plan
+    t_cnt: list[int] = []
+    t_start: list[int] = []  # each plan's first row and number of rows
+    t_size: list[int] = []
+    for i in on[first].tolist():  # the distinct plans
+        shapes = call_shapes(layer, int(cg[i]), int(pb[i]), int(qb[i]), int(kt[i]))
+        t_start.append(len(t_sub))
+        t_size.append(len(shapes))
+        for *shape, count in shapes:
+            sub = (j, *shape)
+            if sub not in subs:
+                subs[sub] = len(made)
+                made.append(_sub_layer(layer, *shape))
+            t_sub.append(subs[sub])
+            t_cnt.append(count)
+    plan_of = np.full(len(n_calls), -1, dtype=np.intp)
+    plan_of[on] = inv.reshape(-1)
+    picked = plan_of[which]
+    mine = np.flatnonzero(picked >= 0)
+    rows, picked = d_idx[mine], picked[mine]
+    gaps = CALL_GAP_CYCLES * (n_calls[which[mine]] - 1.0)
+    slots.append((rows, np.full(len(rows), j, dtype=np.intp), gaps, -(-layer.c // cg[which[mine]])))
+    size = np.asarray(t_size, dtype=np.intp)[picked]
+    pair = np.repeat(np.arange(len(rows)), size)
+    ends = np.cumsum(size)
+    row = np.arange(int(ends[-1])) - np.repeat(ends - size - np.asarray(t_start, dtype=np.intp)[picked], size)
+    parts.append((n_pairs + pair, rows[pair], np.asarray(t_sub, dtype=np.intp)[row], np.asarray(t_cnt)[row]))
+    return n_pairs + len(rows)
+
+
+_LAYER_FIELDS = tuple(f.name for f in fields(Layer))
+_LAYER_VALUES = attrgetter(*_LAYER_FIELDS)
 
 
 @lru_cache(maxsize=65536)  # layers repeat across runs: the same sub-layer object
@@ -213,6 +230,16 @@ def _sub_layer(layer: Layer, chans: int, filters: int, rows: int, held_h: int, c
     input; then its input set to the ``held_h x held_w`` pixels the call holds (an edge tile's other
     rows and columns are padding), as the simulator overrides the call's input words: the sub-layer
     keeps its P, Q (derived at construction) and reads only what the hardware loads."""
+    if layer.dilation_h == 1 and layer.dilation_w == 1:  # P = rows, Q = cols: built without revalidating
+        sub = object.__new__(Layer)
+        for f, v in zip(_LAYER_FIELDS, _LAYER_VALUES(layer)):
+            object.__setattr__(sub, f, v)
+        name = f"{layer.name}[{chans}x{rows}x{cols}x{filters}]"
+        for f, v in (("name", name), ("c", chans), ("k", filters), ("h", held_h), ("w", held_w), ("p", rows)):
+            object.__setattr__(sub, f, v)
+        for f, v in (("q", cols), ("pad_h", 0), ("pad_w", 0)):
+            object.__setattr__(sub, f, v)
+        return sub
     sub = replace(
         layer,
         name=f"{layer.name}[{chans}x{rows}x{cols}x{filters}]",

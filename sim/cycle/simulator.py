@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,7 +38,14 @@ from coexplore.dataflows.mapping import (
     scalesim_shape,
 )
 from coexplore.dataflows.spec import Accelerator, Operand, SpecError, TimingProfile
-from coexplore.dataflows.tiling import CALL_GAP_CYCLES, TilingError, TilingPlan, call_limits, plan_calls
+from coexplore.dataflows.tiling import (
+    CALL_GAP_CYCLES,
+    TilingError,
+    TilingPlan,
+    call_limits,
+    call_shapes,
+    cheapest_option,
+)
 from coexplore.models.ir import CoexploreError, Dim, Layer, Network
 from coexplore.sim.cycle.foldmem import run_folds
 from coexplore.sim.cycle.result import LayerSim, NetworkSim
@@ -175,16 +183,32 @@ def simulate_calls(layer: Layer, acc: Accelerator, plan: TilingPlan, profile: Ti
     return _tiled_layer(layer, layer_accelerator(layer, acc, prof), prof, mapping, None, plan)
 
 
+@lru_cache(maxsize=4096)
 def tiling_plan(layer: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPlan | None:
     """The calls of a layer that the generated hardware runs as several (``dataflows.tiling``: the
-    plan the RTL host runs), or None (one call, or no plan: the fold model's own tiles). Unlimited
-    bandwidth is the idealized memory where every layer takes its stall-free closed form: no calls."""
+    plan of the fewest cycles, as the RTL host picks it), or None (one call, or no plan: the fold
+    model's own tiles). Unlimited bandwidth is the idealized memory where every layer takes its
+    stall-free closed form: no calls."""
     generated = prof.for_template(acc.dataflow.name).generated_hardware and acc.dram_bw_bytes_per_cycle is not None
     limits = call_limits(acc) if generated else None
     if limits is None:
         return None
+    run_acc, mapping = layer_accelerator(layer, acc, prof), candidate_mappings(acc.dataflow, layer.kind, prof)[0]
+    seen: dict[tuple[int, ...], int] = {}  # call shape -> cycles, shared by the options
+
+    def cycles(option: tuple[int, int, int, int, int]) -> float:  # as _tiled_layer, each distinct call once
+        total = CALL_GAP_CYCLES * (option[4] - 1)
+        for *shape, count in call_shapes(layer, *option[:4]):
+            if tuple(shape) not in seen:
+                cc, k, p, h, q, w = shape
+                h_in, w_in = (p - 1) * layer.stride_h + layer.r, (q - 1) * layer.stride_w + layer.s
+                sub = replace(layer, name=f"{layer.name}[call]", c=cc, k=k, h=h_in, w=w_in, pad_h=0, pad_w=0)
+                seen[tuple(shape)] = _fold_layer(sub, run_acc, prof, mapping, None, cc * h * w).total_cycles
+            total += count * seen[tuple(shape)]
+        return total
+
     try:
-        plan = plan_calls(layer, limits)
+        plan = cheapest_option(layer, limits, cycles)
     except TilingError:
         return None
     return plan if plan.tiled else None

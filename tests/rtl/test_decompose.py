@@ -1,7 +1,8 @@
-"""Depthwise, grouped conv, matmul and batch > 1 on the generated WS, OS, IS, ShiDianNao and RS arrays as sub-layers
-(``dataflows.decompose``, ``rtl.program.prepare_layer``): the index arithmetic against an independent
-numpy reference of the whole layer, then Icarus runs bit-exact against that reference and cycle-exact
-against the simulator's rtl profile; a wrong block placement turns the check red."""
+"""Depthwise, grouped conv, matmul and batch > 1 on the generated WS, OS, IS, ShiDianNao, RS and nvdla arrays as
+sub-layers, and (nvdla) kernels of more taps than a PE holds as tap groups (``dataflows.decompose``,
+``rtl.program.prepare_layer``): the index arithmetic against an independent numpy reference of the whole
+layer, then Icarus runs bit-exact against that reference and cycle-exact against the simulator's rtl
+profile; a wrong block placement or a tap group's wrong weights turn the check red."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from coexplore.dataflows.decompose import (
     candidate_blocks,
     choose_block,
     decompose,
+    decomposes,
     needs_decomposition,
     plan_decomposed,
+    tap_groups,
 )
 from coexplore.dataflows.tiling import CALL_GAP_CYCLES, call_limits
 from coexplore.models.ir import Layer, OpKind, conv, gemm, matmul
@@ -32,6 +35,14 @@ LAYERS = {
     "batch2": dataclasses.replace(conv("b2", c=3, k=5, h=6, r=3, pad=1), n=2),
     "linear-batch2": dataclasses.replace(gemm("lb", m=5, k=7, n=6), n=2),
     "stride-gather": conv("sg", c=5, k=6, h=9, w=8, r=1, stride=2),  # the host gathers rows/columns read
+}
+TAPS = {  # kernels of more taps than an nvdla PE holds (9): tap groups whose outputs the host adds
+    "taps5x5-pad2": conv("t5", c=3, k=5, h=7, w=6, r=5, pad=2),
+    "patch4x4-s4": conv("pe", c=3, k=6, h=12, r=4, stride=4),  # vit's patch embedding, small
+    "taps7x7-s2-pad3": conv("t7", c=2, k=3, h=11, r=7, stride=2, pad=3),
+    "depthwise5x5": conv("dw5", c=6, k=6, h=6, r=5, pad=2, groups=6),
+    "batch2-5x5": dataclasses.replace(conv("b5", c=2, k=3, h=7, r=5, pad=1), n=2),
+    "gather3x3-s4": conv("g3", c=2, k=3, h=13, r=3, stride=4),  # tap groups of a gathered (skips_input) layer
 }
 
 
@@ -94,6 +105,50 @@ def test_pieces_reassemble_the_layer(name: str, block: int) -> None:
     assert len(dec.parts) == len({(p.groups, p.samples) for _, p in dec.order})  # equal shapes share a part
 
 
+@pytest.mark.parametrize("taps", [1, 2, 3, 4, 6, 9])
+@pytest.mark.parametrize("name", sorted(TAPS))
+def test_tap_groups_reassemble_the_layer(name: str, taps: int) -> None:
+    """Every tap group's piece through a dense conv of its sub-kernel, the outputs added (wrapped): the
+    layer's own output; no group exceeds ``taps``; every tap of the kernel in exactly one group; no
+    sub-layer needs decomposing again; the MACs run are the layer's (block 1)."""
+    layer = TAPS[name]
+    x, w = tensors(layer, np.random.default_rng(taps))
+    dec = decompose(layer, 1, taps)
+    groups = tap_groups(layer.r, layer.s, taps)
+    split = layer.r * layer.s > taps
+    assert dec.taps == (groups if split else ()) and (split or groups == ((0, layer.r, 0, layer.s),))
+    cover = np.zeros((layer.r, layer.s), dtype=int)
+    for r0, r1, s0, s1 in groups:
+        assert (r1 - r0) * (s1 - s0) <= taps or not split
+        cover[r0:r1, s0:s1] += 1
+    assert (cover == 1).all()
+    assert all(not needs_decomposition(p.layer) for p in dec.parts)
+    assert all(p.layer.r * p.layer.s <= taps for p in dec.parts) or not split
+    outs = [dense_conv(dec.parts[i].layer, *dec.piece_operands(piece, x, w)) for i, piece in dec.order]
+    np.testing.assert_array_equal(dec.assemble(outs, 32), reference(layer, x, w))
+    assert dec.run_macs == layer.macs and dec.pieces == layer.n * layer.groups * max(1, len(dec.taps))
+
+
+def test_tap_groups_are_few_and_whole_rows_first() -> None:
+    assert tap_groups(3, 3, 9) == ((0, 3, 0, 3),)
+    assert tap_groups(4, 4, 9) == ((0, 2, 0, 4), (2, 4, 0, 4))  # vit's patch embedding: 2 groups of 2x4
+    assert len(tap_groups(5, 5, 9)) == 4 and len(tap_groups(7, 7, 9)) == 7
+    assert tap_groups(1, 16, 9) == ((0, 1, 0, 8), (0, 1, 8, 16))
+    with pytest.raises(DecomposeError, match="taps=0: expected at least one kernel tap"):
+        tap_groups(3, 3, 0)
+    with pytest.raises(DecomposeError, match="taps=-1, expected a number of kernel taps"):
+        decompose(TAPS["taps5x5-pad2"], 1, -1)
+
+
+def test_only_a_tap_kind_splits_a_kernel() -> None:
+    """A 5x5 kernel decomposes on nvdla (9 taps per PE) and nowhere else; a 3x3 stays whole there."""
+    big, small = TAPS["taps5x5-pad2"], conv("c3", c=3, k=5, h=7, r=3, pad=1)
+    nv, ws = call_limits(small_acc("nvdla", kb=0.5)), call_limits(small_acc("systolic-ws", kb=0.5))
+    assert nv is not None and ws is not None and nv.reduction == 9
+    assert decomposes(big, nv) and not decomposes(big, ws) and not decomposes(small, nv)
+    assert len(plan_decomposed(big, nv).decomposition.taps) == 4
+
+
 def test_a_linear_batch_folds_into_the_rows_and_a_conv_batch_does_not() -> None:
     lin, cv = decompose(LAYERS["linear-batch2"]), decompose(LAYERS["batch2"])
     assert lin.pieces == 1 and lin.parts[0].layer.h == 2 * LAYERS["linear-batch2"].h
@@ -124,9 +179,9 @@ def test_bad_input_is_refused_in_one_line() -> None:
     pool = Layer("mp", OpKind.POOL, k=4, c=4, h=4, w=4, r=2, s=2)
     with pytest.raises(DecomposeError, match="'mp': kind 'pool' has no MACs"):
         decompose(pool)
-    nvdla = params_from_accelerator(small_acc("nvdla", kb=1.0))  # runs groups itself (its own bench)
-    with pytest.raises(RtlError, match=r"'dw': kind 'depthwise' \(groups=10, n=1\) is not supported by the RTL"):
-        decomposed_plan(nvdla, layer)
+    nvdla = params_from_accelerator(small_acc("nvdla", kb=1.0))  # a dense 3x3 layer is not decomposed
+    with pytest.raises(RtlError, match=r"'c': kind 'conv' \(groups=1, n=1\) is not supported by the RTL of kind"):
+        decomposed_plan(nvdla, conv("c", c=3, k=4, h=5, r=3, pad=1))
 
 
 def _run(template: str, layer: Layer, tmp_path, rtl_cache, seed: int, prog_hook=None):
@@ -158,12 +213,17 @@ def _run(template: str, layer: Layer, tmp_path, rtl_cache, seed: int, prog_hook=
         ("shidiannao", "batch2"),
         ("eyeriss", "depthwise"),
         ("eyeriss", "matmul"),
+        ("nvdla", "depthwise"),
+        ("nvdla", "matmul"),
+        ("nvdla", "batch2"),
+        ("nvdla", "taps5x5-pad2"),
+        ("nvdla", "patch4x4-s4"),
     ],
 )
 def test_decomposed_layer_bit_and_cycle_exact(template: str, name: str, tmp_path, rtl_cache) -> None:
     """The sub-layers' calls on the generated array: the assembled output equals the reference of the
     whole layer, every input beat consumed, and the cycles equal the simulator's rtl profile."""
-    layer = LAYERS[name]
+    layer = {**LAYERS, **TAPS}[name]
     raw, failed, prog, whole, want, simulated = _run(template, layer, tmp_path, rtl_cache, seed=3)
     assert failed == 0 and raw["mismatches"] == 0, raw
     assert raw["inputs_consumed"] == [[len(p.ifmap_beats), len(p.weight_beats)] for p in prog.calls], raw
@@ -203,6 +263,28 @@ def test_a_wrong_block_placement_turns_the_check_red(tmp_path, rtl_cache, monkey
 
     raw, failed, prog, whole, want, _ = _run("systolic-ws", LAYERS["depthwise"], tmp_path, rtl_cache, 3, faulty)
     assert prog.plan.decomposition.block > 1
+    assert failed == 0 and raw["mismatches"] == 0, raw  # the calls themselves are right
+    assert np.count_nonzero(whole != want) > 0  # the layer is not
+
+
+def test_a_tap_group_with_wrong_weights_turns_the_check_red(tmp_path, rtl_cache, monkeypatch) -> None:
+    """nvdla's second tap group of a 4x4 kernel given the first group's kernel rows: every call is
+    still bit-exact against its own operands, so the bench passes, but the summed output is not the
+    layer's."""
+    from coexplore.dataflows import decompose as mod
+
+    honest = mod.Decomposition.piece_operands
+
+    def wrong_rows(self, piece, x, w):
+        xi, dense = honest(self, piece, x, w)
+        return xi, honest(self, dataclasses.replace(piece, tap=0), x, w)[1] if piece.tap else dense
+
+    def faulty(params, layer, x, w):
+        monkeypatch.setattr(mod.Decomposition, "piece_operands", wrong_rows)
+        return prepare_layer(params, layer, x, w)
+
+    raw, failed, prog, whole, want, _ = _run("nvdla", TAPS["patch4x4-s4"], tmp_path, rtl_cache, 3, faulty)
+    assert len(prog.plan.decomposition.taps) == 2
     assert failed == 0 and raw["mismatches"] == 0, raw  # the calls themselves are right
     assert np.count_nonzero(whole != want) > 0  # the layer is not
 
@@ -250,10 +332,11 @@ SWEEP = (
 )
 
 
-@pytest.mark.parametrize("template", ["systolic-ws", "systolic-os", "systolic-is", "shidiannao", "eyeriss"])
+@pytest.mark.parametrize("template", ["systolic-ws", "systolic-os", "systolic-is", "shidiannao", "eyeriss", "nvdla"])
 def test_rtl_profile_is_the_decomposed_hardware_timing_model(template: str) -> None:
     """On small designs, ``simulate_layer(..., "rtl")`` of a decomposed layer equals the RTL host's
-    timing model (every sub-layer call's model plus the gaps) at the same block of groups."""
+    timing model (every sub-layer call's model plus the gaps) at the same block of groups (nvdla: and
+    the same tap groups of its larger kernels)."""
     import itertools
 
     from coexplore.sim.cycle import simulate_layer
@@ -265,7 +348,7 @@ def test_rtl_profile_is_the_decomposed_hardware_timing_model(template: str) -> N
             params = params_from_accelerator(acc)
         except RtlError:
             continue
-        for layer in SWEEP:
+        for layer in SWEEP + (tuple(TAPS.values()) if template == "nvdla" else ()):
             try:
                 plan = check_tiled(params, layer)
             except RtlError:

@@ -102,9 +102,9 @@ def test_numpy_reference_agrees_with_the_bench_reference():
 
 def test_refuses_what_neither_side_runs(tmp_path):
     acc = small_acc()
-    dw = Network.chain("dw", [conv("dw1", c=4, k=4, h=5, r=3, groups=4)])
-    with pytest.raises(RtlError, match="dw1"):
-        check_network(small_acc("nvdla"), dw)  # WS, OS, IS, SDN, RS run it as sub-layers (test_decompose.py)
+    dilated = Network.chain("dil", [conv("dil1", c=4, k=4, h=7, r=3, dilation=2)])
+    with pytest.raises(RtlError, match="'dil1': dilation must be 1"):
+        check_network(small_acc("nvdla"), dilated)  # every kind runs depthwise as sub-layers (test_decompose.py)
     with pytest.raises(RtlError, match="shift=40"):
         run_network(acc, tiny_network(), tmp_path, shift=40)
     with pytest.raises(RtlError, match="simulator='xsim'"):

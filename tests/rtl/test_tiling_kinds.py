@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from rtl_helpers import small_acc
 
+from coexplore.dataflows.decompose import decomposes
 from coexplore.dataflows.tiling import CALL_GAP_CYCLES, RULES, call_limits, kind_of
 from coexplore.dataflows.tiling_kinds import CallShape
 from coexplore.models.ir import conv, gemm
@@ -73,6 +74,8 @@ def test_rtl_profile_is_the_tiled_hardware_timing_model(template):
         except RtlError:
             continue
         for layer in SWEEP:
+            if decomposes(layer, limits_of(params)):  # e.g. nvdla's 5x5 as tap groups: tests/rtl/test_decompose.py
+                continue
             try:
                 plan = check_tiled(params, layer)
             except RtlError:
@@ -241,3 +244,21 @@ def test_tiny_network_with_tiled_layers_bit_and_cycle_exact(template, tmp_path, 
     assert check.passed and check.rtl_cycles == check.simulated_cycles > 0, check.table()
     assert max(row.calls for row in check.layers) > 1, check.table()
     assert all(row.mismatches == row.network_mismatches == 0 for row in check.layers), check.table()
+
+
+def test_nvdla_tiling_refuses_a_big_kernel_and_the_host_splits_its_taps() -> None:
+    """A 5x5 kernel has more taps than an nvdla PE holds (9): no plan of calls fits it (the reason in
+    one line), so the host runs it as tap groups (``dataflows.decompose``) of at most 9 taps, each
+    sub-layer a plan of calls that passes the hardware's checks."""
+    from coexplore.dataflows.decompose import DecomposedPlan
+    from coexplore.dataflows.tiling import TilingError, plan_calls
+
+    acc = small_acc("nvdla", kb=0.5)
+    layer, lim = conv("t5", c=3, k=5, h=9, r=5, pad=2), call_limits(acc)
+    assert lim is not None and lim.reduction == 9
+    with pytest.raises(TilingError, match="R\\*S taps per PE of one channel = 25 exceeds the weight bank depth 9"):
+        plan_calls(layer, lim)
+    plan = check_tiled(params_from_accelerator(acc), layer)
+    assert isinstance(plan, DecomposedPlan) and len(plan.decomposition.taps) == 4
+    for part, sub in zip(plan.decomposition.parts, plan.plans, strict=True):
+        assert part.layer.r * part.layer.s <= lim.reduction and sub.calls  # each call checked by check_tiled

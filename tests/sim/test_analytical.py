@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -313,6 +314,31 @@ def test_pairs_equal_the_grid_exactly(profile: str) -> None:
     assert np.array_equal(pairs.mapping_index, grid.mapping_index[di, li])
     assert np.array_equal(pairs.noc_excess_cycles, noc[0][di, li])
     assert pairs.detail.keys() == grid.detail.keys()
+    for k, v in grid.detail.items():
+        assert np.array_equal(pairs.detail[k], v[di, li]), k
+
+
+@pytest.mark.parametrize("profile", ["rtl", "ideal"])
+def test_pairs_on_designs_apart_only_in_noc_and_ports_equal_the_grid_exactly(profile: str) -> None:
+    """``evaluate_pairs`` evaluates a MAC layer once for designs that differ only in the NoC bandwidth
+    and the DRAM port arrangement and completes each pair's latency (and, in ``ideal``, the mapper's
+    choice among several candidates) per pair: bit for bit the grid's entries, with a slow NoC that
+    binds on some pairs and not on others."""
+    layers = _layers_of_every_kind()
+    accs = [
+        replace(acc, noc_bw_bytes_per_cycle=noc, dram_ports=ports)
+        for acc in _designs()[:6]
+        for noc in (None, 64.0, 2.0, 0.5)
+        for ports in ("per_operand", "shared")
+    ]
+    with without_calls() as noc_excess:
+        grid = evaluate_batch(layers, accs, profile, detail=True)
+    li, di = np.repeat(np.arange(len(layers)), len(accs)), np.tile(np.arange(len(accs)), len(layers))
+    pairs = evaluate_pairs(layers, accs, li, di, profile, detail=True)
+    assert np.ptp(grid.latency_cycles.reshape(6, 8, -1), axis=1).max() > 0  # the NoC and ports matter here
+    for f in ("latency_cycles", "compute_cycles", "energy_pj", "dram_bytes", "mapping_index"):
+        assert np.array_equal(getattr(pairs, f), getattr(grid, f)[di, li]), f
+    assert np.array_equal(pairs.noc_excess_cycles, noc_excess[0][di, li])
     for k, v in grid.detail.items():
         assert np.array_equal(pairs.detail[k], v[di, li]), k
 

@@ -7,16 +7,19 @@
   tiles at the port bandwidth), because the mapper may keep streaming an input that fits;
 - a bigger array never needs more folds under any candidate mapping.
 
-All hold in profile ``ideal``, in ``rtl`` on templates the RTL generator does not emit, and in
+All hold in profile ``ideal``, in ``rtl`` on every template (all are generated hardware there), and in
 ``scalesim`` except the buffer property on SCALE-Sim's own arrays with a DRAM limit, where the
-profile is SCALE-Sim v3's own buffer emulation (see that test). On the generated templates (profile
-``rtl``, ``generated_hardware``) the issue's cliff (a strided 1x1 conv: an input that fits was loaded
-whole, unused rows included, while a smaller scratchpad ran bands of the used rows) is gone: the
-host gathers the rows and columns a stride larger than the kernel reads (``dataflows.decompose``);
-the test below holds it and goes red with the gather switched off. A random search over the
-generated hardware still finds smaller inversions (e.g. nvdla, a 5x86 @ 86x1 GEMM: 1,059 -> 1,221
-cycles with more buffer, a different plan of calls), so that search is not yet a default test.
-"""
+profile is SCALE-Sim v3's own buffer emulation (see that test). On the generated hardware (profile
+``rtl``) a layer runs as the calls of a plan (``dataflows.tiling``): the planner picks the plan of the
+fewest cycles among those that fit (``cheapest_option``; the fewest channel groups, then calls, only
+breaks ties), and a plan that fits a smaller buffer fits a bigger one, so more buffer does not pick a
+slower plan (the fewest-calls rule did: e.g. an OS 13x35 array, a 56x64 @ 64x222 GEMM, 109,791 ->
+146,747 cycles at twice the filter buffer). The issue's cliff (a strided 1x1 conv: an input that
+fits was loaded whole, unused rows included) is gone too: the host gathers the rows and columns a
+stride larger than the kernel reads (``dataflows.decompose``); a test below goes red without it. The
+property is asked of designs whose hardware runs the layer (``runs_on_the_hardware``): where no
+call fits, the profile has no hardware to time and falls back to the fold model's own tiles, an
+estimate that a bigger (runnable) design's real calls can exceed many times."""
 
 from __future__ import annotations
 
@@ -28,9 +31,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from coexplore.dataflows.decompose import candidate_blocks, decomposes
 from coexplore.dataflows.io import builtin_templates, get_profile, get_template
 from coexplore.dataflows.mapping import candidate_mappings, plan_folds, resolve_profile
 from coexplore.dataflows.spec import Accelerator, Operand, TimingProfile
+from coexplore.dataflows.tiling import TilingError, call_limits, plan_options
 from coexplore.models.ir import Layer, OpKind, conv, gemm, matmul
 from coexplore.sim.analytical import choose_mapping, evaluate_batch, evaluate_layer
 from coexplore.sim.cycle.schedule import build_schedule
@@ -39,7 +44,6 @@ from coexplore.sim.tech import DEFAULT_TECH
 
 TEMPLATES = sorted(builtin_templates())
 HARDWARE = tuple(t for t in TEMPLATES if get_profile("rtl").for_template(t).generated_hardware)
-SOFT = tuple(t for t in TEMPLATES if t not in HARDWARE)
 NOT_SCALESIM = tuple(t for t in TEMPLATES if not t.startswith("systolic-"))
 PROFILES = ("rtl", "scalesim", "ideal")
 # The closed form approximates the fold-level simulator (validate: 2 % mean, 5 % max on the zoo's
@@ -54,6 +58,11 @@ MODEL_TOLERANCE = 0.01
 # loads pipeline behind compute; a bigger buffer means fewer, longer passes, so less overlap. The
 # mapper does not choose the pass count (yet); the slow test bounds how often this bites.
 RESIDUAL_INVERSIONS = 1e-3
+# rtl on the generated hardware (measured 2026-12-03, this test's pairs): 1,111 closed-form inversions beyond
+# the slack among pairs whose smaller design runs the layer, 58 of a sample of 60 confirmed by the simulator
+# (nvdla tap groups, plans within a grouping not compared: see the note above the fewest-calls test).
+# Not yet 1e-3.
+RESIDUAL_RTL = 1.5e-2
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -240,17 +249,77 @@ def test_more_buffer_is_never_slower_in_profile_scalesim_off_scalesims_arrays(
     more_buffer_is_never_slower(layer, acc, "scalesim", factor)
 
 
-@pytest.mark.skipif(
-    not SOFT,
-    reason="every template is generated hardware in profile rtl (dataflows/templates/profiles.yml): "
-    "the buffer property there is checked on the issue's case below",
-)
-@FEW
-@given(layers(), designs(SOFT or TEMPLATES), st.sampled_from([1.5, 2.0, 8.0]))
-def test_more_buffer_is_never_slower_in_profile_rtl_where_the_mapper_chooses(
-    layer: Layer, acc: Accelerator, factor: float
-) -> None:
+def runs_on_the_hardware(layer: Layer, acc: Accelerator) -> bool:
+    """Profile ``rtl`` times ``layer`` on ``acc``'s generated hardware (a plan of calls, of its
+    sub-layers when it decomposes, fits), or by a closed form that no call limit bounds (a layer
+    without MACs, unlimited bandwidth, a kind not tiled)."""
+    lim = call_limits(acc)
+    if not layer.kind.has_macs or acc.dram_bw_bytes_per_cycle is None or lim is None:
+        return True
+    if decomposes(layer, lim):
+        return bool(candidate_blocks(layer, lim))
+    try:
+        plan_options(layer, lim)
+    except TilingError:
+        return False
+    return True
+
+
+def _hw(
+    template: str, rows: int, cols: int, kb: tuple[float, float, float], bw: float, ports: str, bits: int
+) -> Accelerator:
+    i, f, o = kb
+    return Accelerator(get_template(template), rows, cols, i, f, o, None, bw, ports, bits, 8, 32)
+
+
+# Plans the fewest-calls rule chose with more buffer that take more cycles; the cheapest plan of those that
+# fit holds them (more channel groups gave fewer calls, or fewer groups gave more).
+FEWEST_CALLS_INVERSIONS = [
+    (conv("c", c=81, k=59, h=40, r=1), _hw("systolic-is", 21, 40, (2, 0.5, 16), 1, "per_operand", 16), 2.0),
+    (gemm("g", 56, 64, 222), _hw("systolic-os", 13, 35, (2, 2, 16), 4, "shared", 8), 2.0),
+]
+
+
+@pytest.mark.parametrize("layer, acc, factor", FEWEST_CALLS_INVERSIONS)
+def test_more_buffer_does_not_pick_a_slower_plan(layer: Layer, acc: Accelerator, factor: float) -> None:
     more_buffer_is_never_slower(layer, acc, "rtl", factor)
+
+
+# Not yet a default test over random generated-hardware designs: ~2 % of random (layer, design, factor)
+# triples still invert in profile rtl (2026-12-03): nvdla kernels split into tap groups only when the
+# filter buffer is too small (a bigger one forces the whole kernel, up to 1.7x slower), and the planner
+# compares one plan per channel grouping (tile heights and widths within a grouping, and the whole layer
+# against tiled plans, are not compared). The fixed cases are pinned above; the slow test counts the rest.
+
+
+def test_the_buffer_property_goes_red_with_the_fewest_calls_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner's former rule (fewest channel groups, then fewest calls; ``plan_calls``) on both
+    tiers: twice the filter buffer allows two groups instead of three, in more calls, 34 % slower."""
+    from coexplore.dataflows import tiling
+    from coexplore.sim import tiled
+    from coexplore.sim.cycle import simulator
+
+    layer, acc = gemm("g", 56, 64, 222), _hw("systolic-os", 13, 35, (2, 2, 16), 4, "shared", 8)
+    more_buffer_is_never_slower(layer, acc, "rtl", 2.0)
+
+    def fewest_calls(layer: Layer, lim: tiling.LimitArrays) -> np.ndarray:
+        """Each design's one option: the fewest groups, then calls (first: widest), as plan_calls."""
+        options = tiling.band_options(layer, lim)
+        groups = -(-layer.c // np.maximum(options[:, :, 0], 1))
+        rank = np.where(options[:, :, 4] > 0, groups * 2**40 + options[:, :, 4], 2**62)
+        every = np.arange(len(options))
+        out = np.zeros_like(options)
+        out[every, 0] = options[every, np.argmin(rank, axis=1)]
+        return out
+
+    monkeypatch.setattr(tiled, "band_options", fewest_calls)
+    monkeypatch.setattr(simulator, "cheapest_option", lambda layer, lim, cycles: tiling.plan_calls(layer, lim))
+    simulator.tiling_plan.cache_clear()
+    try:
+        with pytest.raises(AssertionError):
+            more_buffer_is_never_slower(layer, acc, "rtl", 2.0)
+    finally:
+        simulator.tiling_plan.cache_clear()
 
 
 def test_more_buffer_is_never_slower_on_the_generated_hardware() -> None:
@@ -385,13 +454,12 @@ def _random_designs(rng: np.random.Generator, n: int, templates: tuple[str, ...]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "prof, templates", [("ideal", tuple(TEMPLATES))] + ([("rtl", SOFT)] if SOFT else [])
-)  # rtl: the templates the RTL generator does not emit, when there are any
+@pytest.mark.parametrize("prof, templates", [("ideal", tuple(TEMPLATES)), ("rtl", HARDWARE)])
 def test_properties_on_1e5_random_pairs(prof: str, templates: tuple[str, ...]) -> None:
-    """200 layers x 500 designs per profile, with each design's bigger-buffer and faster-DRAM twins.
-    (Profile scalesim's SCALE-Sim-shaped layers run SCALE-Sim's event emulation, ~20 ms a pair: the
-    hypothesis tests above cover it.)"""
+    """200 layers x 500 designs per profile, with each design's bigger-buffer and faster-DRAM twins;
+    in ``rtl`` (every template generated hardware) the buffer property on the pairs whose smaller
+    design runs the layer (``runs_on_the_hardware``). (Profile scalesim's SCALE-Sim-shaped layers run
+    SCALE-Sim's event emulation, ~20 ms a pair: the hypothesis tests above cover it.)"""
     rng = np.random.default_rng(11)
     ls = _random_layers(rng, 200)
     base = _random_designs(rng, 500, templates)
@@ -421,6 +489,7 @@ def test_properties_on_1e5_random_pairs(prof: str, templates: tuple[str, ...]) -
     inverted = [
         (ls[j].describe(), base[i].label, lb[i, j] / l0[i, j])
         for i, j in zip(*np.nonzero(lb > l0))
-        if not holds_or_model_error(ls[j], base[i], bigger[i], prof, l0[i, j], lb[i, j])
+        if (prof != "rtl" or runs_on_the_hardware(ls[j], base[i]))
+        and not holds_or_model_error(ls[j], base[i], bigger[i], prof, l0[i, j], lb[i, j])
     ]
-    assert len(inverted) <= RESIDUAL_INVERSIONS * l0.size, inverted[:10]
+    assert len(inverted) <= (RESIDUAL_RTL if prof == "rtl" else RESIDUAL_INVERSIONS) * l0.size, inverted[:10]

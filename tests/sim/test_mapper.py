@@ -64,7 +64,8 @@ def test_the_spill_cliff_goes_when_the_mapper_may_tile_the_stream() -> None:
     """systolic-ws 32x32, 64 kB, conv 64->128 on 32x32 at 16 B/cycle (the issue's case: 1.15 M cycles at
     64 kB of ofmap, 88.9 k at 256 kB). In profile ideal the mapper streams one output row per fold. In
     profile rtl the generated array runs the layer as host-planned calls (``dataflows.tiling``) set by
-    its 2 kB per-row input replica, so a bigger ofmap buffer changes nothing: no cliff either way."""
+    its 2 kB per-row input replica (the fewest-cycles plan: 212,509 cycles, 687,431 under the earlier
+    fewest-calls rule), so a bigger ofmap buffer changes nothing: no cliff either way."""
     layer = conv("c", c=64, k=128, h=32, r=3, pad=1)
     small, big = _acc("systolic-ws", kb=64), replace(_acc("systolic-ws", kb=64), ofmap_sram_kb=256.0)
     rtl_small = evaluate_layer(layer, small, "rtl").latency_cycles
@@ -74,7 +75,7 @@ def test_the_spill_cliff_goes_when_the_mapper_may_tile_the_stream() -> None:
         == evaluate_layer(layer, big, "rtl").latency_cycles
         == simulate_layer(layer, small, "rtl").total_cycles
     )
-    assert ideal_small.latency_cycles < rtl_small / 3 and "T=Q" in ideal_small.mapping
+    assert ideal_small.latency_cycles < rtl_small and "T=Q" in ideal_small.mapping
 
 
 @pytest.mark.parametrize(
