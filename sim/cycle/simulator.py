@@ -183,6 +183,13 @@ def simulate_calls(layer: Layer, acc: Accelerator, plan: TilingPlan, profile: Ti
     return _tiled_layer(layer, layer_accelerator(layer, acc, prof), prof, mapping, None, plan)
 
 
+def _call_layer(layer: Layer, name: str, chans: int, filters: int, rows: int, cols: int) -> Layer:
+    """One call as a layer: ``chans`` channels, ``filters`` filters, its windows over the unpadded
+    input that ``rows x cols`` outputs read (the call's padding is in its data, not its geometry)."""
+    h, w = (rows - 1) * layer.stride_h + layer.r, (cols - 1) * layer.stride_w + layer.s
+    return replace(layer, name=name, c=chans, k=filters, h=h, w=w, pad_h=0, pad_w=0)
+
+
 @lru_cache(maxsize=4096)
 def tiling_plan(layer: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPlan | None:
     """The calls of a layer that the generated hardware runs as several (``dataflows.tiling``: the
@@ -201,8 +208,7 @@ def tiling_plan(layer: Layer, acc: Accelerator, prof: TimingProfile) -> TilingPl
         for *shape, count in call_shapes(layer, *option[:4]):
             if tuple(shape) not in seen:
                 cc, k, p, h, q, w = shape
-                h_in, w_in = (p - 1) * layer.stride_h + layer.r, (q - 1) * layer.stride_w + layer.s
-                sub = replace(layer, name=f"{layer.name}[call]", c=cc, k=k, h=h_in, w=w_in, pad_h=0, pad_w=0)
+                sub = _call_layer(layer, f"{layer.name}[call]", cc, k, p, q)
                 seen[tuple(shape)] = _fold_layer(sub, run_acc, prof, mapping, None, cc * h * w).total_cycles
             total += count * seen[tuple(shape)]
         return total
@@ -233,8 +239,7 @@ def _tiled_layer(
         shape = (call.c, call.p, call.q, call.k, call.h, call.w)
         sim = seen.get(shape) if tracer is None else None
         if sim is None:
-            h, w = (call.p - 1) * plan.stride + plan.r, (call.q - 1) * plan.stride + plan.s
-            sub = replace(layer, name=f"{layer.name}[{i}]", c=call.c, k=call.k, h=h, w=w, pad_h=0, pad_w=0)
+            sub = _call_layer(layer, f"{layer.name}[{i}]", call.c, call.k, call.p, call.q)
             sim = seen[shape] = _fold_layer(
                 sub, acc, prof, mapping, tracer and shifted, input_words=call.c * call.h * call.w
             )
